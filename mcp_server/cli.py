@@ -1,0 +1,283 @@
+"""The `funcsmith` command: serve the catalogue, inspect it, call and grant functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from mcp_server import __version__
+from mcp_server.catalog import Catalog, FunctionEntry
+from mcp_server.sandbox import Sandbox, isolation_report
+from mcp_server.server import FuncsmithServer, serve_http, serve_stdio
+from mcp_server.watch import watch_catalog
+
+logger = logging.getLogger("funcsmith")
+
+
+class CLIError(Exception):
+    """A problem with what the user asked for, reported as one clear line."""
+
+
+def functions_folder(value: str | None) -> Path:
+    """The catalogue folder: the option, else FUNCSMITH_FUNCTIONS, else ./functions; it must exist."""
+    folder = Path(value or os.environ.get("FUNCSMITH_FUNCTIONS") or "functions").expanduser()
+    if not folder.exists():
+        raise CLIError(f"functions folder {folder} does not exist (create it, or pass --functions DIR)")
+    if not folder.is_dir():
+        raise CLIError(f"{folder} is not a folder (pass --functions DIR with a folder of .py/.json pairs)")
+    return folder
+
+
+def data_root(value: str | None, folder: Path) -> Path:
+    """Where functions keep their data: the option, else FUNCSMITH_DATA_DIR, else inside the catalogue's state."""
+    chosen = value or os.environ.get("FUNCSMITH_DATA_DIR")
+    return Path(chosen).expanduser().resolve() if chosen else (folder / ".funcsmith" / "data").resolve()
+
+
+def load(folder: Path) -> Catalog:
+    catalog = Catalog(folder)
+    catalog.load()
+    for diagnostic in catalog.diagnostics:
+        logger.warning("%s", diagnostic)
+    return catalog
+
+
+def make_sandbox(args: argparse.Namespace, folder: Path) -> Sandbox:
+    return Sandbox(data_root(args.data_dir, folder), max_concurrency=args.max_calls)
+
+
+# -- commands -------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    folder = functions_folder(args.functions)
+    catalog = load(folder)
+    logger.info("serving %d functions from %s", len(catalog.published), folder)
+
+    async def main() -> None:
+        async with make_sandbox(args, folder) as sandbox, anyio.create_task_group() as tasks:
+            app = FuncsmithServer(catalog, sandbox)
+            watching = anyio.Event()
+            tasks.start_soon(partial(watch_catalog, catalog, app.reloaded, ready=watching))
+            await watching.wait()
+            if args.transport == "stdio":
+                await serve_stdio(app)
+            else:
+                await serve_http(app, args.host, args.port)
+            tasks.cancel_scope.cancel()
+
+    anyio.run(main)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    folder = functions_folder(args.functions)
+    catalog = Catalog(folder)
+    catalog.load()
+    statuses = catalog.statuses()
+    if args.json:
+        rows = [
+            {
+                "name": s.name,
+                "module": s.module,
+                "status": s.status,
+                "description": s.entry.description if s.entry else "",
+                "problems": [str(d) for d in s.diagnostics],
+            }
+            for s in statuses
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    if not statuses:
+        print(f"no functions in {folder}")
+    width = max((len(s.name) for s in statuses), default=0)
+    for s in statuses:
+        summary = s.entry.description.strip().splitlines()[0] if s.entry else str(s.diagnostics[0].message)
+        print(f"{s.name:<{width}}  {s.status:<9}  {summary}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    folder = functions_folder(args.folder or args.functions)
+    catalog = Catalog(folder)
+    catalog.load()
+    for diagnostic in catalog.diagnostics:
+        print(diagnostic)
+    published = len(catalog.published)
+    if catalog.diagnostics:
+        print(f"{len(catalog.diagnostics)} problem(s); {published} function(s) valid in {folder}", file=sys.stderr)
+        return 1
+    print(f"ok: {published} function(s) valid in {folder}")
+    return 0
+
+
+def parse_arguments(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"JSON_ARGS is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise CLIError(f'JSON_ARGS must be a JSON object of named arguments, like {{"a": 1}}, not {type(value).__name__}')
+    return value
+
+
+def find(catalog: Catalog, name: str) -> FunctionEntry:
+    entry = catalog.get(name)
+    if entry is None:
+        known = ", ".join(sorted(catalog.published)) or "none"
+        raise CLIError(f"no published function named {name!r} in {catalog.folder} (published: {known})")
+    return entry
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from mcp_server.tools import run_tool, serve
+
+    folder = functions_folder(args.functions)
+    arguments = parse_arguments(args.json_args)
+    served = serve(find(load(folder), args.name))
+
+    async def main() -> Any:
+        async with make_sandbox(args, folder) as sandbox:
+            return await run_tool(sandbox, served, arguments)
+
+    result = anyio.run(main)
+    if result.is_error:
+        print(result.content[0].text, file=sys.stderr)
+        return 1
+    value = result.structured_content
+    if served.wrap and isinstance(value, dict):
+        value = value["result"]
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    print(f"funcsmith {__version__}, Python {sys.version.split()[0]} on {sys.platform}")
+    print("isolation layers:")
+    for layer in isolation_report():
+        print(f"  [{'on ' if layer.active else 'off'}] {layer.name}: {layer.detail}")
+    return 0
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    """Widen (or reset) one function's sandbox by editing its spec: a person's decision, never a model's."""
+    folder = functions_folder(args.functions)
+    catalog = Catalog(folder)
+    catalog.load()
+    status = next((s for s in catalog.statuses() if s.name == args.name), None)
+    if status is None:
+        raise CLIError(f"no function named {args.name!r} in {folder}")
+    spec_path = folder / f"{status.module}.json"
+    try:
+        document = json.loads(spec_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CLIError(f"cannot edit {spec_path}: {exc}") from None
+    specs = document if isinstance(document, list) else [document]
+    spec = next((s for s in specs if isinstance(s, dict) and s.get("name") == args.name), None)
+    if spec is None:
+        raise CLIError(f"{spec_path} has no spec named {args.name!r}")
+    sandbox: dict[str, Any] = {} if args.reset else dict(spec.get("sandbox") or {})
+    if args.network is not None:
+        sandbox["network"] = args.network
+    for key, paths in (("read_paths", args.read), ("write_paths", args.write)):
+        if paths:
+            merged = list(sandbox.get(key, [])) + [str(Path(p).expanduser().resolve()) for p in paths]
+            sandbox[key] = list(dict.fromkeys(merged))
+    if args.timeout is not None:
+        if args.timeout <= 0:
+            raise CLIError("--timeout must be a positive number of seconds")
+        sandbox["timeout_s"] = args.timeout
+    if args.memory is not None:
+        if args.memory < 16:
+            raise CLIError("--memory must be at least 16 (MiB)")
+        sandbox["memory_mb"] = args.memory
+    if sandbox:
+        spec["sandbox"] = sandbox
+    else:
+        spec.pop("sandbox", None)
+    temp = spec_path.with_name(f".{spec_path.name}.grant")
+    temp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    temp.replace(spec_path)
+    print(f"{args.name}: sandbox = {json.dumps(sandbox) if sandbox else 'defaults'}")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="funcsmith",
+        description="An MCP tool server that serves, and grows, a folder of Python functions.",
+    )
+    parser.add_argument("--version", action="version", version=f"funcsmith {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv: debug)")
+    parser.add_argument(
+        "--functions", metavar="DIR", help="the catalogue folder (env FUNCSMITH_FUNCTIONS, default ./functions)"
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="where functions keep data (env FUNCSMITH_DATA_DIR, default DIR/.funcsmith/data)"
+    )
+    parser.add_argument(
+        "--max-calls", type=int, metavar="N", help="calls run in parallel at most; more wait their turn"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the catalogue over MCP")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    serve.set_defaults(run=cmd_serve)
+
+    listing = commands.add_parser("list", help="list the functions with their status")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(run=cmd_list)
+
+    check = commands.add_parser("check", help="check every function; exit 1 if anything is invalid")
+    check.add_argument("folder", nargs="?", metavar="DIR", help="the folder to check (default: the catalogue)")
+    check.set_defaults(run=cmd_check)
+
+    call = commands.add_parser("call", help="call a function in the sandbox and print its result as JSON")
+    call.add_argument("name")
+    call.add_argument("json_args", nargs="?", default="{}", metavar="JSON_ARGS", help='e.g. \'{"a": 2, "b": 3}\'')
+    call.set_defaults(run=cmd_call)
+
+    doctor = commands.add_parser("doctor", help="which isolation layers and model backend work here, and why")
+    doctor.set_defaults(run=cmd_doctor)
+
+    grant = commands.add_parser("grant", help="widen one function's sandbox (only a person can)")
+    grant.add_argument("name")
+    grant.add_argument("--network", action=argparse.BooleanOptionalAction, default=None, help="allow network access")
+    grant.add_argument("--read", action="append", metavar="PATH", help="also allow reading PATH (repeatable)")
+    grant.add_argument("--write", action="append", metavar="PATH", help="also allow writing PATH (repeatable)")
+    grant.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit in seconds")
+    grant.add_argument("--memory", type=int, metavar="MB", help="memory limit in MiB")
+    grant.add_argument("--reset", action="store_true", help="drop every earlier grant first")
+    grant.set_defaults(run=cmd_grant)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * args.verbose if args.command != "serve" else logging.INFO - 10 * args.verbose
+    logging.basicConfig(stream=sys.stderr, level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except CLIError as exc:
+        print(f"funcsmith: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

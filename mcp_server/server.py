@@ -1,0 +1,287 @@
+"""The MCP server: one tool per published function, plus the built-in tools.
+
+Built on the SDK's low-level `Server`, so the tool list is whatever the
+catalogue holds at the moment of the request. Every connected client hears
+about catalogue changes in the way its protocol revision expects: handshake-era
+sessions get `notifications/tools/list_changed`, 2026-07-28 clients get an
+event on the `subscriptions/listen` stream they opened.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import anyio
+import mcp_types as types
+import uvicorn
+from mcp.server import NotificationOptions, Server, ServerRequestContext
+from mcp.server.models import InitializationOptions
+from mcp.server.session import ServerSession
+from mcp.server.stdio import stdio_server
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
+
+from mcp_server import __version__
+from mcp_server.catalog import BUILTIN_TOOLS, Catalog, CatalogChange, Diagnostic, FunctionStatus
+from mcp_server.tools import Runner, ServedTool, error_result, run_tool, serve
+
+logger = logging.getLogger(__name__)
+
+INSTRUCTIONS = (
+    "funcsmith serves a folder of Python functions as tools; every call runs in a fresh sandboxed process. "
+    "Use list_functions to see the catalogue with the status and problems of each function, and "
+    "call_function to call one by name if your client does not pick up new tools by itself."
+)
+
+BuiltinHandler = Callable[[ServerRequestContext[Any], dict[str, Any]], Awaitable[types.CallToolResult]]
+
+
+class Notifier:
+    """Tells every connected client that the tool list changed."""
+
+    def __init__(self) -> None:
+        self.bus = InMemorySubscriptionBus()
+        # Handshake-era sessions, forgotten when their connection closes.
+        self._sessions: dict[int, ServerSession] = {}
+
+    def track(self, session: ServerSession) -> None:
+        """Remember a handshake-era session until its connection closes."""
+        key = id(session)
+        self._sessions[key] = session
+        connection = getattr(session, "_connection", None)
+        stack = getattr(connection, "exit_stack", None)
+        if stack is not None:
+            forget = weakref.WeakMethod(self._forget)
+            stack.callback(lambda: (method := forget()) and method(key))
+
+    def _forget(self, key: int) -> None:
+        self._sessions.pop(key, None)
+
+    @property
+    def sessions(self) -> int:
+        return len(self._sessions)
+
+    async def tools_changed(self) -> None:
+        await self.bus.publish(ToolsListChanged())
+        for session in list(self._sessions.values()):
+            await session.send_tool_list_changed()
+
+    async def log(self, level: types.LoggingLevel, message: str) -> None:
+        """Send a log message to every handshake-era client (the only era with connection-wide logs)."""
+        for session in list(self._sessions.values()):
+            try:
+                await session.send_log_message(level, message, logger="funcsmith")
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                continue
+
+
+class _Server(Server[Any]):
+    """The SDK server, advertising `tools.listChanged` on every transport (HTTP builds its own options)."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True), experimental_capabilities, extensions
+        )
+
+
+class FuncsmithServer:
+    """The catalogue served over MCP through a runner."""
+
+    def __init__(self, catalog: Catalog, runner: Runner, *, name: str = "funcsmith") -> None:
+        self.catalog = catalog
+        self.runner = runner
+        self.notifier = Notifier()
+        self._served: Mapping[str, ServedTool] = MappingProxyType({})
+        self._builtins: dict[str, tuple[types.Tool, BuiltinHandler]] = {}
+        self.add_builtin(_LIST_FUNCTIONS, self._list_functions)
+        self.add_builtin(_CALL_FUNCTION, self._call_function)
+        self.sync()
+        self.server: Server[Any] = _Server(
+            name,
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_subscriptions_listen=ListenHandler(self.notifier.bus),
+        )
+        self.server.add_notification_handler(
+            "notifications/initialized", types.NotificationParams, self._initialized
+        )
+
+    def add_builtin(self, tool: types.Tool, handler: BuiltinHandler) -> None:
+        """Serve a built-in tool; its name is reserved in the catalogue."""
+        if tool.name not in BUILTIN_TOOLS:
+            raise ValueError(f"{tool.name!r} is not a reserved built-in tool name")
+        self._builtins[tool.name] = (tool, handler)
+
+    def sync(self) -> bool:
+        """Rebuild the served tools from the catalogue; reuse what did not change. True if anything did."""
+        old = self._served
+        fresh: dict[str, ServedTool] = {}
+        for name, entry in self.catalog.published.items():
+            kept = old.get(name)
+            fresh[name] = kept if kept is not None and kept.entry is entry else serve(entry)
+        changed = fresh.keys() != old.keys() or any(fresh[n] is not old[n] for n in fresh)
+        self._served = MappingProxyType(fresh)
+        return changed
+
+    @property
+    def served(self) -> Mapping[str, ServedTool]:
+        return self._served
+
+    async def reloaded(self, change: CatalogChange, problems: list[Diagnostic]) -> None:
+        """After the folder changed: serve the new catalogue, tell every client, report new problems."""
+        if self.sync():
+            await self.notifier.tools_changed()
+        for problem in problems:
+            await self.notifier.log("warning", str(problem))
+
+    # -- handlers -------------------------------------------------------------
+
+    async def _initialized(self, ctx: ServerRequestContext[Any], params: types.NotificationParams) -> None:
+        self.notifier.track(ctx.session)
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        served = self._served
+        tools = [tool for tool, _ in self._builtins.values()]
+        tools.extend(served[name].tool for name in sorted(served))
+        return types.ListToolsResult(tools=tools)
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        arguments = params.arguments or {}
+        builtin = self._builtins.get(params.name)
+        if builtin is not None:
+            return await builtin[1](ctx, arguments)
+        served = self._served.get(params.name)
+        if served is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
+        return await run_tool(self.runner, served, arguments)
+
+    async def _list_functions(self, ctx: ServerRequestContext[Any], arguments: dict[str, Any]) -> types.CallToolResult:
+        query = str(arguments.get("query") or "").strip().lower()
+        statuses = [s for s in self.catalog.statuses() if not query or _matches(s, query)]
+        functions = [_status_json(s) for s in statuses]
+        named = {s.name for s in self.catalog.statuses()}
+        problems = [str(d) for d in self.catalog.diagnostics if d.function not in named]
+        lines = [
+            f"{f['name']} [{f['status']}] {f['description'].splitlines()[0] if f['description'] else ''}".rstrip()
+            for f in functions
+        ]
+        lines += [f"  problem: {p}" for f in functions for p in f["problems"]]
+        lines += [f"problem: {p}" for p in problems]
+        text = "\n".join(lines) if lines else "The catalogue is empty."
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=text)],
+            structured_content={"functions": functions, "problems": problems},
+        )
+
+    async def _call_function(self, ctx: ServerRequestContext[Any], arguments: dict[str, Any]) -> types.CallToolResult:
+        name = arguments.get("name")
+        args = arguments.get("arguments", {})
+        if not isinstance(name, str) or not name:
+            return error_result("call_function needs 'name': the name of a published function", type="InvalidArguments")
+        if not isinstance(args, dict):
+            return error_result("argument 'arguments' must be an object of named arguments", type="InvalidArguments")
+        if name in self._builtins:
+            return error_result(f"{name} is a built-in tool: call it directly", type="InvalidArguments")
+        served = self._served.get(name)
+        if served is None:
+            known = ", ".join(sorted(self._served)) or "none"
+            return error_result(f"no published function named {name!r} (published: {known})", type="UnknownFunction")
+        return await run_tool(self.runner, served, args)
+
+
+def _matches(status: FunctionStatus, query: str) -> bool:
+    description = status.entry.description if status.entry else ""
+    return query in status.name.lower() or query in status.module.lower() or query in description.lower()
+
+
+def _status_json(status: FunctionStatus) -> dict[str, Any]:
+    return {
+        "name": status.name,
+        "module": status.module,
+        "status": status.status,
+        "description": status.entry.description if status.entry else "",
+        "problems": [str(d) for d in status.diagnostics],
+    }
+
+
+_LIST_FUNCTIONS = types.Tool(
+    name="list_functions",
+    description=(
+        "List the functions in the catalogue with their status (published, stale: a broken edit while the last "
+        "good version keeps serving, invalid: not served) and every problem found. Optionally filter by a "
+        "text query matched against names, modules and descriptions."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {"query": {"type": "string", "description": "Only functions whose name or description contain this text."}},
+    },
+    output_schema={
+        "type": "object",
+        "properties": {
+            "functions": {"type": "array", "items": {"type": "object"}},
+            "problems": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["functions", "problems"],
+    },
+    annotations=types.ToolAnnotations(title="List functions", read_only_hint=True, open_world_hint=False),
+)
+
+_CALL_FUNCTION = types.Tool(
+    name="call_function",
+    description=(
+        "Call a published function by name with named arguments. Use this when your client does not show newly "
+        "created functions as tools; the result is the same as calling the tool directly."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "description": "The function's name, as shown by list_functions."},
+            "arguments": {"type": "object", "description": "The function's named arguments.", "default": {}},
+        },
+        "required": ["name"],
+    },
+    annotations=types.ToolAnnotations(title="Call a function", open_world_hint=False),
+)
+
+
+def http_security(host: str, port: int) -> TransportSecuritySettings:
+    """Accept only Host/Origin headers naming this server, against DNS rebinding."""
+    hosts = {"127.0.0.1", "localhost", "[::1]"}
+    if host not in ("0.0.0.0", "::", ""):
+        hosts.add(f"[{host}]" if ":" in host else host)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=sorted(f"{h}:{port}" for h in hosts) + sorted(hosts),
+        allowed_origins=sorted(f"http://{h}:{port}" for h in hosts),
+    )
+
+
+async def serve_stdio(app: FuncsmithServer) -> None:
+    """Serve one client over this process's stdin/stdout until it hangs up."""
+    async with stdio_server() as (read_stream, write_stream):
+        await app.server.run(read_stream, write_stream, app.server.create_initialization_options())
+
+
+async def serve_http(app: FuncsmithServer, host: str, port: int) -> None:
+    """Serve any number of clients over Streamable HTTP at http://host:port/mcp."""
+    asgi = app.server.streamable_http_app(host=host, transport_security=http_security(host, port))
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="on", log_config=None)
+    server = uvicorn.Server(config)
+    logger.info("serving MCP over HTTP at http://%s:%d/mcp", host, port)
+    await server.serve()

@@ -1,0 +1,174 @@
+"""Catalogue entries as MCP tools: schemas, argument checks, and call results.
+
+This is the middle of the one-way flow folder -> catalogue -> tools -> sandbox:
+it turns a `FunctionEntry` into the `Tool` a client sees, checks a call's
+arguments against the tool's input schema before anything runs, hands the call
+to a `Runner` (the sandbox, or a stand-in in benchmarks) and turns the runner's
+`CallResult` into a `CallToolResult`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import mcp_types as types
+from jsonschema import Draft202012Validator
+
+from mcp_server.catalog import FunctionEntry
+from mcp_server.sandbox import CallResult, SandboxGrant
+
+
+class Runner(Protocol):
+    """Runs one call of one function; the seam between the server and the sandbox."""
+
+    async def call(
+        self,
+        *,
+        module: str,
+        source: str,
+        filename: str,
+        function: str,
+        arguments: Mapping[str, Any],
+        grant: SandboxGrant | None = None,
+    ) -> CallResult: ...
+
+
+def describe(entry: FunctionEntry) -> str:
+    """The tool description: the spec's text plus its errors, so a model knows what can fail."""
+    text = entry.description.strip()
+    if entry.errors:
+        lines = [f"- {error['name']}: {error['description']}" for error in entry.errors]
+        text += "\n\nErrors:\n" + "\n".join(lines)
+    return text
+
+
+def output_schema(entry: FunctionEntry) -> tuple[dict[str, Any] | None, bool]:
+    """The tool's outputSchema (None when there are no responses) and whether results are wrapped.
+
+    Object results are served as they are; any other result is wrapped as
+    `{"result": value}` so that it can still travel as structuredContent.
+    """
+    responses = [dict(r) for r in entry.responses]
+    if not responses:
+        return None, True
+    if all(r.get("type") == "object" for r in responses):
+        return (responses[0] if len(responses) == 1 else {"type": "object", "anyOf": responses}), False
+    inner = responses[0] if len(responses) == 1 else {"anyOf": responses}
+    return {"type": "object", "properties": {"result": inner}, "required": ["result"]}, True
+
+
+def input_schema(entry: FunctionEntry) -> dict[str, Any]:
+    """The spec's parameters, with the `properties` clients expect even when empty."""
+    schema = dict(entry.parameters)
+    schema.setdefault("properties", {})
+    return schema
+
+
+@dataclass(frozen=True, slots=True)
+class ServedTool:
+    """One published function as served: built once per entry, reused for every list and call."""
+
+    entry: FunctionEntry
+    tool: types.Tool
+    wrap: bool
+    grant: SandboxGrant
+    arguments: Draft202012Validator
+    responses: tuple[Draft202012Validator, ...]
+
+
+def serve(entry: FunctionEntry) -> ServedTool:
+    """Build the tool, validators and grant of one published function."""
+    grant = SandboxGrant.from_spec(entry.spec.get("sandbox"))
+    schema, wrap = output_schema(entry)
+    inputs = input_schema(entry)
+    tool = types.Tool(
+        name=entry.name,
+        description=describe(entry),
+        input_schema=inputs,
+        output_schema=schema,
+        annotations=types.ToolAnnotations(title=entry.name.replace("_", " "), open_world_hint=grant.network),
+    )
+    return ServedTool(
+        entry=entry,
+        tool=tool,
+        wrap=wrap,
+        grant=grant,
+        arguments=Draft202012Validator(inputs),
+        responses=tuple(Draft202012Validator(dict(r)) for r in entry.responses),
+    )
+
+
+def argument_problems(validator: Draft202012Validator, arguments: Mapping[str, Any]) -> list[str]:
+    """Every way `arguments` breaks the input schema, each naming the argument and why."""
+    problems = []
+    for error in sorted(validator.iter_errors(dict(arguments)), key=lambda e: [str(p) for p in e.absolute_path]):
+        where = ".".join(str(p) for p in error.absolute_path)
+        problems.append(f"argument '{where}': {error.message}" if where else error.message)
+    return problems
+
+
+def error_result(message: str, **details: Any) -> types.CallToolResult:
+    """A tool error (isError) with a readable message and structured details."""
+    structured = {"error": {"message": message, **details}}
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=message)],
+        structured_content=structured,
+        is_error=True,
+    )
+
+
+def to_call_result(served: ServedTool, result: CallResult) -> types.CallToolResult:
+    """The MCP result of one finished call: the value, or a tool error naming what went wrong."""
+    if not result.ok:
+        kind = result.error_type or "Error"
+        message = result.error_message or kind
+        text = message if message.startswith(f"{kind}:") else f"{kind}: {message}"
+        return error_result(text, type=kind, sandbox=result.sandbox_error, details=dict(result.details))
+    value = result.value
+    problems = result_problems(served, value)
+    if problems:
+        return error_result(
+            f"{served.entry.name} returned a value that matches none of its declared responses: "
+            + "; ".join(problems),
+            type="InvalidResult",
+            sandbox=False,
+        )
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(value, ensure_ascii=False))],
+        structured_content={"result": value} if served.wrap else value,
+    )
+
+
+def result_problems(served: ServedTool, value: Any) -> list[str]:
+    """Why `value` matches none of the declared responses (empty when it matches one)."""
+    messages: list[str] = []
+    for validator in served.responses:
+        errors = list(validator.iter_errors(value))
+        if not errors:
+            return []
+        messages.extend(e.message for e in errors[:2])
+    return messages
+
+
+async def run_tool(runner: Runner, served: ServedTool, arguments: Mapping[str, Any]) -> types.CallToolResult:
+    """Check the arguments, run the call in the runner, and shape the answer."""
+    entry = served.entry
+    problems = argument_problems(served.arguments, arguments)
+    if problems:
+        return error_result(
+            f"invalid arguments for {entry.name}: " + "; ".join(problems),
+            type="InvalidArguments",
+            problems=problems,
+        )
+    result = await runner.call(
+        module=entry.module,
+        source=entry.source,
+        filename=str(entry.module_path),
+        function=entry.name,
+        arguments=dict(arguments),
+        grant=served.grant,
+    )
+    return to_call_result(served, result)

@@ -1,0 +1,83 @@
+"""Keep the served tools in step with the functions folder while the server runs.
+
+The folder is the source of truth. A change re-checks only the modules whose
+files changed; the catalogue swaps in a new snapshot at once (a call that
+already started keeps the entry it began with), and every client is told.
+Broken edits never take a working tool away: the catalogue keeps serving the
+last good version and reports the problem.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio
+from watchfiles import Change, awatch
+
+from mcp_server.catalog import Catalog, CatalogChange, Diagnostic, is_catalog_file, module_name
+
+logger = logging.getLogger(__name__)
+
+# watchfiles yields once the folder has been quiet for STEP_MS (and at the latest after
+# DEBOUNCE_MS of constant change): an editor's save dance or a .py written just before
+# its .json lands in one batch, while a lone write is seen within a few tens of ms.
+STEP_MS = 30
+DEBOUNCE_MS = 400
+
+OnReload = Callable[[CatalogChange, list[Diagnostic]], Awaitable[None]]
+
+
+def _relevant(change: Change, path: str) -> bool:
+    return is_catalog_file(Path(path))
+
+
+def changed_modules(changes: set[tuple[Change, str]]) -> set[str]:
+    """The module stems a batch of file events touches."""
+    modules = {module_name(Path(path)) for _, path in changes}
+    modules.discard(None)
+    return modules  # type: ignore[return-value]
+
+
+async def watch_catalog(
+    catalog: Catalog,
+    on_reload: OnReload,
+    *,
+    stop_event: anyio.Event | None = None,
+    ready: anyio.Event | None = None,
+) -> None:
+    """Watch `catalog.folder` until cancelled; after each batch, refresh and call `on_reload`."""
+    known = {str(d) for d in catalog.diagnostics}
+    watcher = awatch(
+        catalog.folder,
+        watch_filter=_relevant,
+        step=STEP_MS,
+        debounce=DEBOUNCE_MS,
+        recursive=False,
+        stop_event=stop_event,
+        yield_on_timeout=ready is not None,
+        rust_timeout=100 if ready is not None else None,
+    )
+    async for changes in watcher:
+        if ready is not None and not ready.is_set():
+            ready.set()
+        modules = changed_modules(changes)
+        if not modules:
+            continue
+        change = catalog.refresh(modules)
+        diagnostics = catalog.diagnostics
+        fresh = [d for d in diagnostics if str(d) not in known]
+        known = {str(d) for d in diagnostics}
+        for diagnostic in fresh:
+            logger.warning("%s", diagnostic)
+        if change:
+            logger.info(
+                "catalogue changed: %s",
+                ", ".join(
+                    f"{label} {', '.join(sorted(names))}"
+                    for label, names in (("added", change.added), ("changed", change.changed), ("removed", change.removed))
+                    if names
+                ),
+            )
+        await on_reload(change, fresh)

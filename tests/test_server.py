@@ -1,0 +1,161 @@
+"""The server over the real protocol: the SDK's client against `funcsmith serve` over stdio and HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from tests.mcp_helpers import handshake_client, http_server, names, stdio_params, texts
+
+pytestmark = pytest.mark.anyio
+
+CALC_PY = '''"""Arithmetic used by the server tests."""
+
+
+class DivisionByZero(Exception):
+    """Raised when the divisor is zero."""
+
+
+def add(a: float, b: float = 0) -> float:
+    """Add two numbers."""
+    return a + b
+
+
+def divide(a: float, b: float) -> dict:
+    """Divide a by b."""
+    if b == 0:
+        raise DivisionByZero(f"cannot divide {a} by zero")
+    return {"quotient": a / b}
+'''
+
+CALC_JSON = [
+    {
+        "name": "add",
+        "description": "Add two numbers.",
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+            "required": ["a"],
+        },
+        "responses": [{"type": "number"}],
+        "examples": [{"prompt": "what is 2 + 3", "parameters": {"a": 2, "b": 3}, "result": 5}],
+    },
+    {
+        "name": "divide",
+        "description": "Divide a by b.",
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+            "required": ["a", "b"],
+        },
+        "responses": [
+            {"type": "object", "properties": {"quotient": {"type": "number"}}, "required": ["quotient"]}
+        ],
+        "errors": [{"name": "DivisionByZero", "description": "b is zero"}],
+        "examples": [{"prompt": "7 / 0", "parameters": {"a": 7, "b": 0}, "error": "DivisionByZero"}],
+    },
+]
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    folder = tmp_path / "functions"
+    folder.mkdir()
+    (folder / "calc.py").write_text(CALC_PY)
+    (folder / "calc.json").write_text(json.dumps(CALC_JSON))
+    return folder
+
+
+async def exercise(client: Client) -> None:
+    """The same conversation over any transport and protocol revision."""
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert names(tools.values()) == ["list_functions", "call_function", "add", "divide"]
+    assert tools["add"].input_schema["required"] == ["a"]
+    assert "DivisionByZero: b is zero" in (tools["divide"].description or "")
+    assert tools["divide"].output_schema == CALC_JSON[1]["responses"][0]
+    assert tools["add"].output_schema == {
+        "type": "object",
+        "properties": {"result": {"type": "number"}},
+        "required": ["result"],
+    }
+
+    result = await client.call_tool("add", {"a": 2, "b": 3})
+    assert not result.is_error
+    assert result.structured_content == {"result": 5}
+    assert texts(result) == "5"
+
+    result = await client.call_tool("divide", {"a": 1, "b": 4})
+    assert result.structured_content == {"quotient": 0.25}
+
+    result = await client.call_tool("divide", {"a": 7, "b": 0})
+    assert result.is_error
+    assert texts(result) == "DivisionByZero: cannot divide 7 by zero"
+    assert result.structured_content["error"]["type"] == "DivisionByZero"
+
+    result = await client.call_tool("divide", {"a": 7, "b": "zero"})
+    assert result.is_error
+    assert "argument 'b'" in texts(result) and "'zero' is not of type 'number'" in texts(result)
+
+    result = await client.call_tool("divide", {"a": 7})
+    assert result.is_error and "'b' is a required property" in texts(result)
+
+    result = await client.call_tool("call_function", {"name": "add", "arguments": {"a": 40, "b": 2}})
+    assert result.structured_content == {"result": 42}
+
+    result = await client.call_tool("call_function", {"name": "nope", "arguments": {}})
+    assert result.is_error and "no published function named 'nope'" in texts(result)
+
+    listing = await client.call_tool("list_functions", {})
+    functions = {f["name"]: f for f in listing.structured_content["functions"]}
+    assert functions["add"]["status"] == "published"
+    assert functions["divide"]["module"] == "calc"
+    listing = await client.call_tool("list_functions", {"query": "divide"})
+    assert [f["name"] for f in listing.structured_content["functions"]] == ["divide"]
+
+    with pytest.raises(MCPError, match="Unknown tool: missing"):
+        await client.call_tool("missing", {})
+
+
+@pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])
+async def test_stdio_handshake_era(catalog: Path, tmp_path: Path, version: str) -> None:
+    async with handshake_client(stdio_params(catalog, tmp_path / "data"), version) as client:
+        assert client.server_capabilities.tools is not None
+        assert client.server_capabilities.tools.list_changed is True
+        await exercise(client)
+
+
+async def test_stdio_modern(catalog: Path, tmp_path: Path) -> None:
+    async with Client(stdio_params(catalog, tmp_path / "data"), mode="2026-07-28") as client:
+        await exercise(client)
+
+
+async def test_http_handshake_and_modern(catalog: Path, tmp_path: Path) -> None:
+    with http_server(catalog, tmp_path / "data") as url:
+        async with handshake_client(url, "2025-11-25") as client:
+            assert client.server_capabilities.tools.list_changed is True
+            await exercise(client)
+        async with Client(url, mode="2026-07-28") as client:
+            await exercise(client)
+
+
+async def test_http_refuses_foreign_host_and_origin(catalog: Path, tmp_path: Path) -> None:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    with http_server(catalog, tmp_path / "data") as url:
+        async with httpx.AsyncClient() as http:
+            foreign = await http.post(url, json=body, headers={**headers, "Host": "evil.example:80"})
+            assert foreign.status_code == 421
+            origin = await http.post(url, json=body, headers={**headers, "Origin": "http://evil.example"})
+            assert origin.status_code == 403
+            ok = await http.post(url, json=body, headers=headers)
+            assert ok.status_code == 200
