@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from tqdm import tqdm
 
-from mcp_server import __version__
+from mcp_server import __version__, history
 from mcp_server.catalog import Catalog, FunctionEntry
+from mcp_server.generate import Generator, Outcome, Progress
+from mcp_server.models import describe_backend, resolve_backend
 from mcp_server.sandbox import Sandbox, isolation_report
 from mcp_server.server import FuncsmithServer, serve_http, serve_stdio
 from mcp_server.watch import watch_catalog
@@ -65,7 +68,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         async with make_sandbox(args, folder) as sandbox, anyio.create_task_group() as tasks:
-            app = FuncsmithServer(catalog, sandbox)
+            generator = Generator(catalog, sandbox, partial(resolve_backend, args.model), attempts=args.attempts)
+            app = FuncsmithServer(catalog, sandbox, generator=generator)
             watching = anyio.Event()
             tasks.start_soon(partial(watch_catalog, catalog, app.reloaded, ready=watching))
             await watching.wait()
@@ -126,7 +130,9 @@ def parse_arguments(text: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise CLIError(f"JSON_ARGS is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(value, dict):
-        raise CLIError(f'JSON_ARGS must be a JSON object of named arguments, like {{"a": 1}}, not {type(value).__name__}')
+        raise CLIError(
+            f'JSON_ARGS must be a JSON object of named arguments, like {{"a": 1}}, not {type(value).__name__}'
+        )
     return value
 
 
@@ -165,6 +171,75 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print("isolation layers:")
     for layer in isolation_report():
         print(f"  [{'on ' if layer.active else 'off'}] {layer.name}: {layer.detail}")
+    print(f"model: {describe_backend(args.model)}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Write, check and publish a function for a task, with a progress bar on stderr."""
+    folder = functions_folder(args.functions)
+    catalog = load(folder)
+
+    async def main() -> Outcome:
+        async with make_sandbox(args, folder) as sandbox:
+            generator = Generator(catalog, sandbox, partial(resolve_backend, args.model), refresh=True)
+            with tqdm(
+                total=args.attempts,
+                unit="attempt",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n:.2f}/{total} attempts [{elapsed}]",
+            ) as bar:
+
+                async def progress(step: Progress) -> None:
+                    bar.n = round(step.fraction, 2)
+                    bar.set_description_str(step.message, refresh=False)
+                    bar.refresh()
+
+                return await generator.create(
+                    args.task,
+                    overwrite=args.overwrite,
+                    generate_anyway=args.generate_anyway,
+                    attempts=args.attempts,
+                    on_progress=progress,
+                )
+
+    outcome = anyio.run(main)
+    print(outcome.summary())
+    for attempt in outcome.attempts:
+        print(
+            f"  attempt {attempt.number}: {attempt.tokens} tokens, model {attempt.model_seconds:.1f} s, "
+            f"checks {attempt.pipeline_seconds:.2f} s, examples {attempt.examples_passed}/{attempt.examples_total}",
+            file=sys.stderr,
+        )
+    return 0 if outcome.ok or (outcome.existing and not outcome.attempts) else 1
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    folder = functions_folder(args.functions)
+    kept = history.modules(folder) if args.module is None else [args.module]
+    if not kept:
+        print("no earlier versions kept")
+    for module in kept:
+        versions = history.versions(folder, module)
+        if not versions and args.module:
+            raise CLIError(f"no earlier versions of module {module!r} are kept in {history.history_root(folder)}")
+        for version in versions:
+            print(f"{module}  {version.id}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    folder = functions_folder(args.functions)
+    versions = history.versions(folder, args.module)
+    if not versions:
+        raise CLIError(f"no earlier versions of module {args.module!r} are kept")
+    chosen = versions[-1] if args.version is None else next((v for v in versions if v.id == args.version), None)
+    if chosen is None:
+        ids = ", ".join(v.id for v in versions)
+        raise CLIError(f"module {args.module!r} has no version {args.version!r} (kept: {ids})")
+    history.restore(folder, chosen)
+    print(f"restored {args.module} to version {chosen.id} (the version it replaced is kept too)")
     return 0
 
 
@@ -225,11 +300,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--functions", metavar="DIR", help="the catalogue folder (env FUNCSMITH_FUNCTIONS, default ./functions)"
     )
     parser.add_argument(
-        "--data-dir", metavar="DIR", help="where functions keep data (env FUNCSMITH_DATA_DIR, default DIR/.funcsmith/data)"
+        "--data-dir",
+        metavar="DIR",
+        help="where functions keep data (env FUNCSMITH_DATA_DIR, default DIR/.funcsmith/data)",
     )
     parser.add_argument(
         "--max-calls", type=int, metavar="N", help="calls run in parallel at most; more wait their turn"
     )
+    parser.add_argument(
+        "--model",
+        metavar="BACKEND",
+        help="ollama[:TAG], llama-cpp[:GGUF] or auto (env FUNCSMITH_MODEL, default auto)",
+    )
+    parser.add_argument("--attempts", type=int, default=3, metavar="N", help="model attempts per function (default 3)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve the catalogue over MCP")
@@ -254,6 +337,23 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="which isolation layers and model backend work here, and why")
     doctor.set_defaults(run=cmd_doctor)
 
+    generate = commands.add_parser("generate", help="have the model write, check and publish a function")
+    generate.add_argument("task", help="what the function should do, in words")
+    generate.add_argument(
+        "--overwrite", action="store_true", help="replace a function of the same name (kept in history)"
+    )
+    generate.add_argument("--generate-anyway", action="store_true", help="even if a similar function exists")
+    generate.set_defaults(run=cmd_generate)
+
+    kept = commands.add_parser("history", help="list the earlier versions kept of each module")
+    kept.add_argument("module", nargs="?")
+    kept.set_defaults(run=cmd_history)
+
+    restore = commands.add_parser("restore", help="put back an earlier version of a module")
+    restore.add_argument("module")
+    restore.add_argument("version", nargs="?", help="a version id from `funcsmith history` (default: the latest)")
+    restore.set_defaults(run=cmd_restore)
+
     grant = commands.add_parser("grant", help="widen one function's sandbox (only a person can)")
     grant.add_argument("name")
     grant.add_argument("--network", action=argparse.BooleanOptionalAction, default=None, help="allow network access")
@@ -269,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * args.verbose if args.command != "serve" else logging.INFO - 10 * args.verbose
-    logging.basicConfig(stream=sys.stderr, level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.run(args)
     except CLIError as exc:

@@ -10,6 +10,7 @@ event on the `subscriptions/listen` stream they opened.
 from __future__ import annotations
 
 import logging
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
@@ -24,10 +25,11 @@ from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from mcp_server import __version__
 from mcp_server.catalog import BUILTIN_TOOLS, Catalog, CatalogChange, Diagnostic, FunctionStatus
+from mcp_server.generate import Generator, Progress
 from mcp_server.tools import Runner, ServedTool, error_result, run_tool, serve
 
 logger = logging.getLogger(__name__)
@@ -75,9 +77,18 @@ class Notifier:
         """Send a log message to every handshake-era client (the only era with connection-wide logs)."""
         for session in list(self._sessions.values()):
             try:
-                await session.send_log_message(level, message, logger="funcsmith")
+                await send_log(session, level, message)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 continue
+
+
+async def send_log(
+    session: ServerSession, level: types.LoggingLevel, message: str, related_request_id: types.RequestId | None = None
+) -> None:
+    """An MCP log message (a feature deprecated from 2026-07-28, where the SDK only sends opted-in levels)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        await session.send_log_message(level, message, logger="funcsmith", related_request_id=related_request_id)
 
 
 class _Server(Server[Any]):
@@ -97,14 +108,19 @@ class _Server(Server[Any]):
 class FuncsmithServer:
     """The catalogue served over MCP through a runner."""
 
-    def __init__(self, catalog: Catalog, runner: Runner, *, name: str = "funcsmith") -> None:
+    def __init__(
+        self, catalog: Catalog, runner: Runner, *, generator: Generator | None = None, name: str = "funcsmith"
+    ) -> None:
         self.catalog = catalog
         self.runner = runner
+        self.generator = generator
         self.notifier = Notifier()
         self._served: Mapping[str, ServedTool] = MappingProxyType({})
         self._builtins: dict[str, tuple[types.Tool, BuiltinHandler]] = {}
         self.add_builtin(_LIST_FUNCTIONS, self._list_functions)
         self.add_builtin(_CALL_FUNCTION, self._call_function)
+        if generator is not None:
+            self.add_builtin(_CREATE_FUNCTION, self._create_function)
         self.sync()
         self.server: Server[Any] = _Server(
             name,
@@ -114,9 +130,7 @@ class FuncsmithServer:
             on_call_tool=self._call_tool,
             on_subscriptions_listen=ListenHandler(self.notifier.bus),
         )
-        self.server.add_notification_handler(
-            "notifications/initialized", types.NotificationParams, self._initialized
-        )
+        self.server.add_notification_handler("notifications/initialized", types.NotificationParams, self._initialized)
 
     def add_builtin(self, tool: types.Tool, handler: BuiltinHandler) -> None:
         """Serve a built-in tool; its name is reserved in the catalogue."""
@@ -204,6 +218,39 @@ class FuncsmithServer:
             return error_result(f"no published function named {name!r} (published: {known})", type="UnknownFunction")
         return await run_tool(self.runner, served, args)
 
+    async def _create_function(self, ctx: ServerRequestContext[Any], arguments: dict[str, Any]) -> types.CallToolResult:
+        assert self.generator is not None
+        task = arguments.get("task")
+        if not isinstance(task, str) or not task.strip():
+            return error_result(
+                "create_function needs 'task': what the function should do, in words", type="InvalidArguments"
+            )
+        attempts = arguments.get("attempts")
+        if attempts is not None and (not isinstance(attempts, int) or not 1 <= attempts <= 10):
+            return error_result("argument 'attempts' must be a whole number from 1 to 10", type="InvalidArguments")
+
+        async def progress(step: Progress) -> None:
+            await ctx.session.report_progress(step.fraction, step.attempts, step.message)
+            if step.tokens == 0:
+                await send_log(ctx.session, "info", step.message, ctx.request_id)
+
+        outcome = await self.generator.create(
+            task,
+            overwrite=bool(arguments.get("overwrite", False)),
+            generate_anyway=bool(arguments.get("generate_anyway", False)),
+            attempts=attempts,
+            on_progress=progress,
+        )
+        if outcome.ok:
+            self.sync()
+        summary = outcome.summary()
+        await send_log(ctx.session, "info" if outcome.ok or outcome.existing else "warning", summary, ctx.request_id)
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=summary)],
+            structured_content=outcome.as_json(),
+            is_error=not outcome.ok and not (outcome.existing and not outcome.attempts),
+        )
+
 
 def _matches(status: FunctionStatus, query: str) -> bool:
     description = status.entry.description if status.entry else ""
@@ -229,7 +276,9 @@ _LIST_FUNCTIONS = types.Tool(
     ),
     input_schema={
         "type": "object",
-        "properties": {"query": {"type": "string", "description": "Only functions whose name or description contain this text."}},
+        "properties": {
+            "query": {"type": "string", "description": "Only functions whose name or description contain this text."}
+        },
     },
     output_schema={
         "type": "object",
@@ -240,6 +289,35 @@ _LIST_FUNCTIONS = types.Tool(
         "required": ["functions", "problems"],
     },
     annotations=types.ToolAnnotations(title="List functions", read_only_hint=True, open_world_hint=False),
+)
+
+_CREATE_FUNCTION = types.Tool(
+    name="create_function",
+    description=(
+        "Write a new tool: describe in plain words what a function should do (its inputs and what it returns), "
+        "and a local model writes the Python function and its specification; funcsmith checks both, runs the "
+        "function's own examples in the sandbox and publishes it as a new tool. If the catalogue already has a "
+        "function for the task, it says so instead (pass generate_anyway to write one all the same)."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "task": {"type": "string", "description": "What the function should do, e.g. 'add two numbers a and b'."},
+            "overwrite": {
+                "type": "boolean",
+                "default": False,
+                "description": "Replace an existing function of the same name (its previous version is kept).",
+            },
+            "generate_anyway": {
+                "type": "boolean",
+                "default": False,
+                "description": "Write a new function even when a similar one exists.",
+            },
+            "attempts": {"type": "integer", "minimum": 1, "maximum": 10, "description": "Model attempts at most."},
+        },
+        "required": ["task"],
+    },
+    annotations=types.ToolAnnotations(title="Create a function", open_world_hint=False, destructive_hint=False),
 )
 
 _CALL_FUNCTION = types.Tool(

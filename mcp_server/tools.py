@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import mcp_types as types
@@ -33,6 +34,7 @@ class Runner(Protocol):
         function: str,
         arguments: Mapping[str, Any],
         grant: SandboxGrant | None = None,
+        data_dir: Path | None = None,
     ) -> CallResult: ...
 
 
@@ -131,8 +133,7 @@ def to_call_result(served: ServedTool, result: CallResult) -> types.CallToolResu
     problems = result_problems(served, value)
     if problems:
         return error_result(
-            f"{served.entry.name} returned a value that matches none of its declared responses: "
-            + "; ".join(problems),
+            f"{served.entry.name} returned a value that matches none of its declared responses: " + "; ".join(problems),
             type="InvalidResult",
             sandbox=False,
         )

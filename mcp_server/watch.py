@@ -76,7 +76,11 @@ async def watch_catalog(
                 "catalogue changed: %s",
                 ", ".join(
                     f"{label} {', '.join(sorted(names))}"
-                    for label, names in (("added", change.added), ("changed", change.changed), ("removed", change.removed))
+                    for label, names in (
+                        ("added", change.added),
+                        ("changed", change.changed),
+                        ("removed", change.removed),
+                    )
                     if names
                 ),
             )

@@ -44,9 +44,23 @@ def http_server(functions: Path, data_dir: Path, *extra: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **server_env(data_dir)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mcp_server.cli", "--functions", str(functions), *extra,
-         "serve", "--transport", "http", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "mcp_server.cli",
+            "--functions",
+            str(functions),
+            *extra,
+            "serve",
+            "--transport",
+            "http",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 20

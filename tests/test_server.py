@@ -53,9 +53,7 @@ CALC_JSON = [
             "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
             "required": ["a", "b"],
         },
-        "responses": [
-            {"type": "object", "properties": {"quotient": {"type": "number"}}, "required": ["quotient"]}
-        ],
+        "responses": [{"type": "object", "properties": {"quotient": {"type": "number"}}, "required": ["quotient"]}],
         "errors": [{"name": "DivisionByZero", "description": "b is zero"}],
         "examples": [{"prompt": "7 / 0", "parameters": {"a": 7, "b": 0}, "error": "DivisionByZero"}],
     },
