@@ -10,13 +10,14 @@ last good version and reports the problem.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 
 import anyio
 from watchfiles import Change, awatch
 
-from mcp_server.catalog import Catalog, CatalogChange, Diagnostic, is_catalog_file, module_name
+from mcp_server import history
+from mcp_server.catalog import Catalog, CatalogChange, Diagnostic, FunctionEntry, is_catalog_file, module_name
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,13 @@ def changed_modules(changes: set[tuple[Change, str]]) -> set[str]:
     modules = {module_name(Path(path)) for _, path in changes}
     modules.discard(None)
     return modules  # type: ignore[return-value]
+
+
+def keep_replaced(folder: Path, before: Mapping[str, FunctionEntry], names: Iterable[str]) -> None:
+    """Keep the served version of every module whose functions were replaced or removed."""
+    modules = {before[name].module for name in names if name in before}
+    for module in modules:
+        history.save_served(folder, module, [e for e in before.values() if e.module == module])
 
 
 async def watch_catalog(
@@ -65,7 +73,9 @@ async def watch_catalog(
         modules = changed_modules(changes)
         if not modules:
             continue
+        before = catalog.published
         change = catalog.refresh(modules)
+        keep_replaced(catalog.folder, before, change.changed | change.removed)
         diagnostics = catalog.diagnostics
         fresh = [d for d in diagnostics if str(d) not in known]
         known = {str(d) for d in diagnostics}
