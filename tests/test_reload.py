@@ -1,0 +1,204 @@
+"""Hot reload over the real protocol: edit the folder while SDK clients are connected."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp import Client
+
+from tests.mcp_helpers import handshake_client, http_server, stdio_params, texts
+
+pytestmark = pytest.mark.anyio
+
+
+def code(name: str, body: str = "return a + b") -> str:
+    return f'"""A reload test module."""\n\nimport time\n\n\ndef {name}(a: int, b: int = 1) -> int:\n    {body}\n'
+
+
+def spec(name: str, description: str = "Combine two numbers.") -> dict:
+    return {
+        "name": name,
+        "description": description,
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a"],
+        },
+        "responses": [{"type": "integer"}],
+        "examples": [{"prompt": "combine 2 and 3", "parameters": {"a": 2, "b": 3}}],
+    }
+
+
+def write_atomic(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text)
+    os.replace(temp, path)
+
+
+def write_pair(folder: Path, module: str, source: str, specs: dict | list) -> None:
+    write_atomic(folder / f"{module}.py", source)
+    write_atomic(folder / f"{module}.json", json.dumps(specs))
+
+
+class Changes:
+    """Counts the tool-list-changed notifications one client receives."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.logs: list[str] = []
+        self._event = anyio.Event()
+
+    async def handle(self, message: object) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self.seen()
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(str(params.data))
+
+    def seen(self) -> None:
+        self.count += 1
+        self._event.set()
+        self._event = anyio.Event()
+
+    async def next(self, timeout: float = 5.0) -> None:
+        """Wait for the next notification."""
+        with anyio.fail_after(timeout):
+            await self._event.wait()
+
+
+@asynccontextmanager
+async def listening(client: Client) -> AsyncIterator[Changes]:
+    """A 2026-07-28 client's changes, from its subscriptions/listen stream."""
+    changes = Changes()
+    async with client.listen(tools_list_changed=True) as subscription, anyio.create_task_group() as tasks:
+
+        async def pump() -> None:
+            async for _ in subscription:
+                changes.seen()
+
+        tasks.start_soon(pump)
+        yield changes
+        tasks.cancel_scope.cancel()
+
+
+async def tool_names(client: Client) -> set[str]:
+    return {t.name for t in (await client.list_tools()).tools} - {"list_functions", "call_function", "create_function"}
+
+
+async def status_of(client: Client, name: str) -> dict:
+    listing = await client.call_tool("list_functions", {"query": name})
+    return next(f for f in listing.structured_content["functions"] if f["name"] == name)
+
+
+async def lifecycle(client: Client, changes: Changes, folder: Path) -> None:
+    """Add, edit, break, fix, rename and delete a function; watch notifications and tools after each."""
+    write_pair(folder, "combine", code("combine"), spec("combine"))
+    await changes.next()
+    assert await tool_names(client) == {"base", "combine"}
+    assert (await client.call_tool("combine", {"a": 2, "b": 3})).structured_content == {"result": 5}
+
+    write_atomic(folder / "combine.py", code("combine", "return a * b"))
+    await changes.next()
+    assert (await client.call_tool("combine", {"a": 2, "b": 3})).structured_content == {"result": 6}
+
+    (folder / "combine.json").write_text('{"name": "combine", "description": ')  # broken JSON
+    await anyio.sleep(0.5)
+    assert await tool_names(client) == {"base", "combine"}
+    assert (await client.call_tool("combine", {"a": 2, "b": 3})).structured_content == {"result": 6}
+    status = await status_of(client, "combine")
+    assert status["status"] == "stale"
+    assert any("combine.json" in p and "JSON" in p for p in status["problems"])
+
+    write_atomic(folder / "combine.py", code("combine", "return a - b"))
+    write_atomic(folder / "combine.json", json.dumps(spec("combine")))
+    await changes.next()
+    assert (await client.call_tool("combine", {"a": 2, "b": 3})).structured_content == {"result": -1}
+    assert (await status_of(client, "combine"))["status"] == "published"
+
+    os.replace(folder / "combine.py", folder / "merge.py")
+    os.replace(folder / "combine.json", folder / "merge.json")
+    await changes.next()
+    with anyio.fail_after(5):
+        while (await status_of(client, "combine"))["module"] != "merge":
+            await anyio.sleep(0.05)
+    assert await tool_names(client) == {"base", "combine"}
+    assert (await client.call_tool("combine", {"a": 5, "b": 3})).structured_content == {"result": 2}
+
+    (folder / "merge.py").unlink()
+    (folder / "merge.json").unlink()
+    await changes.next()
+    assert await tool_names(client) == {"base"}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "functions"
+    folder.mkdir()
+    write_pair(folder, "base", code("base"), spec("base"))
+    return folder
+
+
+async def test_lifecycle_over_stdio(folder: Path, tmp_path: Path) -> None:
+    changes = Changes()
+    params = stdio_params(folder, tmp_path / "data")
+    async with handshake_client(params, message_handler=changes.handle, logging_callback=changes.log) as client:
+        await lifecycle(client, changes, folder)
+        assert any("combine.json" in line for line in changes.logs), changes.logs
+    versions = sorted(p.name for p in (folder / ".funcsmith" / "history").iterdir())
+    assert versions == ["combine", "merge"]
+
+
+async def test_lifecycle_over_http_with_two_clients(folder: Path, tmp_path: Path) -> None:
+    with http_server(folder, tmp_path / "data") as url:
+        legacy_changes = Changes()
+        async with (
+            handshake_client(url, "2025-06-18", message_handler=legacy_changes.handle) as legacy,
+            Client(url, mode="2026-07-28") as modern,
+            listening(modern) as modern_changes,
+        ):
+            await lifecycle(modern, modern_changes, folder)
+            assert legacy_changes.count >= 5
+            assert await tool_names(legacy) == {"base"}
+
+
+async def test_call_in_flight_finishes_on_the_old_version(folder: Path, tmp_path: Path) -> None:
+    changes = Changes()
+    write_pair(folder, "slow", code("slow", "time.sleep(1.0)\n    return a + b"), spec("slow"))
+    async with handshake_client(stdio_params(folder, tmp_path / "data"), message_handler=changes.handle) as client:
+        results: list[object] = []
+
+        async def call_old() -> None:
+            results.append(await client.call_tool("slow", {"a": 2, "b": 3}))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(call_old)
+            await anyio.sleep(0.3)
+            write_atomic(folder / "slow.py", code("slow", "return a * b"))
+            await changes.next()
+            assert (await client.call_tool("slow", {"a": 2, "b": 3})).structured_content == {"result": 6}
+        assert results[0].structured_content == {"result": 5}, texts(results[0])
+
+
+async def test_burst_of_writes_ends_consistent(folder: Path, tmp_path: Path) -> None:
+    changes = Changes()
+    async with handshake_client(stdio_params(folder, tmp_path / "data"), message_handler=changes.handle) as client:
+        for i in range(50):
+            write_pair(folder, f"f{i % 10}", code(f"f{i % 10}", f"return a + {i}"), spec(f"f{i % 10}"))
+        await changes.next()
+        expected = {"base"} | {f"f{i}" for i in range(10)}
+        with anyio.fail_after(10):
+            while await tool_names(client) != expected:
+                await anyio.sleep(0.05)
+        await anyio.sleep(0.3)
+        # The last write of each module wins: f{k} adds 40 + k.
+        for k in range(10):
+            result = await client.call_tool(f"f{k}", {"a": 0})
+            assert result.structured_content == {"result": 40 + k}
+        assert changes.count <= 10, f"{changes.count} notifications for one burst"
