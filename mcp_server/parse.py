@@ -70,7 +70,8 @@ def parse_answer(text: str) -> ParsedAnswer:
             spec_blocks += 1
             label = f"function_spec block {spec_blocks}"
             if block.tag not in SPEC_TAGS:
-                repairs.append(f"read a block tagged {block.tag or '(none)'!r} as {label}")
+                origin = f"a block tagged {block.tag!r}" if block.tag else "an untagged block"
+                repairs.append(f"read {origin} as {label}")
             if not block.closed:
                 repairs.append(f"closed an unterminated {label}")
             value = _load_json(block.body, label, problems, repairs)
