@@ -33,6 +33,10 @@ _OPEN = re.compile(
     r"^(?P<prefix>[ \t]*(?:(?:[-*+]|\d{1,3}[.)])[ \t]+)?)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*?)[ \t]*$"
 )
 
+_CLOSER = re.compile(r"\s*[}\]]")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_COLON = re.compile(r"\s*:")
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedAnswer:
@@ -155,7 +159,7 @@ def _classify(block: _Block) -> str:
     if block.tag in SPEC_TAGS:
         return "spec"
     body = block.body.strip()
-    if block.tag in JSON_TAGS or (not block.tag and body[:1] in "{["):
+    if block.tag in JSON_TAGS or (not block.tag and body[:1] in ("{", "[")):
         return "spec" if _looks_like_spec_text(body) else "other"
     if not block.tag and body and _defines_function(body):
         return "code"
@@ -237,14 +241,14 @@ def _json_issues(text: str) -> list[str]:
             found["comments"] = None
             end = text.find("*/", i + 2)
             i = n if end < 0 else end + 2
-        elif char == "," and re.match(r"\s*[}\]]", text[i + 1 :]):
+        elif char == "," and _CLOSER.match(text, i + 1):
             found["trailing commas"] = None
             i += 1
         elif char.isalpha() or char == "_":
-            word = re.match(r"[A-Za-z_]\w*", text[i:])[0]
+            word = _WORD.match(text, i)[0]
             if word in ("True", "False", "None"):
                 found["Python literals True/False/None"] = None
-            elif word not in ("true", "false", "null") and re.match(r"\s*:", text[i + len(word) :]):
+            elif word not in ("true", "false", "null") and _COLON.match(text, i + len(word)):
                 found["unquoted keys"] = None
             i += len(word)
         else:
