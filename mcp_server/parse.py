@@ -407,7 +407,7 @@ def _reconcile_parameters(
             notes.append(f"added parameter {arg.arg!r} from the signature")
         _reconcile_property(arg, defaults[arg.arg], prop, notes)
         properties[arg.arg] = prop
-    for dropped in old_props.keys() - properties.keys():
+    for dropped in [name for name in old_props if name not in properties]:
         notes.append(f"dropped parameter {dropped!r}: not in the signature")
     if list(old_props) != list(properties) and old_props.keys() == properties.keys():
         notes.append("reordered parameters to follow the signature")

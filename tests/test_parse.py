@@ -337,8 +337,8 @@ def test_reconcile_renamed_and_extra_parameters() -> None:
         "added parameter 'name' from the signature",
         "parameter 'name': type set to 'string' (type hint)",
         "parameter 'excited': default set to False (the code's default)",
-        "dropped parameter 'loud': not in the signature",
         "dropped parameter 'person': not in the signature",
+        "dropped parameter 'loud': not in the signature",
         "required: ['person', 'excited'] -> ['name'] (parameters without defaults)",
     )
     assert spec["parameters"]["required"] == ["person", "excited"], "the input spec is not modified"
