@@ -33,6 +33,7 @@ _OPEN = re.compile(
     r"^(?P<prefix>[ \t]*(?:(?:[-*+]|\d{1,3}[.)])[ \t]+)?)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*?)[ \t]*$"
 )
 
+_CODE_START = re.compile(r"^(?:def |async def |class |import |from |@)", re.MULTILINE)
 _CLOSER = re.compile(r"\s*[}\]]")
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _COLON = re.compile(r"\s*:")
@@ -102,14 +103,35 @@ def parse_answer(text: str) -> ParsedAnswer:
 def _leading_code(lines: list[str], code_blocks: list[_Block], repairs: list[str]) -> int:
     """Take code written before any fence (a completion that starts inside the block); return where to go on."""
     first_fence = next((i for i, line in enumerate(lines) if _OPEN.match(line)), len(lines))
-    head = "\n".join(lines[:first_fence]).strip("\n")
-    if not head or not _defines_function(head):
+    head = _code_in("\n".join(lines[:first_fence]))
+    if head is None:
         return 0
     code_blocks.append(_Block("python", head, first_fence < len(lines)))
     repairs.append("added the missing opening ```python fence")
     if first_fence < len(lines) and not _OPEN.match(lines[first_fence])["info"]:
         return first_fence + 1  # that bare fence closes the leading code
     return first_fence
+
+
+def _code_in(text: str) -> str | None:
+    """The longest run of lines, from the first code-looking line on, that parses and defines a function.
+
+    Code that never parses is still returned when it defines something, so its syntax error gets reported.
+    """
+    start = _CODE_START.search(text)
+    if start is None:
+        return None
+    lines = text[start.start() :].rstrip().split("\n")
+    for end in range(len(lines), 0, -1):
+        candidate = "\n".join(lines[:end]).rstrip()
+        try:
+            tree = ast.parse(candidate)
+        except SyntaxError:
+            continue
+        if any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) for node in tree.body):
+            return candidate
+    broken = "\n".join(lines).rstrip()
+    return broken if re.search(r"^(?:async )?def \w+", broken, re.MULTILINE) else None  # the checks name the error
 
 
 def _scan_blocks(lines: list[str]) -> list[_Block]:

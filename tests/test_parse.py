@@ -274,6 +274,21 @@ def test_completion_continuation_without_opening_fence() -> None:
     assert parsed.repairs == ("added the missing opening ```python fence",)
 
 
+def test_unfenced_code_after_a_preamble() -> None:
+    parsed = parse_answer(f"Here is the code:\n\n{ADD_CODE}\nSpec:\n```json\n{ADD_SPEC_JSON}\n```")
+    assert parsed.code == ADD_CODE
+    assert parsed.specs == (ADD_SPEC,)
+    assert parsed.problems == ()
+
+
+def test_broken_continuation_keeps_its_code_for_the_syntax_checks() -> None:
+    broken = "def add(a: int, b: int) -> int\n    return a + b"
+    parsed = parse_answer(f"{broken}\n```\n\n```function_spec\n{ADD_SPEC_JSON}\n```\n")
+    assert parsed.code == broken + "\n"
+    assert parsed.specs == (ADD_SPEC,)
+    assert parsed.problems == ()
+
+
 def test_missing_code_and_spec_are_problems() -> None:
     parsed = parse_answer("I'm sorry, I can't help with that.")
     assert parsed.code is None
