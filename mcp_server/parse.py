@@ -123,6 +123,8 @@ def _code_in(text: str) -> str | None:
         return None
     lines = text[start.start() :].rstrip().split("\n")
     for end in range(len(lines), 0, -1):
+        if end < len(lines) and lines[end][:1] in (" ", "\t"):
+            continue  # code can only end before an unindented line
         candidate = "\n".join(lines[:end]).rstrip()
         try:
             tree = ast.parse(candidate)
