@@ -279,8 +279,9 @@ class Generator:
                 )
             return []
         specs = []
-        for spec in parsed.specs:
-            fixed, notes = reconcile(parsed.code, spec)
+        named = [s.get("name") for s in parsed.specs]
+        for index, spec in enumerate(parsed.specs):
+            fixed, notes = reconcile(parsed.code, spec, taken={n for i, n in enumerate(named) if i != index and n})
             fixed.pop("sandbox", None)
             attempt.repairs.extend(notes)
             specs.append(fixed)
