@@ -74,6 +74,10 @@ def value_of(module: str, home: Path, function: str, **arguments: Any) -> Any:
     return outcome["value"]
 
 
+def conversion(value: float, from_unit: str, to_unit: str) -> tuple[str, dict[str, Any]]:
+    return "convert_units", {"value": value, "from_unit": from_unit, "to_unit": to_unit}
+
+
 def matches_a_response(spec: dict[str, Any], value: Any) -> bool:
     return any(Draft202012Validator(r).is_valid(value) for r in spec["responses"])
 
@@ -129,8 +133,9 @@ def test_the_catalogue_publishes_every_spec() -> None:
 
 
 def test_expense_tracker_keeps_its_book_across_calls(tmp_path: Path) -> None:
-    food = value_of("expenses", tmp_path, "add_expense", amount=10.005, category=" Food ", description="lunch",
-                    date="2024-03-01")  # fmt: skip
+    food = value_of(
+        "expenses", tmp_path, "add_expense", amount=10.005, category=" Food ", description="lunch", date="2024-03-01"
+    )
     assert food == {"id": 1, "amount": 10.01, "category": "food", "description": "lunch", "date": "2024-03-01"}
     value_of("expenses", tmp_path, "add_expense", amount=0.1, category="food", date="2024-03-15")
     value_of("expenses", tmp_path, "add_expense", amount=0.2, category="FOOD", date="2024-02-28")
@@ -176,9 +181,8 @@ def test_expense_tracker_refuses_bad_input_and_a_damaged_file(tmp_path: Path) ->
         ],
         tmp_path,
     )
-    assert [o["error"] for o in outcomes] == [
-        "InvalidAmount", "InvalidAmount", "InvalidCategory", "InvalidDate", "InvalidDate"
-    ]  # fmt: skip
+    errors = [o["error"] for o in outcomes]
+    assert errors == ["InvalidAmount", "InvalidAmount", "InvalidCategory", "InvalidDate", "InvalidDate"]
     assert "end" in outcomes[4]["message"] and "2024-02-30" in outcomes[4]["message"]
     assert not (tmp_path / "data" / "expenses.json").exists(), "a refused call must not write the book"
 
@@ -192,13 +196,9 @@ def test_every_unit_converts_there_and_back(tmp_path: Path) -> None:
     kinds = value_of("units", tmp_path, "list_units")["kinds"]
     assert set(kinds) == {"length", "mass", "temperature", "volume", "speed", "data"}
     pairs = [(a["unit"], b["unit"]) for units in kinds.values() for a in units for b in units if a != b]
-    there = run_calls("units", [("convert_units", {"value": 37.5, "from_unit": a, "to_unit": b}) for a, b in pairs],
-                      tmp_path)  # fmt: skip
-    back = run_calls(
-        "units",
-        [("convert_units", {"value": o["value"]["value"], "from_unit": b, "to_unit": a}) for o, (a, b) in zip(there, pairs, strict=True)],
-        tmp_path,
-    )  # fmt: skip
+    there = run_calls("units", [conversion(37.5, a, b) for a, b in pairs], tmp_path)
+    returns = [conversion(o["value"]["value"], b, a) for o, (a, b) in zip(there, pairs, strict=True)]
+    back = run_calls("units", returns, tmp_path)
     for (a, b), outcome in zip(pairs, back, strict=True):
         assert outcome["ok"], f"{a} -> {b}: {outcome}"
         assert outcome["value"]["value"] == pytest.approx(37.5, rel=1e-9), f"{a} -> {b} -> {a}"
@@ -220,8 +220,7 @@ def test_temperatures_and_known_conversions(tmp_path: Path) -> None:
         ((1, "gal", "l"), 3.785411784),
         ((2, "Kilometres", "Metres"), 2000),
     ]
-    outcomes = run_calls("units", [("convert_units", dict(zip(("value", "from_unit", "to_unit"), a))) for a, _ in cases],
-                         tmp_path)  # fmt: skip
+    outcomes = run_calls("units", [conversion(*arguments) for arguments, _ in cases], tmp_path)
     for (arguments, expected), outcome in zip(cases, outcomes, strict=True):
         assert outcome["ok"], f"{arguments}: {outcome}"
         assert outcome["value"]["value"] == expected, arguments
