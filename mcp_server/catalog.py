@@ -77,6 +77,10 @@ class FunctionEntry:
     module_path: Path
     spec_path: Path
 
+    def __hash__(self) -> int:
+        # The spec is a dict, so the generated hash would fail; equal entries share these fields anyway.
+        return hash((self.name, self.module, self.source, self.spec_path))
+
     @property
     def description(self) -> str:
         return self.spec["description"]

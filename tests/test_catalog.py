@@ -421,6 +421,28 @@ def test_unreadable_files_are_diagnostics(tmp_path: Path) -> None:
     assert catalog.published == {}
 
 
+def test_permission_error_is_a_diagnostic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, "math", MATH_PY, spec())
+    real_read_bytes = Path.read_bytes
+
+    def locked(path: Path) -> bytes:
+        if path.name == "math.py":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read_bytes(path)
+
+    monkeypatch.setattr(catalog_module.Path, "read_bytes", locked)
+    catalog = load_catalog(tmp_path)
+    diagnostic = only(catalog)
+    assert (diagnostic.file, diagnostic.message) == (tmp_path / "math.py", "cannot be read: Permission denied")
+    assert [(s.name, s.status) for s in catalog.statuses()] == [("add", "invalid")]
+
+
+def test_entries_are_hashable_and_compare_by_content(tmp_path: Path) -> None:
+    write(tmp_path, "math", MATH_PY, spec())
+    first, second = check_module(tmp_path, "math").entries[0], check_module(tmp_path, "math").entries[0]
+    assert first == second and first is not second and len({first, second}) == 1
+
+
 def test_clash_reports_both_sides_and_first_module_wins(tmp_path: Path) -> None:
     write(tmp_path, "beta", MATH_PY, spec())
     write(tmp_path, "alpha", MATH_PY, spec())
