@@ -1,0 +1,63 @@
+"""What every model backend shares: the prompt it reads, what it returns, how it fails."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+# (tokens so far, text so far); backends call it while tokens stream, at most every PROGRESS_INTERVAL.
+ProgressCallback = Callable[[int, str], Awaitable[None]]
+
+PROGRESS_INTERVAL = 0.1
+
+
+class ModelError(Exception):
+    """A model backend could not answer; the message says what failed and what to do about it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One finished answer. For completion backends `text` includes the fence that ended the prompt."""
+
+    text: str
+    tokens: int
+    seconds: float
+
+
+class PromptLike(Protocol):
+    """The two forms of one request (see `mcp_server.prompt.Prompt`): chat, and few-shot completion."""
+
+    @property
+    def messages(self) -> tuple[Mapping[str, str], ...]: ...
+
+    @property
+    def completion(self) -> str: ...
+
+
+class ModelBackend(Protocol):
+    """Something that turns a prompt into an answer, reporting progress as tokens arrive."""
+
+    name: str
+
+    async def generate(self, prompt: PromptLike, *, on_progress: ProgressCallback | None = None) -> Generation: ...
+
+
+class Throttle:
+    """Passes progress on at most once per interval, so a fast model does not flood MCP clients."""
+
+    def __init__(self, callback: ProgressCallback | None, interval: float = PROGRESS_INTERVAL) -> None:
+        self._callback = callback
+        self._interval = interval
+        self._last = float("-inf")
+        self._reported = -1
+
+    async def __call__(self, tokens: int, text: str, *, force: bool = False) -> None:
+        """Report now if the interval has passed (or `force`), and only when something changed."""
+        if self._callback is None or tokens == self._reported:
+            return
+        now = time.monotonic()
+        if force or now - self._last >= self._interval:
+            self._last, self._reported = now, tokens
+            await self._callback(tokens, text)
