@@ -78,12 +78,16 @@ def conversion(value: float, from_unit: str, to_unit: str) -> tuple[str, dict[st
     return "convert_units", {"value": value, "from_unit": from_unit, "to_unit": to_unit}
 
 
+def business_days_from(start: str, days: int, holidays: list[str]) -> tuple[str, dict[str, Any]]:
+    return "add_business_days", {"start": start, "days": days, "holidays": holidays}
+
+
 def matches_a_response(spec: dict[str, Any], value: Any) -> bool:
     return any(Draft202012Validator(r).is_valid(value) for r in spec["responses"])
 
 
 def test_the_catalogue_ships_the_example_modules() -> None:
-    assert {"expenses", "units", "text"} <= set(MODULES)
+    assert {"expenses", "units", "text", "dates"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -265,3 +269,41 @@ def test_text_stats_and_slugs(tmp_path: Path) -> None:
     assert outcomes[3]["value"]["reading_time_minutes"] == 2
     assert [o["value"]["slug"] for o in outcomes[4:7]] == ["the-quick-brown", "super", "strasse-and-co-its-aero"]
     assert [o["error"] for o in outcomes[7:]] == ["InvalidText", "InvalidSeparator"]
+
+
+def test_business_days_added_are_counted_back(tmp_path: Path) -> None:
+    holidays = ["2024-12-25", "2024-12-26", "2025-01-01", "2024-12-28"]  # the last is a Saturday
+    starts = ["2024-12-20", "2024-12-23", "2024-12-27", "2025-01-02"]  # business days
+    moves = [-12, -5, -1, 0, 1, 3, 7, 15]
+    cases = [(s, n) for s in starts for n in moves]
+    added = run_calls("dates", [business_days_from(s, n, holidays) for s, n in cases], tmp_path)
+    ends = [a["value"]["date"] for a in added]
+    counts = [
+        ("days_between", {"start": s, "end": e, "holidays": holidays}) for (s, _), e in zip(cases, ends, strict=True)
+    ]
+    counted = run_calls("dates", counts, tmp_path)
+    for (start, days), outcome in zip(cases, counted, strict=True):
+        assert outcome["value"]["business_days"] == days, f"{days} business days from {start}"
+
+
+def test_business_days_skip_weekends_and_holidays(tmp_path: Path) -> None:
+    outcomes = run_calls(
+        "dates",
+        [
+            ("days_between", {"start": "2024-03-04", "end": "2024-03-11"}),
+            ("days_between", {"start": "2024-03-11", "end": "2024-03-04"}),
+            ("days_between", {"start": "2024-03-04", "end": "2024-03-11", "holidays": ["2024-03-06", "2024-03-09"]}),
+            ("add_business_days", {"start": "2024-03-08", "days": 1}),
+            ("add_business_days", {"start": "2024-03-09", "days": 0}),
+            ("add_business_days", {"start": "2024-03-04", "days": 1.5}),
+            ("days_between", {"start": "2024-03-04", "end": "2024-03-11", "holidays": "2024-03-06"}),
+        ],
+        tmp_path,
+    )
+    week, backwards, with_holiday = (o["value"] for o in outcomes[:3])
+    assert (week["days"], week["weeks"], week["business_days"]) == (7, 1, 5)
+    assert (backwards["days"], backwards["business_days"]) == (-7, -5)
+    assert with_holiday["business_days"] == 4, "a Saturday holiday is not subtracted twice"
+    assert outcomes[3]["value"] == {"date": "2024-03-11", "weekday": "Monday"}
+    assert outcomes[4]["value"] == {"date": "2024-03-09", "weekday": "Saturday"}
+    assert [o["error"] for o in outcomes[5:]] == ["InvalidDays", "InvalidDate"]
