@@ -98,8 +98,8 @@ def inspect_module(source: str, filename: str) -> ModuleShape:
     except SyntaxError as error:
         where = f" at column {error.offset}" if error.offset else ""
         return ModuleShape(findings=(Finding(f"syntax error{where}: {error.msg}", line=error.lineno),), parsed=False)
-    except ValueError as error:  # e.g. a NUL byte in the source
-        return ModuleShape(findings=(Finding(f"cannot be compiled: {error}"),), parsed=False)
+    except (ValueError, RecursionError, MemoryError) as error:  # a NUL byte, or nesting deeper than the parser takes
+        return ModuleShape(findings=(Finding(f"cannot be compiled: {error or type(error).__name__}"),), parsed=False)
 
     functions: dict[str, Signature] = {}
     classes: dict[str, int] = {}
@@ -115,7 +115,10 @@ def inspect_module(source: str, filename: str) -> ModuleShape:
         for inner in ast.walk(outer)
         if inner is not outer and isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef)
     }
-    findings = tuple(_Rules(tree).problems())
+    try:
+        findings = tuple(_Rules(tree).problems())
+    except RecursionError:
+        findings = (Finding("has an expression nested too deeply to check; simplify it"),)
     return ModuleShape(functions, classes, nested, findings)
 
 

@@ -69,9 +69,10 @@ def _meta_validator() -> Draft7Validator:
 
     The Draft 7 meta-schema covers the keywords specs use (type, properties, items,
     required, enum, anyOf, ...) at a fifth of the cost of the 2020-12 one, whose
-    dynamic references dominate the load time of a large catalogue.
+    dynamic references dominate the load time of a large catalogue. Its format
+    checker also compiles every `pattern`, so a bad regex is caught here.
     """
-    return Draft7Validator(Draft7Validator.META_SCHEMA)
+    return Draft7Validator(Draft7Validator.META_SCHEMA, format_checker=Draft7Validator.FORMAT_CHECKER)
 
 
 def is_builtin_exception(name: str) -> bool:
@@ -114,6 +115,8 @@ def parse_spec_file(text: str) -> SpecFile:
     except json.JSONDecodeError as error:
         message = f"invalid JSON at column {error.colno}: {error.msg}"
         return SpecFile((), (), (Finding(message, line=error.lineno),), readable=False)
+    except (ValueError, RecursionError) as error:  # an over-long number, or nesting deeper than Python's stack
+        return SpecFile((), (), (Finding(f"invalid JSON: {_shorten(str(error)) or 'nested too deeply'}"),), False)
     if isinstance(data, dict):
         items, listed = [data], False
     elif isinstance(data, list):
@@ -186,7 +189,7 @@ def _semantic_problems(spec: Mapping[str, Any]) -> Iterable[str]:
                     _schema_message(e, f"examples[{index}].parameters")
                     for e in arguments.iter_errors(example["parameters"])
                 ]
-            except (UnknownType, Unresolvable) as error:
+            except (UnknownType, Unresolvable, re.error, RecursionError) as error:
                 problems = [f"parameters cannot check examples[{index}].parameters: {_shorten(str(error))}"]
             yield from problems
         raised = example.get("error")

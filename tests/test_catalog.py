@@ -242,6 +242,13 @@ PARAMS_AB = {"type": "object", "properties": {"a": {}, "b": {}}, "required": ["a
         ),
         pytest.param(
             MATH_PY,
+            spec(parameters={**PARAMS_AB, "properties": {"a": {"pattern": "("}, "b": {}}}),
+            "add",
+            "parameters is not a valid JSON Schema: properties.a.pattern: '(' is not a 'regex'",
+            id="parameters-bad-regex",
+        ),
+        pytest.param(
+            MATH_PY,
             [spec(), spec()],
             "add",
             "is specified 2 times in this file (specs [0], [1]); keep one",
@@ -269,6 +276,7 @@ def test_spec_problem_gives_one_precise_diagnostic(
         ('{\n  "name": "add",\n  "description": "x",,\n}', "invalid JSON at column 22: Expecting property name", 3),
         ('"add"', "must hold one function spec (a JSON object) or a list of them, not a string", None),
         ("[]", "holds an empty list: it specifies no function", None),
+        ("[" * 100_000, "invalid JSON: maximum recursion depth exceeded", None),
         (json.dumps([spec(), 3]), "spec [1] must be a JSON object, not a number", None),
     ],
 )
