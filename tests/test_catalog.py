@@ -279,6 +279,7 @@ def test_spec_problem_gives_one_precise_diagnostic(
         ("[" * 100_000, "invalid JSON: maximum recursion depth exceeded", None),
         (json.dumps([spec(), 3]), "spec [1] must be a JSON object, not a number", None),
     ],
+    ids=["bad-json", "not-object-or-list", "empty-list", "nested-too-deeply", "list-item-not-object"],
 )
 def test_malformed_json_gives_one_diagnostic(tmp_path: Path, text: str, expected: str, line: int | None) -> None:
     write(tmp_path, "math", MATH_PY, text)
