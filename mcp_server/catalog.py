@@ -236,9 +236,8 @@ class Catalog:
         if not self.folder.is_dir():
             raise NotADirectoryError(f"functions folder {self.folder} is not a directory")
         with os.scandir(self.folder) as found:
-            on_disk = {module_name(Path(e.name)) for e in found if is_catalog_file(Path(e.name)) and e.is_file()}
-        on_disk.discard(None)
-        return self.refresh({*on_disk, *self._checks})  # type: ignore[arg-type]
+            on_disk = {stem for e in found if (stem := module_name(Path(e.name))) is not None and e.is_file()}
+        return self.refresh({*on_disk, *self._checks})
 
     def refresh(self, modules: Iterable[str]) -> CatalogChange:
         """Re-check only these module stems; everything else stays as it is."""
@@ -288,35 +287,34 @@ class Catalog:
         modules = sorted(self._claims.get(name, ()))
         owner = self._owners.get(name)
         winner = owner if owner in modules else (modules[0] if modules else None)
-        if name in self._reserved:
-            winner = None
-            self._conflicts[name] = tuple(
-                Diagnostic(self._spec_path(m), f"'{name}' is the name of a built-in tool; rename the function", name)
-                for m in modules
-            )
-        elif len(modules) > 1:
-            self._conflicts[name] = tuple(self._clash(name, module, winner, modules) for module in modules)
-        else:
-            self._conflicts.pop(name, None)
         if not modules:
             self._claims.pop(name, None)
             self._conflicts.pop(name, None)
-        slot = self._slots[winner][name] if winner is not None else None
-        if slot is not None and slot.entry is not None:
-            published[name] = slot.entry
-            self._owners[name] = winner  # type: ignore[assignment]
+        elif name in self._reserved:
+            winner = None
+            message = f"'{name}' is the name of a built-in tool; rename the function"
+            self._conflicts[name] = tuple(Diagnostic(self._spec_path(m), message, name) for m in modules)
+        elif len(modules) > 1 and winner is not None:
+            self._conflicts[name] = tuple(self._clash(name, module, winner, modules) for module in modules)
+        else:
+            self._conflicts.pop(name, None)
+        entry = self._slots[winner][name].entry if winner is not None else None
+        if winner is not None and entry is not None:
+            published[name] = entry
+            self._owners[name] = winner
         else:
             published.pop(name, None)
             self._owners.pop(name, None)
 
-    def _clash(self, name: str, module: str, winner: str | None, modules: list[str]) -> Diagnostic:
-        others = ", ".join(f"'{m}' ({self._spec_path(m)})" for m in modules if m != module)
+    def _clash(self, name: str, module: str, winner: str, modules: list[str]) -> Diagnostic:
+        """One side of a name clash, naming the other side(s) and who keeps the name."""
         if module == winner:
+            others = ", ".join(f"'{m}' ({self._spec_path(m)})" for m in modules if m != module)
             why = "was published first" if self._owners.get(name) == module else "sorts first"
             message = f"name clash: also specified by module {others}; this module keeps the name ({why})"
         else:
             message = (
-                f"name clash: module '{winner}' ({self._spec_path(winner)}) also specifies it and keeps the name; "  # type: ignore[arg-type]
+                f"name clash: module '{winner}' ({self._spec_path(winner)}) also specifies it and keeps the name; "
                 "this one is not served; rename one of them"
             )
         return Diagnostic(self._spec_path(module), message, name)

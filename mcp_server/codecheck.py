@@ -284,8 +284,8 @@ class _Rules:
                 what = "`if` block (only `if TYPE_CHECKING:` is allowed)"
             yield self._refuse(node, f"{place}{what} runs at import time")
 
-    def _refuse(self, node: ast.AST, what: str) -> Finding:
-        return Finding(f"{what}; {_RULE}", line=node.lineno)  # type: ignore[attr-defined]
+    def _refuse(self, node: ast.stmt | ast.expr, what: str) -> Finding:
+        return Finding(f"{what}; {_RULE}", line=node.lineno)
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[Finding]:
         yield from self._decorators(node)
@@ -330,7 +330,7 @@ class _Rules:
         problem = self._unsafe(node)
         if problem is not None:
             culprit, why = problem
-            yield Finding(f"{context} {why} at import time; {_RULE}", line=culprit.lineno)  # type: ignore[attr-defined]
+            yield Finding(f"{context} {why} at import time; {_RULE}", line=getattr(culprit, "lineno", None))
 
     def _unsafe(self, node: ast.AST) -> tuple[ast.AST, str] | None:
         """The first part of an expression that could have a side effect when evaluated, and why."""

@@ -633,7 +633,7 @@ def test_refresh_reads_only_the_given_module_in_a_large_catalogue(
     assert change == CatalogChange(changed=frozenset({"f7"}))
     assert all(catalog.published[n] is before[n] for n in before if n != "f7")
     # A loose bound (the machine is shared): one module must cost a tiny fraction of the whole load.
-    assert refreshed_in < max(loaded_in / 20, 0.05), (refreshed_in, loaded_in)
+    assert refreshed_in < max(loaded_in / 10, 0.2), (refreshed_in, loaded_in)
 
 
 def test_check_module_is_pure_and_never_imports(tmp_path: Path) -> None:
