@@ -16,7 +16,7 @@ Library use, without the server::
 
     catalog = load_catalog("functions")
     for entry in catalog.published.values():
-        print(entry.name, entry.module_path, entry.description, entry.parameters)
+        print(entry.name, entry.module_path, entry.spec["description"], entry.parameters)
     for status in catalog.statuses():  # published, stale and invalid functions
         print(status.name, status.module, status.status)
         for diagnostic in status.diagnostics:
