@@ -1,0 +1,102 @@
+"""Per-call process groups in the cgroup "pids" controller.
+
+RLIMIT_NPROC counts per user and is ignored for root, so it cannot cap one call's
+processes and threads. A pids cgroup per call can: `pids.max` caps the call's
+tasks, and `cgroup.procs` lists every one of them for the final sweep, whatever
+they did to escape their process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+
+def pids_controller() -> Path:
+    """The directory of this process's cgroup in the pids controller (v1 or v2); OSError naming why not."""
+    mounts = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fstype, _, options = right.split()[:3]
+            if fstype == "cgroup" and "pids" in options.split(","):
+                mounts["v1"] = left.split()[4]
+            elif fstype == "cgroup2":
+                mounts.setdefault("v2", left.split()[4])
+    with open("/proc/self/cgroup") as f:
+        entries = [line.rstrip("\n").split(":", 2) for line in f]
+    for _, controllers, path in entries:
+        if "v1" in mounts and "pids" in controllers.split(","):
+            return Path(mounts["v1"] + path)
+    for _, controllers, path in entries:
+        if "v2" in mounts and controllers == "":
+            where = Path(mounts["v2"] + path)
+            if "pids" in (where / "cgroup.controllers").read_text().split():
+                return where
+    raise OSError("no cgroup pids controller is mounted for this process")
+
+
+class CallGroups:
+    """A folder of per-call pids cgroups under this process's cgroup, owned by one zygote."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+
+    @classmethod
+    def create(cls, name: str) -> CallGroups:
+        """Make (and check we may use) a child cgroup `name`; OSError naming the cause if we may not."""
+        parent = pids_controller()
+        base = parent / name
+        base.mkdir(exist_ok=True)
+        if not (base / "pids.max").exists():
+            with contextlib.suppress(OSError):
+                (parent / "cgroup.subtree_control").write_text("+pids")
+            (base / "cgroup.subtree_control").write_text("+pids")
+        return cls(base)
+
+    def make(self, call: str, max_tasks: int) -> Path:
+        """Create the cgroup of one call, capped at `max_tasks` processes and threads."""
+        group = self.base / call
+        group.mkdir(exist_ok=True)
+        (group / "pids.max").write_text(str(max_tasks))
+        return group
+
+    def sweep(self, group: Path) -> int:
+        """SIGKILL every task left in a call's group until it is empty, then remove it; how many were killed."""
+        killed = 0
+        for _ in range(100):
+            try:
+                pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
+            except FileNotFoundError:
+                return killed
+            pids = [p for p in pids if p != os.getpid()]
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+        for _ in range(200):
+            try:
+                group.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:  # busy until the killed tasks are reaped
+                os.sched_yield()
+        return killed
+
+    def remove(self) -> None:
+        """Remove the (by now empty) base cgroup."""
+        for group in self.base.iterdir() if self.base.exists() else ():
+            if group.is_dir():
+                self.sweep(group)
+        with contextlib.suppress(OSError):
+            self.base.rmdir()
+
+
+def enter(group: Path) -> None:
+    """Move the calling process into a call's cgroup (before it runs anything of the function's)."""
+    (group / "cgroup.procs").write_text(str(os.getpid()))

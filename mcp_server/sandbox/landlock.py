@@ -1,0 +1,108 @@
+"""Landlock through its three system calls: file-system, TCP and scope rules for the calling process.
+
+The `landlock` package on PyPI covers file-system rules only; the TCP (ABI 4) and
+signal/abstract-socket scoping (ABI 6) rules are what keep a function off the
+network and away from processes outside its sandbox, so the calls are made here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Iterable
+
+from mcp_server.sandbox.linux import libc, no_new_privs, os_error
+
+_CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # same number on every architecture
+_CREATE_RULESET_VERSION = 1
+_RULE_PATH_BENEATH, _RULE_NET_PORT = 1, 2
+
+EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1, 2, 4, 8
+REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR = 16, 32, 64, 128
+MAKE_REG, MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM = 256, 512, 1024, 2048, 4096
+REFER, TRUNCATE, IOCTL_DEV = 8192, 16384, 32768
+_FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV
+NET_BIND_TCP, NET_CONNECT_TCP = 1, 2
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1, 2
+
+READ = READ_FILE | READ_DIR
+WRITE = READ | WRITE_FILE | TRUNCATE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG | MAKE_FIFO | MAKE_SYM | REFER
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = (("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64))
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = (("allowed", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
+
+
+def abi_version() -> int:
+    """The kernel's Landlock ABI version; 0 when Landlock is missing or disabled."""
+    version = libc.syscall(_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
+    return max(int(version), 0)
+
+
+def handled_fs(abi: int) -> int:
+    """Every file-system right this ABI knows, so that all of them are denied unless a rule allows them."""
+    rights = (1 << 13) - 1
+    if abi >= 2:
+        rights |= REFER
+    if abi >= 3:
+        rights |= TRUNCATE
+    if abi >= 5:
+        rights |= IOCTL_DEV
+    return rights
+
+
+def restrict(
+    *,
+    abi: int,
+    read: Iterable[str],
+    write: Iterable[str],
+    files: Iterable[str],
+    deny_tcp: bool,
+) -> list[str]:
+    """Confine this process (and all it starts) to `read`/`write` trees plus read-write `files`.
+
+    With `deny_tcp` (ABI 4+) TCP bind and connect are refused; from ABI 6 signals and
+    abstract unix sockets cannot reach outside the sandbox. Paths that do not exist
+    are skipped and returned, so the caller can say so.
+    """
+    fs = handled_fs(abi)
+    attr = _RulesetAttr(fs, NET_BIND_TCP | NET_CONNECT_TCP if deny_tcp and abi >= 4 else 0, 0)
+    if abi >= 6:
+        attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset = libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if ruleset < 0:
+        raise os_error("landlock_create_ruleset")
+    missing: list[str] = []
+    try:
+        for paths, rights in ((read, READ), (write, WRITE), (files, READ_FILE | WRITE_FILE | TRUNCATE)):
+            for path in paths:
+                if not _allow(ruleset, path, rights & fs):
+                    missing.append(path)
+        no_new_privs()
+        if libc.syscall(_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+            raise os_error("landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+    return missing
+
+
+def _allow(ruleset: int, path: str, rights: int) -> bool:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not os.path.isdir(path):
+            rights &= _FILE_RIGHTS
+        rule = _PathBeneath(rights, fd)
+        if libc.syscall(_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule), 0) != 0:
+            raise os_error(f"landlock_add_rule for {path}")
+    finally:
+        os.close(fd)
+    return True

@@ -1,0 +1,132 @@
+"""isolation_report(): which isolation layers really work on this machine, found by trying them."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from mcp_server.sandbox.model import Layer
+
+logger = logging.getLogger("funcsmith.sandbox")
+ROOT = str(Path(__file__).resolve().parents[2])
+_PROBE = "import sys; sys.path.insert(0, sys.argv[1]); from mcp_server.sandbox.probe import probe_main; probe_main()"
+
+
+def probe_main() -> None:
+    """Run in a throwaway interpreter: try each layer for real and print the findings as JSON."""
+    from mcp_server.sandbox import landlock, zygote
+    from mcp_server.sandbox.cgroup import CallGroups
+
+    facts: dict[str, Any] = {"euid": os.geteuid(), "landlock_abi": landlock.abi_version()}
+    pid = os.fork()
+    if pid == 0:
+        try:
+            zygote.enter_network_namespace()
+        except OSError:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    facts["netns"] = True if os.waitstatus_to_exitcode(status) == 0 else "unshare(CLONE_NEWNET) was refused"
+    facts["pidns"] = zygote._try(zygote.probe_pid_namespace)
+    try:
+        CallGroups.create(f"funcsmith-probe-{os.getpid()}").remove()
+        facts["cgroup"] = True
+    except OSError as exc:
+        facts["cgroup"] = str(exc)
+    sys.stdout.write(json.dumps(facts))
+
+
+@functools.cache
+def probe() -> dict[str, Any]:
+    """The raw findings of one probe run (cached for the life of the process)."""
+    if not sys.platform.startswith("linux"):
+        return {"platform": sys.platform}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", _PROBE, ROOT],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            check=False,
+        )
+        return json.loads(done.stdout)
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        return {"error": f"the isolation probe failed: {exc}"}
+
+
+def isolation_report() -> list[Layer]:
+    """Every isolation layer, whether it is active here, and why not where it is not."""
+    facts = probe()
+    if "platform" in facts or "error" in facts:
+        reason = facts.get("error") or f"the sandbox's isolation needs Linux, this is {facts['platform']}"
+        return [Layer("isolation", False, reason)]
+    abi, root = facts["landlock_abi"], facts["euid"] == 0
+    cgroup, netns, pidns = facts["cgroup"], facts["netns"], facts["pidns"]
+    no_landlock = "the kernel has no Landlock (Linux 5.13+ with landlock in the LSM list)"
+    layers = [
+        Layer("rlimits", True, "CPU time, address space, file size, open files, no core dumps; per call process"),
+        Layer("fresh process", True, "every call is forked from a pre-started zygote; no function code runs in it"),
+        Layer(
+            "process-tree kill",
+            pidns is True,
+            "each call runs as the first process of its own PID namespace; its end kills all it started"
+            if pidns is True
+            else f"no PID namespace ({pidns}); the call's session and cgroup are swept instead",
+        ),
+        Layer(
+            "process limit",
+            cgroup is True or not root,
+            "a pids cgroup per call caps processes and threads"
+            if cgroup is True
+            else f"no pids cgroup ({cgroup}); "
+            + ("RLIMIT_NPROC is ignored for root" if root else "RLIMIT_NPROC applies, counted per user"),
+        ),
+        Layer(
+            "network namespace", netns is True, "calls run in an empty network namespace" if netns is True else netns
+        ),
+        Layer(
+            "landlock filesystem",
+            abi >= 1,
+            f"Landlock ABI {abi}: read Python + own folders, write data + temp only; no exec" if abi else no_landlock,
+        ),
+        Layer(
+            "landlock tcp", abi >= 4, "TCP bind/connect refused" if abi >= 4 else f"needs Landlock ABI 4, have {abi}"
+        ),
+        Layer(
+            "landlock scoping",
+            abi >= 6,
+            "signals and abstract unix sockets cannot leave the call"
+            if abi >= 6
+            else f"needs Landlock ABI 6, have {abi}",
+        ),
+        Layer("capabilities", True, "root's capabilities are dropped in every call" if root else "runs unprivileged"),
+        Layer("environment scrubbing", True, "only PATH, HOME, TMPDIR and LANG reach a call"),
+    ]
+    return layers
+
+
+def warn_missing(facts: dict[str, Any]) -> None:
+    """Log, once per process, each layer a starting zygote could not set up."""
+    for key in ("netns", "pidns"):
+        value = facts.get(key)
+        if value is not None and value is not True and key not in _warned:
+            _warned.add(key)
+            logger.warning("sandbox: %s unavailable: %s", key, value)
+    if "cgroup_error" in facts and "cgroup" not in _warned:
+        _warned.add("cgroup")
+        logger.warning("sandbox: no per-call pids cgroup: %s", facts["cgroup_error"])
+    if facts.get("landlock_abi", 0) < 4 and "landlock" not in _warned:
+        _warned.add("landlock")
+        logger.warning(
+            "sandbox: Landlock ABI %s: file-system and/or TCP rules are not enforced", facts.get("landlock_abi")
+        )
+
+
+_warned: set[str] = set()

@@ -1,0 +1,168 @@
+"""The call process: lock itself down, then (and only then) compile and run the function.
+
+It runs as the first process of the call's own PID namespace, forked from the
+zygote's copy of the interpreter, so no interpreter start is paid per call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import linecache
+import os
+import resource
+import signal
+import sys
+import tempfile
+import traceback
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+from mcp_server.sandbox import cgroup, landlock, linux, protocol
+from mcp_server.sandbox.jsonify import NotJSONError, to_json
+
+_MIB = 1 << 20
+_TRACEBACK_FRAMES = 8
+
+
+def run(request: Mapping[str, Any], *, out_fd: int, err_fd: int, result_fd: int, group: Path | None) -> NoReturn:
+    """Lock down, run the requested function, write one result frame to `result_fd`, exit."""
+    me = os.getpid()
+    try:
+        problems = lock_down(request, out_fd=out_fd, err_fd=err_fd, result_fd=result_fd, group=group)
+        reply = call(request)
+        if problems:
+            reply["problems"] = problems
+    except BaseException as exc:  # the lockdown itself failed: never run the function unconfined
+        reply = {
+            "ok": False,
+            "kind": "sandbox",
+            "error_type": "Crashed",
+            "error_message": f"sandbox setup failed: {exc}",
+        }
+    if os.getpid() != me:  # a process the function forked came back here: it has nothing to report
+        os._exit(0)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # output lost to a broken stream must not lose the result
+            stream.flush()
+    frame = protocol.encode(reply)
+    if len(frame) > request["limits"]["result_bytes"]:
+        limit = request["limits"]["result_bytes"]
+        frame = protocol.encode(
+            {
+                "ok": False,
+                "kind": "sandbox",
+                "error_type": "ResultTooLarge",
+                "error_message": f"the result is {len(frame)} bytes of JSON, more than the limit of {limit} bytes",
+                "details": {"limit_bytes": limit, "size_bytes": len(frame)},
+            }
+        )
+    protocol.write_all(result_fd, frame)
+    os._exit(0)
+
+
+def lock_down(request: Mapping[str, Any], *, out_fd: int, err_fd: int, result_fd: int, group: Path | None) -> list[str]:
+    """Apply every layer in order; return the layers that could not be applied (they are also reported)."""
+    linux.set_parent_death_signal(signal.SIGKILL)
+    if group is not None:
+        cgroup.enter(group)
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    keep = sorted({0, 1, 2, result_fd})
+    for low, high in zip(keep, [*keep[1:], 1 << 16], strict=True):
+        os.closerange(low + 1, high)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    for signum in (signal.SIGXFSZ, signal.SIGXCPU, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        signal.signal(signum, signal.SIG_DFL)
+    limits = request["limits"]
+    set_limits(limits, cap_processes=group is None)
+    home, tmp = request["data_dir"], request["tmp_dir"]
+    os.chdir(home)
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": tmp, "LANG": "C.UTF-8"})
+    tempfile.tempdir = tmp
+    sys.dont_write_bytecode = True
+    problems = []
+    if request["landlock_abi"]:
+        missing = landlock.restrict(
+            abi=request["landlock_abi"],
+            read=request["read_paths"],
+            write=[home, tmp, *request["write_paths"]],
+            files=["/dev/null"],
+            deny_tcp=not request["network"],
+        )
+        problems += [f"granted path {p} does not exist" for p in missing if p in request["granted"]]
+    else:
+        linux.no_new_privs()
+    if os.geteuid() == 0:
+        linux.drop_capabilities()
+    return problems
+
+
+def set_limits(limits: Mapping[str, Any], *, cap_processes: bool) -> None:
+    """The per-process rlimits; RLIMIT_NPROC only when no cgroup caps the call (it is per user)."""
+    cpu = int(limits["cpu_s"])
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    memory = int(limits["memory_mb"]) * _MIB
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    size = int(limits["file_size_mb"]) * _MIB
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    files = int(limits["open_files"])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if cap_processes:
+        procs = int(limits["processes"])
+        resource.setrlimit(resource.RLIMIT_NPROC, (procs, procs))
+
+
+def call(request: Mapping[str, Any]) -> dict[str, Any]:
+    """Compile the module source, run the function, and describe the outcome as a reply."""
+    filename, source = request["filename"], request["source"]
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    module = types.ModuleType(request["module"])
+    module.__file__ = filename
+    sys.modules[request["module"]] = module
+    try:
+        exec(compile(source, filename, "exec"), module.__dict__)
+    except BaseException as exc:
+        return failure(exc, filename, context=f"importing module {request['module']!r} failed")
+    function = getattr(module, request["function"], None)
+    if not callable(function):
+        message = f"module {request['module']!r} has no top-level function {request['function']!r}"
+        return {"ok": False, "kind": "function", "error_type": "AttributeError", "error_message": message}
+    try:
+        value = function(**request["arguments"])
+    except BaseException as exc:
+        return failure(exc, filename)
+    try:
+        return {"ok": True, "value": to_json(value)}
+    except NotJSONError as exc:
+        message = f"the result is not JSON: {exc}"
+        return {"ok": False, "kind": "sandbox", "error_type": "NotJSON", "error_message": message}
+
+
+def failure(exc: BaseException, filename: str, context: str = "") -> dict[str, Any]:
+    """A reply for an exception: its class and message, and the frames of the function's own file."""
+    frames = [
+        {"line": frame.lineno, "function": frame.name, "code": frame.line or ""}
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if frame.filename == filename
+    ][-_TRACEBACK_FRAMES:]
+    name = type(exc).__name__
+    text = str(exc)
+    message = f"{name}: {text}" if text else name
+    if context:
+        message = f"{context}: {message}"
+    if isinstance(exc, MemoryError):
+        return {
+            "ok": False,
+            "kind": "sandbox",
+            "error_type": "MemoryLimit",
+            "error_message": "the call ran out of its memory limit",
+            "details": {"traceback": frames},
+        }
+    details = {"traceback": frames}
+    return {"ok": False, "kind": "function", "error_type": name, "error_message": message, "details": details}

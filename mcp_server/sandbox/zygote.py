@@ -1,0 +1,222 @@
+"""The zygote: a pre-started, single-threaded interpreter that forks one supervisor per call.
+
+Started once per Sandbox (and once more, lazily, for functions granted the
+network), it has the worker code and the stdlib modules functions commonly use
+already imported, but never any function code. The offline zygote unshares a
+network namespace for itself at start, so it and every process it forks have
+no network at all, at no per-call cost.
+
+Control messages from the server arrive on a SOCK_SEQPACKET socket:
+`{"op": "run", "id": n}` with the call's socket attached, and `{"op": "kill", "id": n}`.
+The server closing the socket shuts the zygote down, with every call it started.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import gc
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mcp_server.sandbox import landlock, linux, protocol, supervisor
+from mcp_server.sandbox.cgroup import CallGroups
+
+# Preloaded so that calls do not pay for importing them (imported for their side effect only).
+PRELOAD = (
+    "base64", "collections", "csv", "dataclasses", "datetime", "decimal", "enum", "fractions", "functools",
+    "hashlib", "heapq", "itertools", "json", "math", "pickle", "random", "re", "statistics", "string",
+    "textwrap", "typing", "uuid", "zoneinfo",
+)  # fmt: skip
+
+
+class Zygote:
+    """The zygote's state: its control socket, its live supervisors, and what isolation it set up."""
+
+    def __init__(self, control: socket.socket, *, network: bool) -> None:
+        self.control = control
+        self.calls: dict[int, int] = {}  # supervisor pid -> call id
+        self.facts: dict[str, Any] = {"network": network}
+        self.groups: CallGroups | None = None
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"funcsmith-{os.getpid()}-"))
+        self.landlock_abi = landlock.abi_version()
+        self.facts["landlock_abi"] = self.landlock_abi
+
+    def isolate(self) -> None:
+        """Set up the shared layers once: the network namespace (offline only), the cgroup, the PID namespace check."""
+        if not self.facts["network"]:
+            self.facts["netns"] = _try(enter_network_namespace)
+        try:
+            self.groups = CallGroups.create(f"funcsmith-{os.getpid()}")
+            self.facts["cgroup"] = str(self.groups.base)
+        except OSError as exc:
+            self.facts["cgroup_error"] = str(exc)
+        self.facts["pidns"] = _try(probe_pid_namespace)
+
+    def serve(self) -> None:
+        """Fork a supervisor per run request until the server goes away."""
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        poller = select.poll()
+        poller.register(self.control, select.POLLIN)
+        poller.register(wake_r, select.POLLIN)
+        while True:
+            for fd, _ in poller.poll():
+                if fd == wake_r:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_r, 512)
+                    self.reap()
+                elif not self.handle():
+                    signal.set_wakeup_fd(-1)
+                    self.shutdown()
+                    return
+
+    def handle(self) -> bool:
+        """Act on one control message; False when the server closed the socket."""
+        fds = array.array("i")
+        try:
+            data, ancdata, _, _ = self.control.recvmsg(65536, socket.CMSG_SPACE(fds.itemsize * 4))
+        except ConnectionResetError:
+            return False
+        if not data:
+            return False
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+        message = json.loads(data)
+        if message.get("op") == "run" and len(fds) == 1:
+            self.fork(message["id"], fds[0])
+        else:
+            for fd in fds:
+                os.close(fd)
+            if message.get("op") == "kill":
+                for pid, call_id in self.calls.items():
+                    if call_id == message["id"]:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGTERM)
+        return True
+
+    def fork(self, call_id: int, sock: int) -> None:
+        """Fork the supervisor of one call, with SIGTERM held until it can turn it into a clean kill."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                linux.set_parent_death_signal(signal.SIGKILL)
+                os.setsid()
+                os.closerange(3, sock)
+                os.closerange(sock + 1, 1 << 16)
+                supervisor.main(
+                    sock,
+                    groups=self.groups,
+                    pid_namespace=self.facts["pidns"] is True,
+                    scratch=self.scratch,
+                    landlock_abi=self.landlock_abi,
+                )
+            finally:
+                os._exit(70)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        os.close(sock)
+        self.calls[pid] = call_id
+
+    def reap(self) -> None:
+        """Collect finished supervisors; clean up after any that were killed before they could."""
+        while self.calls:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.calls.pop(pid, None)
+            if status != 0:
+                if self.groups is not None:
+                    self.groups.sweep(self.groups.base / f"call-{pid}")
+                _remove_tree(self.scratch / f"call-{pid}")
+
+    def shutdown(self) -> None:
+        """Stop every call still running (SIGTERM, then SIGKILL), reap them, and remove what the zygote made."""
+        for pid in list(self.calls):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 2.0
+        while self.calls and time.monotonic() < deadline:
+            self.reap()
+            time.sleep(0.005)
+        for pid in list(self.calls):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            self.calls.pop(pid)
+        if self.groups is not None:
+            self.groups.remove()
+        _remove_tree(self.scratch)
+
+
+def enter_network_namespace() -> None:
+    """Leave the host's network for a new, empty namespace (through a user namespace when not root)."""
+    if os.geteuid() == 0:
+        linux.unshare(linux.CLONE_NEWNET)
+    else:
+        uid, gid = os.geteuid(), os.getegid()
+        linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNET)
+        linux.map_user(uid, gid)
+
+
+def probe_pid_namespace() -> None:
+    """Check that a child may unshare a PID namespace and fork its first process."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            linux.unshare(linux.CLONE_NEWPID)
+            inner = os.fork()
+            if inner == 0:
+                os._exit(0 if os.getpid() == 1 else 1)
+            _, status = os.waitpid(inner, 0)
+            os._exit(os.waitstatus_to_exitcode(status))
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise OSError("a child could not create a PID namespace")
+
+
+def _try(action: Any) -> bool | str:
+    try:
+        action()
+    except OSError as exc:
+        return str(exc)
+    return True
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def main() -> None:
+    """Entry point: `python -c ... <control fd> <label> <offline|online>`."""
+    fd, network = int(sys.argv[1]), sys.argv[3] == "online"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    linux.set_parent_death_signal(signal.SIGKILL)
+    for name in PRELOAD:
+        __import__(name)
+    control = socket.socket(fileno=fd)
+    zygote = Zygote(control, network=network)
+    zygote.isolate()
+    gc.collect()
+    gc.freeze()  # forked calls then never touch (and copy) the zygote's objects when they collect garbage
+    control.sendall(json.dumps({"v": protocol.VERSION, "op": "ready", "pid": os.getpid(), **zygote.facts}).encode())
+    zygote.serve()
