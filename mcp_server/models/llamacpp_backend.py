@@ -165,12 +165,17 @@ class LlamaCppBackend:
             finally:
                 state.stop.set()
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(report)
-            try:
-                text, tokens = await anyio.to_thread.run_sync(self._run, prompt.completion, state)
-            finally:
-                group.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(report)
+                try:
+                    text, tokens = await anyio.to_thread.run_sync(self._run, prompt.completion, state)
+                finally:
+                    group.cancel_scope.cancel()
+        except BaseExceptionGroup as group_error:
+            # The task group wraps what the worker raised; callers expect the plain ModelError.
+            plain = group_error.exceptions[0] if len(group_error.exceptions) == 1 else group_error
+            raise plain from None
         answer = _fence_prefix(prompt.completion) + text
         await throttle(tokens, answer, force=True)
         seconds = time.perf_counter() - started

