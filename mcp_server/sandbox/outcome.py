@@ -78,7 +78,7 @@ def _died(status: int | None, cpu_s: float | None, limits: Limits) -> tuple[str,
     signum = os.WTERMSIG(status)
     name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
     details: dict[str, Any] = {"signal": name, "cpu_s": cpu_s}
-    if signum == signal.SIGXCPU or (signum == signal.SIGKILL and cpu_s is not None and cpu_s >= limits.cpu_s):
+    if signum == signal.SIGXCPU or (signum == signal.SIGKILL and cpu_s is not None and cpu_s >= limits.cpu_s - 0.05):
         details["limit_s"] = limits.cpu_s
         return "CPULimit", f"the call used more than {limits.cpu_s} s of CPU time and was stopped", details
     if signum == signal.SIGXFSZ:

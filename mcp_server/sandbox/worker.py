@@ -7,6 +7,7 @@ zygote's copy of the interpreter, so no interpreter start is paid per call.
 from __future__ import annotations
 
 import contextlib
+import errno
 import linecache
 import os
 import resource
@@ -105,7 +106,7 @@ def lock_down(request: Mapping[str, Any], *, out_fd: int, err_fd: int, result_fd
 def set_limits(limits: Mapping[str, Any], *, cap_processes: bool) -> None:
     """The per-process rlimits; RLIMIT_NPROC only when no cgroup caps the call (it is per user)."""
     cpu = int(limits["cpu_s"])
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))  # SIGKILL: as a namespace's first process it ignores SIGXCPU
     memory = int(limits["memory_mb"]) * _MIB
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     size = int(limits["file_size_mb"]) * _MIB
@@ -128,7 +129,8 @@ def call(request: Mapping[str, Any]) -> dict[str, Any]:
     try:
         exec(compile(source, filename, "exec"), module.__dict__)
     except BaseException as exc:
-        return failure(exc, filename, context=f"importing module {request['module']!r} failed")
+        context = f"importing module {request['module']!r} failed"
+        return failure(exc, filename, file_size_mb=request["limits"]["file_size_mb"], context=context)
     function = getattr(module, request["function"], None)
     if not callable(function):
         message = f"module {request['module']!r} has no top-level function {request['function']!r}"
@@ -136,7 +138,7 @@ def call(request: Mapping[str, Any]) -> dict[str, Any]:
     try:
         value = function(**request["arguments"])
     except BaseException as exc:
-        return failure(exc, filename)
+        return failure(exc, filename, file_size_mb=request["limits"]["file_size_mb"])
     try:
         return {"ok": True, "value": to_json(value)}
     except NotJSONError as exc:
@@ -144,7 +146,7 @@ def call(request: Mapping[str, Any]) -> dict[str, Any]:
         return {"ok": False, "kind": "sandbox", "error_type": "NotJSON", "error_message": message}
 
 
-def failure(exc: BaseException, filename: str, context: str = "") -> dict[str, Any]:
+def failure(exc: BaseException, filename: str, *, file_size_mb: int, context: str = "") -> dict[str, Any]:
     """A reply for an exception: its class and message, and the frames of the function's own file."""
     frames = [
         {"line": frame.lineno, "function": frame.name, "code": frame.line or ""}
@@ -156,6 +158,14 @@ def failure(exc: BaseException, filename: str, context: str = "") -> dict[str, A
     message = f"{name}: {text}" if text else name
     if context:
         message = f"{context}: {message}"
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return {
+            "ok": False,
+            "kind": "sandbox",
+            "error_type": "FileSizeLimit",
+            "error_message": f"the call tried to write a file larger than {file_size_mb} MiB",
+            "details": {"traceback": frames, "limit_mb": file_size_mb},
+        }
     if isinstance(exc, MemoryError):
         return {
             "ok": False,

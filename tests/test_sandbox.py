@@ -1,0 +1,338 @@
+"""The sandbox against real hostile functions, in real processes: every escape ends as a clear error."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from mcp_server.sandbox import CallResult, Limits, Sandbox, SandboxGrant, isolation_report
+
+pytestmark = pytest.mark.anyio
+
+HOSTILE = Path(__file__).parent / "hostile" / "hostile.py"
+SOURCE = HOSTILE.read_text()
+LIMITS = Limits(
+    timeout_s=2.0,
+    cpu_s=1,
+    memory_mb=256,
+    file_size_mb=4,
+    processes=32,
+    output_bytes=256 << 10,
+    result_bytes=1 << 20,
+)
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sandbox-data").resolve()
+
+
+def call_processes(data_root: Path) -> list[int]:
+    """Live call processes of sandboxes on `data_root`: forks of its zygotes (which carry the root in argv)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if str(data_root).encode() in cmdline and ppid != os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+def no_call_processes(data_root: Path, within_s: float = 2.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while call_processes(data_root):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@pytest.fixture(scope="module")
+async def sandbox(data_root: Path) -> AsyncIterator[Sandbox]:
+    async with Sandbox(data_root, limits=LIMITS, max_concurrency=4) as box:
+        yield box
+    assert not call_processes(data_root), "processes outlived the sandbox"
+    assert not any(data_root.parent.glob("funcsmith-*"))
+
+
+async def run(box: Sandbox, function: str, grant: SandboxGrant | None = None, **arguments: Any) -> CallResult:
+    return await box.call(
+        module="hostile", source=SOURCE, filename=str(HOSTILE), function=function, arguments=arguments, grant=grant
+    )
+
+
+async def assert_still_serving(box: Sandbox) -> None:
+    result = await run(box, "add", a=2, b=3)
+    assert result.ok and result.value == 5, result
+
+
+async def test_plain_call(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "add", a=1, b=2)
+    assert result == CallResult(ok=True, value=3, elapsed_s=result.elapsed_s)
+    assert 0 < result.elapsed_s < 2
+
+
+async def test_function_error_comes_back_by_name(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "missing_expense", expense_id=7)
+    assert not result.ok and not result.sandbox_error
+    assert result.error_type == "ExpenseNotFound"
+    assert result.error_message == "ExpenseNotFound: no expense with id 7"
+    frames = result.details["traceback"]
+    assert [f["function"] for f in frames] == ["missing_expense"]
+    assert "raise ExpenseNotFound" in frames[0]["code"]
+
+
+async def test_results_become_json(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "rich_value")
+    assert result.ok, result
+    assert result.value == {
+        "date": "2024-02-29",
+        "moment": "2024-02-29T12:30:00+00:00",
+        "time": "08:15:00",
+        "tags": ["a", "b"],
+        "frozen": [1, 2, 3],
+        "pair": [1, "x"],
+        "price": 12.5,
+        "count": 3,
+        "where": "/a/b",
+        "point": {"x": 1, "when": "2000-01-01"},
+    }
+
+
+async def test_non_json_value_is_named(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "not_json")
+    assert (result.ok, result.error_type, result.sandbox_error) == (False, "NotJSON", True)
+    assert "result['ok'][1]" in result.error_message and "'object'" in result.error_message
+
+
+async def test_environment_is_scrubbed_and_home_is_the_data_folder(
+    sandbox: Sandbox, data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FUNCSMITH_TEST_SECRET", "hunter2")
+    env = (await run(sandbox, "environment")).value
+    assert set(env) == {"PATH", "HOME", "TMPDIR", "LANG"}
+    where = (await run(sandbox, "whoami")).value
+    assert where["home"] == where["cwd"] == str(data_root / "hostile")
+    assert where["pid"] == 1  # first process of its own PID namespace
+    assert not Path(where["tmp"]).exists(), "the scratch folder outlived its call"
+
+
+async def test_output_is_captured_apart_from_the_result(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "chatty")
+    assert (result.ok, result.value, result.stdout, result.stderr) == (True, 1, "to stdout\n", "to stderr\n")
+
+
+@pytest.mark.parametrize(
+    ("function", "error_type"),
+    [
+        ("sleep_forever", "Timeout"),
+        ("ignore_sigterm", "Timeout"),
+        ("memory_bomb", "MemoryLimit"),
+        ("huge_file", "FileSizeLimit"),
+        ("print_megabytes", "OutputLimit"),
+        ("hard_exit", "Crashed"),
+        ("huge_result", "ResultTooLarge"),
+    ],
+)
+async def test_limits_end_in_a_clear_sandbox_error(
+    sandbox: Sandbox, data_root: Path, function: str, error_type: str
+) -> None:
+    started = time.monotonic()
+    result = await run(sandbox, function)
+    assert (result.ok, result.error_type, result.sandbox_error) == (False, error_type, True), result
+    assert result.error_message and result.error_message[0].islower()
+    assert time.monotonic() - started < LIMITS.timeout_s + 3
+    assert len(result.stdout) <= LIMITS.output_bytes
+    assert no_call_processes(data_root)
+    await assert_still_serving(sandbox)
+
+
+@pytest.mark.parametrize("function", ["spin", "spin_in_c"])
+async def test_cpu_spins_hit_the_cpu_limit(data_root: Path, function: str) -> None:
+    # a wall-clock timeout far above the CPU limit, so a busy machine cannot turn this into a Timeout
+    async with Sandbox(data_root, limits=Limits(timeout_s=20, cpu_s=1)) as box:
+        result = await run(box, function)
+        assert (result.ok, result.error_type, result.sandbox_error) == (False, "CPULimit", True), result
+        assert result.error_message == "the call used more than 1 s of CPU time and was stopped"
+        await assert_still_serving(box)
+    assert no_call_processes(data_root)
+
+
+async def test_crash_reports_the_exit_code(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "hard_exit")
+    assert result.details["exit_code"] == 3
+    assert "exited with code 3" in result.error_message
+
+
+async def test_deep_recursion_is_the_functions_error(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "recurse")
+    assert (result.error_type, result.sandbox_error) == ("RecursionError", False)
+
+
+@pytest.mark.parametrize("function", ["fork_bomb", "thread_bomb"])
+async def test_process_and_thread_bombs_are_capped(sandbox: Sandbox, data_root: Path, function: str) -> None:
+    result = await run(sandbox, function)
+    assert not result.ok
+    assert result.error_type == "RuntimeError", result
+    refused_after = int(result.error_message.split(" after ")[1].split()[0])
+    assert refused_after < LIMITS.processes
+    assert no_call_processes(data_root)
+    await assert_still_serving(sandbox)
+
+
+async def test_writing_outside_the_data_folder_is_refused(sandbox: Sandbox, tmp_path: Path) -> None:
+    target = tmp_path / "escaped.txt"
+    result = await run(sandbox, "write_file", path=str(target))
+    assert (result.error_type, result.sandbox_error) == ("PermissionError", False)
+    assert not target.exists()
+
+
+async def test_reading_the_real_home_is_refused(sandbox: Sandbox) -> None:
+    secret = Path.home() / f".funcsmith-test-secret-{uuid.uuid4().hex}"
+    secret.write_text("hunter2")
+    try:
+        result = await run(sandbox, "read_file", path=str(secret))
+    finally:
+        secret.unlink()
+    assert result.error_type == "PermissionError", result
+    assert "hunter2" not in repr(result)
+
+
+async def test_granted_paths_are_readable_and_writable(sandbox: Sandbox, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "in.txt").write_text("granted")
+    grant = SandboxGrant(read_paths=(str(shared),), write_paths=(str(tmp_path / "out"),))
+    (tmp_path / "out").mkdir()
+    read = await run(sandbox, "read_file", grant=grant, path=str(shared / "in.txt"))
+    written = await run(sandbox, "write_file", grant=grant, path=str(tmp_path / "out" / "x.txt"))
+    assert (read.value, written.ok) == ("granted", True)
+    assert (tmp_path / "out" / "x.txt").read_text() == "escaped"
+
+
+def listener() -> socket.socket:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    return server
+
+
+def accepted(server: socket.socket) -> bool:
+    try:
+        server.accept()[0].close()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def test_network_is_refused(sandbox: Sandbox) -> None:
+    with listener() as server:
+        result = await run(sandbox, "connect", port=server.getsockname()[1])
+        assert not result.ok and not result.sandbox_error
+        assert result.error_type in {"OSError", "ConnectionRefusedError", "PermissionError", "TimeoutError"}
+        assert not accepted(server)
+
+
+async def test_network_grant_connects(sandbox: Sandbox, data_root: Path) -> None:
+    with listener() as server:
+        result = await run(sandbox, "connect", grant=SandboxGrant(network=True), port=server.getsockname()[1])
+        assert (result.ok, result.value) == (True, "connected"), result
+        assert accepted(server)
+
+
+async def test_shells_cannot_start(sandbox: Sandbox, tmp_path: Path) -> None:
+    result = await run(sandbox, "run_shell")
+    assert (result.error_type, result.sandbox_error) == ("PermissionError", False)
+    target = tmp_path / "from-shell.txt"
+    status = await run(sandbox, "system_shell", path=str(target))
+    assert status.ok and status.value != 0
+    assert not target.exists()
+
+
+async def test_daemons_left_behind_are_killed(sandbox: Sandbox, data_root: Path) -> None:
+    result = await run(sandbox, "leave_daemon")
+    assert result.ok
+    assert no_call_processes(data_root, within_s=1.0)
+
+
+async def test_cancellation_kills_the_tree(sandbox: Sandbox, data_root: Path) -> None:
+    marker = data_root / "hostile" / f"linger-{uuid.uuid4().hex}"
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(partial(run, sandbox, "linger", marker=str(marker)))
+            with anyio.fail_after(5):
+                while not marker.exists():
+                    await anyio.sleep(0.01)
+            assert len(call_processes(data_root)) >= 5
+            scope.cancel()
+    assert scope.cancelled_caught
+    assert not call_processes(data_root), "a cancelled call left processes behind"
+    await assert_still_serving(sandbox)
+
+
+async def test_data_persists_across_calls_and_restarts(sandbox: Sandbox, data_root: Path) -> None:
+    key = uuid.uuid4().hex
+    saved = await run(sandbox, "save", key=key, value="kept")
+    assert saved.value == str(data_root / "hostile" / "data" / f"{key}.txt")
+    assert (await run(sandbox, "load", key=key)).value == "kept"
+    async with Sandbox(data_root, limits=LIMITS) as again:
+        assert (await run(again, "load", key=key)).value == "kept"
+    assert not (Path.home() / "data" / f"{key}.txt").exists()
+
+
+async def test_concurrent_calls_all_complete(sandbox: Sandbox) -> None:
+    results: list[CallResult] = []
+
+    async def one(i: int) -> None:
+        results.append(await run(sandbox, "add", a=i, b=1))
+
+    async with anyio.create_task_group() as tasks:
+        for i in range(32):
+            tasks.start_soon(one, i)
+    assert sorted(r.value for r in results) == list(range(1, 33))
+
+
+async def test_misuse_raises(sandbox: Sandbox) -> None:
+    with pytest.raises(TypeError, match="function must be a non-empty string"):
+        await sandbox.call(module="m", source="", filename="m.py", function="", arguments={})
+    with pytest.raises(TypeError, match="not JSON"):
+        await sandbox.call(module="m", source="", filename="m.py", function="f", arguments={"x": object()})
+
+
+def test_grant_from_spec() -> None:
+    assert SandboxGrant.from_spec(None) == SandboxGrant()
+    grant = SandboxGrant.from_spec({"network": True, "read_paths": ["/srv"], "timeout_s": 30, "memory_mb": 1024})
+    assert grant == SandboxGrant(network=True, read_paths=("/srv",), timeout_s=30.0, memory_mb=1024)
+    assert Limits().for_grant(grant).timeout_s == 30.0 and Limits().for_grant(grant).cpu_s == 30
+    with pytest.raises(ValueError, match="unknown field"):
+        SandboxGrant.from_spec({"root": True})
+    with pytest.raises(ValueError, match="memory_mb"):
+        SandboxGrant.from_spec({"memory_mb": 1})
+
+
+def test_isolation_report_names_every_layer() -> None:
+    layers = isolation_report()
+    names = {layer.name for layer in layers}
+    assert {"rlimits", "process-tree kill", "network namespace", "landlock filesystem", "landlock tcp"} <= names
+    assert all(layer.detail for layer in layers)
+    assert isolation_report() == layers
