@@ -24,7 +24,7 @@ from mcp_server.models import (
     resolve_backend,
     select,
 )
-from mcp_server.models.grammar import ANSWER_GBNF
+from mcp_server.models.grammar import CODE_GBNF, GENERIC_SPEC_GBNF, spec_gbnf
 from tests.fake_ollama import FakeOllama, recording
 
 pytestmark = pytest.mark.anyio
@@ -271,16 +271,16 @@ SHORT_COMPLETION = (
 @pytest.mark.embedded
 @needs_llama
 async def test_embedded_model_generates_within_the_grammar() -> None:
-    backend = LlamaCppBackend(max_tokens=200)
+    backend = LlamaCppBackend(max_tokens=300)
     progress = _Progress()
     generation = await backend.generate(_Prompt(messages=(), completion=SHORT_COMPLETION), on_progress=progress)
     assert generation.text.startswith("```python\n")
-    assert 0 < generation.tokens <= 200
+    assert 0 < generation.tokens <= 300
     assert backend.load_seconds is not None
     counts = [tokens for tokens, _ in progress.calls]
     assert len(counts) >= 2 and counts == sorted(set(counts))
     body = generation.text.removeprefix("```python\n")
-    code, fence, _rest = body.partition("```")
+    code, fence, rest = body.partition("```")
     assert fence, "the code block is closed"
     first_line = code.splitlines()[0]
     assert first_line.startswith(("def ", "import ", "from ", "class ", "@", "#"))
@@ -288,6 +288,11 @@ async def test_embedded_model_generates_within_the_grammar() -> None:
         line == "" or line.startswith((" ", "\t", "def ", "import ", "from ", "class ", "@", "#"))
         for line in code.splitlines()
     ), "module level holds only definitions, imports, decorators and comments"
+    function = re.search(r"^def (\w+)\(", code, re.MULTILINE)
+    assert function is not None
+    assert rest.startswith("\n\n```function_spec\n{")
+    spec_name = re.search(r'"name":\s*"(\w+)"', rest)
+    assert spec_name is not None and spec_name.group(1) == function.group(1), "the spec grammar follows the code"
 
 
 @pytest.mark.embedded
@@ -317,8 +322,8 @@ def test_embedded_model_keeps_stdout_clean(tmp_path: Path) -> None:
 
 
 @needs_llama
-def test_answer_grammar_parses() -> None:
-    """llama.cpp crashes on a grammar it cannot parse, so check the grammar parses cleanly."""
+def test_answer_grammars_parse() -> None:
+    """llama.cpp crashes on a grammar it cannot parse, so check every grammar we build parses cleanly."""
     import llama_cpp
 
     vocab_model = llamacpp_backend.bundled_model_path()
@@ -326,6 +331,11 @@ def test_answer_grammar_parses() -> None:
         pytest.skip("the bundled model has not been assembled yet")
     llm = llama_cpp.Llama(str(vocab_model), vocab_only=True, verbose=False)
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    sampler = llama_cpp.llama_sampler_init_grammar(vocab, ANSWER_GBNF.encode(), b"root")
-    assert sampler, "llama.cpp rejected the answer grammar"
-    llama_cpp.llama_sampler_free(sampler)
+    code = "def scale(values: list[float], factor: float = 2.0, *, label: str) -> list:\n    return values\n"
+    fitted = spec_gbnf(code)
+    assert '"\\"scale\\""' in fitted and '"[\\"values\\", \\"label\\"]"' in fitted
+    assert spec_gbnf("def broken(:\n") == GENERIC_SPEC_GBNF
+    for grammar in (CODE_GBNF, GENERIC_SPEC_GBNF, fitted, spec_gbnf("def f(x):\n    return x\n")):
+        sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+        assert sampler, f"llama.cpp rejected the grammar:\n{grammar}"
+        llama_cpp.llama_sampler_free(sampler)

@@ -29,7 +29,7 @@ from mcp_server.models.base import (
     PromptLike,
     Throttle,
 )
-from mcp_server.models.grammar import ANSWER_GBNF
+from mcp_server.models.grammar import CODE_GBNF, SPEC_FENCE, spec_gbnf
 
 if TYPE_CHECKING:
     import llama_cpp
@@ -161,7 +161,9 @@ class LlamaCppBackend:
             try:
                 while True:
                     await anyio.sleep(PROGRESS_INTERVAL)
-                    await throttle(*state.snapshot())
+                    count, so_far = state.snapshot()
+                    if count:
+                        await throttle(count, so_far)
             finally:
                 state.stop.set()
 
@@ -177,6 +179,7 @@ class LlamaCppBackend:
             plain = group_error.exceptions[0] if len(group_error.exceptions) == 1 else group_error
             raise plain from None
         answer = _fence_prefix(prompt.completion) + text
+        tokens = max(tokens, state.snapshot()[0])  # never below what progress already reported
         await throttle(tokens, answer, force=True)
         seconds = time.perf_counter() - started
         logger.info("%s: %d tokens in %.1f s (%.1f tokens/s)", self.name, tokens, seconds, tokens / max(seconds, 1e-9))
@@ -188,9 +191,6 @@ class LlamaCppBackend:
         Returns the text and its exact token count (streamed chunks can merge tokens).
         """
         llm = self.load()
-        import llama_cpp
-
-        grammar = llama_cpp.LlamaGrammar.from_string(ANSWER_GBNF, verbose=False) if self._use_grammar else None
         prompt_tokens = llm.tokenize(completion.encode("utf-8"))
         if len(prompt_tokens) + self.max_tokens > llm.n_ctx():
             raise ModelError(
@@ -198,24 +198,44 @@ class LlamaCppBackend:
                 f"the model's context of {llm.n_ctx()} tokens"
             )
         with self._run_lock:
-            stream = llm.create_completion(
-                prompt_tokens,
-                max_tokens=self.max_tokens,
-                temperature=0.0,
-                stop=_STOP,
-                grammar=grammar,
-                stream=True,
-            )
-            try:
-                for chunk in stream:
-                    state.add(chunk["choices"][0]["text"])
-                    if state.stop.is_set():
-                        logger.info("%s: generation cancelled", self.name)
-                        break
-            finally:
-                stream.close()
+            if not self._use_grammar:
+                self._stream(llm, prompt_tokens, None, self.max_tokens, state)
+            else:
+                # Stage 1, the code; stage 2, a spec grammar fitted to that code (see grammar.py).
+                code = self._stream(llm, prompt_tokens, CODE_GBNF, self.max_tokens, state)
+                left = self.max_tokens - len(llm.tokenize(code.encode("utf-8"), add_bos=False, special=True))
+                if code.endswith(SPEC_FENCE) and left > 0 and not state.stop.is_set():
+                    spec_prompt = llm.tokenize((completion + code).encode("utf-8"))
+                    self._stream(llm, spec_prompt, spec_gbnf(code.removesuffix(SPEC_FENCE)), left, state)
         text = state.snapshot()[1]
         return text, len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _stream(
+        self, llm: llama_cpp.Llama, prompt: list[int], grammar: str | None, max_tokens: int, state: _RunState
+    ) -> str:
+        """Greedy decoding of one stage into `state`; returns this stage's text."""
+        import llama_cpp
+
+        pieces: list[str] = []
+        stream = llm.create_completion(
+            prompt,
+            max_tokens=max_tokens,
+            temperature=0.0,
+            stop=_STOP,
+            grammar=llama_cpp.LlamaGrammar.from_string(grammar, verbose=False) if grammar else None,
+            stream=True,
+        )
+        try:
+            for chunk in stream:
+                piece = chunk["choices"][0]["text"]
+                pieces.append(piece)
+                state.add(piece)
+                if state.stop.is_set():
+                    logger.info("%s: generation cancelled", self.name)
+                    break
+        finally:
+            stream.close()
+        return "".join(pieces)
 
 
 class _RunState:
