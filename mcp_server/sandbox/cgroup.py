@@ -43,6 +43,8 @@ class CallGroups:
 
     def __init__(self, base: Path) -> None:
         self.base = base
+        self.free: list[Path] = []
+        self.made = 0
 
     @classmethod
     def create(cls, name: str) -> CallGroups:
@@ -56,45 +58,54 @@ class CallGroups:
             (base / "cgroup.subtree_control").write_text("+pids")
         return cls(base)
 
-    def make(self, call: str, max_tasks: int) -> Path:
-        """Create the cgroup of one call, capped at `max_tasks` processes and threads."""
-        group = self.base / call
+    def acquire(self) -> Path:
+        """An empty call cgroup: a reused one when free (cheaper than mkdir/rmdir per call), else a new one."""
+        if self.free:
+            return self.free.pop()
+        self.made += 1
+        group = self.base / f"slot-{self.made}"
         group.mkdir(exist_ok=True)
-        (group / "pids.max").write_text(str(max_tasks))
         return group
 
-    def sweep(self, group: Path) -> int:
-        """SIGKILL every task left in a call's group until it is empty, then remove it; how many were killed."""
-        killed = 0
-        for _ in range(100):
-            try:
-                pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
-            except FileNotFoundError:
-                return killed
-            pids = [p for p in pids if p != os.getpid()]
-            if not pids:
-                break
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-        for _ in range(200):
-            try:
-                group.rmdir()
-                break
-            except FileNotFoundError:
-                break
-            except OSError:  # busy until the killed tasks are reaped
-                os.sched_yield()
-        return killed
+    def release(self, group: Path) -> None:
+        """Kill whatever is left in a call's cgroup; reuse the cgroup only once it is empty."""
+        if sweep(group):
+            self.free.append(group)
 
     def remove(self) -> None:
-        """Remove the (by now empty) base cgroup."""
+        """Kill what is left in every call cgroup and remove them all, then the base."""
         for group in self.base.iterdir() if self.base.exists() else ():
             if group.is_dir():
-                self.sweep(group)
+                sweep(group)
+                for _ in range(200):  # busy until the killed tasks are reaped
+                    try:
+                        group.rmdir()
+                        break
+                    except OSError:
+                        os.sched_yield()
         with contextlib.suppress(OSError):
             self.base.rmdir()
+
+
+def limit(group: Path, max_tasks: int) -> None:
+    """Cap a call cgroup at `max_tasks` processes and threads."""
+    (group / "pids.max").write_text(str(max_tasks))
+
+
+def sweep(group: Path) -> bool:
+    """SIGKILL every task in a call cgroup until it is empty; True when it is (False: gone or still busy)."""
+    for _ in range(100):
+        try:
+            pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
+        except FileNotFoundError:
+            return False
+        if not pids:
+            return True
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        os.sched_yield()
+    return False
 
 
 def enter(group: Path) -> None:

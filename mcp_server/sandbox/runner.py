@@ -29,7 +29,16 @@ from mcp_server.sandbox.outcome import from_reply, sandbox_failure
 from mcp_server.sandbox.paths import python_read_paths
 from mcp_server.sandbox.probe import ROOT, logger, warn_missing
 
-_BOOT = "import sys; sys.path.insert(0, sys.argv[4]); from mcp_server.sandbox.zygote import main; main()"
+# The zygote imports only the modules a call needs: registering the two packages by path skips their
+# __init__ (and with it asyncio and this module), which keeps the zygote small and every fork of it cheap.
+_BOOT = """
+import sys, types
+for name in ("mcp_server", "mcp_server.sandbox"):
+    package = sys.modules[name] = types.ModuleType(name)
+    package.__path__ = [sys.argv[4] + "/" + name.replace(".", "/")]
+from mcp_server.sandbox.zygote import main
+main()
+"""
 _GRACE_S = 2.0  # how long past its own timeout the supervisor may take before the server steps in
 _DRAIN_S = 5.0
 

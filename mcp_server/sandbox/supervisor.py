@@ -1,6 +1,6 @@
 """The per-call supervisor: one process between the zygote and the call.
 
-It reads the call request, makes the call's cgroup, scratch folder and PID
+It reads the call request, caps the call's cgroup, makes its scratch folder and PID
 namespace, forks the call process, then watches it: it collects the result and
 the capped stdout/stderr, enforces the wall-clock timeout, turns SIGTERM
 (cancellation) into a kill of the whole call, sweeps what is left, and sends
@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mcp_server.sandbox import linux, protocol, worker
-from mcp_server.sandbox.cgroup import CallGroups
+from mcp_server.sandbox import cgroup, linux, protocol, worker
 
 REQUEST_LIMIT = 256 << 20
 
@@ -44,24 +43,23 @@ class _Call:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
 
 
-def main(sock: int, *, groups: CallGroups | None, pid_namespace: bool, scratch: Path, landlock_abi: int) -> NoReturn:
-    """Run one call end to end and exit; `sock` is this call's socket to the server."""
+def main(sock: int, *, group: Path | None, pid_namespace: bool, scratch: Path, landlock_abi: int) -> NoReturn:
+    """Run one call end to end and exit; `sock` is this call's socket to the server, `group` its empty cgroup."""
     started = time.monotonic()
     reply: dict[str, Any]
-    group = None
     tmp = scratch / f"call-{os.getpid()}"
     try:
         request = protocol.read_frame(sock, limit=REQUEST_LIMIT)
         tmp.mkdir(mode=0o700)
         request.update(tmp_dir=str(tmp), landlock_abi=landlock_abi)
-        if groups is not None:
-            group = groups.make(f"call-{os.getpid()}", int(request["limits"]["processes"]))
+        if group is not None:
+            cgroup.limit(group, int(request["limits"]["processes"]))
         reply = supervise(request, group=group, pid_namespace=pid_namespace, started=started)
     except Exception as exc:
         reply = {"error_type": "ProtocolError", "error_message": f"the call supervisor failed: {exc}"}
     finally:
-        if group is not None and groups is not None:
-            reply["swept"] = groups.sweep(group)
+        if group is not None:
+            cgroup.sweep(group)
         shutil.rmtree(tmp, ignore_errors=True)
     with contextlib.suppress(OSError):
         protocol.write_all(sock, protocol.encode(reply))

@@ -44,7 +44,7 @@ class Zygote:
 
     def __init__(self, control: socket.socket, *, network: bool) -> None:
         self.control = control
-        self.calls: dict[int, int] = {}  # supervisor pid -> call id
+        self.calls: dict[int, tuple[int, Path | None]] = {}  # supervisor pid -> call id, its cgroup
         self.facts: dict[str, Any] = {"network": network}
         self.groups: CallGroups | None = None
         self.scratch = Path(tempfile.mkdtemp(prefix=f"funcsmith-{os.getpid()}-"))
@@ -100,7 +100,7 @@ class Zygote:
             for fd in fds:
                 os.close(fd)
             if message.get("op") == "kill":
-                for pid, call_id in self.calls.items():
+                for pid, (call_id, _) in self.calls.items():
                     if call_id == message["id"]:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGTERM)
@@ -108,6 +108,7 @@ class Zygote:
 
     def fork(self, call_id: int, sock: int) -> None:
         """Fork the supervisor of one call, with SIGTERM held until it can turn it into a clean kill."""
+        group = self.groups.acquire() if self.groups is not None else None
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         pid = os.fork()
         if pid == 0:
@@ -120,7 +121,7 @@ class Zygote:
                 os.closerange(sock + 1, 1 << 16)
                 supervisor.main(
                     sock,
-                    groups=self.groups,
+                    group=group,
                     pid_namespace=self.facts["pidns"] is True,
                     scratch=self.scratch,
                     landlock_abi=self.landlock_abi,
@@ -129,7 +130,7 @@ class Zygote:
                 os._exit(70)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         os.close(sock)
-        self.calls[pid] = call_id
+        self.calls[pid] = (call_id, group)
 
     def reap(self) -> None:
         """Collect finished supervisors; clean up after any that were killed before they could."""
@@ -140,10 +141,10 @@ class Zygote:
                 return
             if pid == 0:
                 return
-            self.calls.pop(pid, None)
+            _, group = self.calls.pop(pid, (0, None))
+            if group is not None and self.groups is not None:
+                self.groups.release(group)
             if status != 0:
-                if self.groups is not None:
-                    self.groups.sweep(self.groups.base / f"call-{pid}")
                 _remove_tree(self.scratch / f"call-{pid}")
 
     def shutdown(self) -> None:
@@ -160,7 +161,7 @@ class Zygote:
                 os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-            self.calls.pop(pid)
+            del self.calls[pid]
         if self.groups is not None:
             self.groups.remove()
         _remove_tree(self.scratch)
