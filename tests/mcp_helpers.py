@@ -20,14 +20,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def server_env(data_dir: Path) -> dict[str, str]:
     """The environment a test server runs in: its data under the test's folder, never the real home."""
-    return {"FUNCSMITH_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", "FUNCSMITH_MODEL": "none"}
+    return {"FUNCSMITH_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
 
 
-def stdio_params(functions: Path, data_dir: Path, *extra: str) -> StdioServerParameters:
+def stdio_params(
+    functions: Path, data_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> StdioServerParameters:
     return StdioServerParameters(
         command=sys.executable,
         args=["-m", "mcp_server.cli", "--functions", str(functions), *extra, "serve"],
-        env=server_env(data_dir),
+        env={**server_env(data_dir), **(env or {})},
         cwd=str(ROOT),
     )
 
