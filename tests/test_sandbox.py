@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -41,8 +42,8 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("sandbox-data").resolve()
 
 
-def call_processes(data_root: Path) -> list[int]:
-    """Live call processes of sandboxes on `data_root`: forks of its zygotes (which carry the root in argv)."""
+def sandbox_processes(data_root: Path) -> list[tuple[int, int]]:
+    """(pid, parent pid) of every live process of sandboxes on `data_root`: its zygotes carry the root in argv."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -52,9 +53,14 @@ def call_processes(data_root: Path) -> list[int]:
             ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        if str(data_root).encode() in cmdline and ppid != os.getpid():
-            found.append(int(entry.name))
+        if str(data_root).encode() in cmdline:
+            found.append((int(entry.name), ppid))
     return found
+
+
+def call_processes(data_root: Path) -> list[int]:
+    """Live call processes (supervisors and calls): the zygotes' forks, i.e. everything but the zygotes."""
+    return [pid for pid, ppid in sandbox_processes(data_root) if ppid != os.getpid()]
 
 
 def no_call_processes(data_root: Path, within_s: float = 2.0) -> bool:
@@ -70,8 +76,11 @@ def no_call_processes(data_root: Path, within_s: float = 2.0) -> bool:
 async def sandbox(data_root: Path) -> AsyncIterator[Sandbox]:
     async with Sandbox(data_root, limits=LIMITS, max_concurrency=4) as box:
         yield box
-    assert not call_processes(data_root), "processes outlived the sandbox"
-    assert not any(data_root.parent.glob("funcsmith-*"))
+        zygotes = [pid for pid, ppid in sandbox_processes(data_root) if ppid == os.getpid()]
+    assert zygotes and not sandbox_processes(data_root), "processes outlived the sandbox"
+    for pid in zygotes:  # each zygote removed its scratch folder and its cgroups
+        assert not list(Path(tempfile.gettempdir()).glob(f"funcsmith-{pid}-*"))
+        assert not list(Path("/sys/fs/cgroup").glob(f"*/funcsmith-{pid}"))
 
 
 async def run(box: Sandbox, function: str, grant: SandboxGrant | None = None, **arguments: Any) -> CallResult:

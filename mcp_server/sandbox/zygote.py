@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_server.sandbox import landlock, linux, protocol, supervisor
-from mcp_server.sandbox.cgroup import CallGroups
+from mcp_server.sandbox.cgroup import CallGroups, pids_controller
 
 # Preloaded so that calls do not pay for importing them (imported for their side effect only).
 PRELOAD = (
@@ -149,6 +149,7 @@ class Zygote:
 
     def shutdown(self) -> None:
         """Stop every call still running (SIGTERM, then SIGKILL), reap them, and remove what the zygote made."""
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the server's death (SIGTERM) must not cut this short
         for pid in list(self.calls):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -211,7 +212,9 @@ def main() -> None:
     """Entry point: `python -c ... <control fd> <label> <offline|online>`."""
     fd, network = int(sys.argv[1]), sys.argv[3] == "online"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    linux.set_parent_death_signal(signal.SIGKILL)
+    signal.signal(signal.SIGTERM, _stop)
+    linux.set_parent_death_signal(signal.SIGTERM)  # the server died: stop every call and clean up
+    remove_stale(Path(tempfile.gettempdir()))
     for name in PRELOAD:
         __import__(name)
     control = socket.socket(fileno=fd)
@@ -220,4 +223,26 @@ def main() -> None:
     gc.collect()
     gc.freeze()  # forked calls then never touch (and copy) the zygote's objects when they collect garbage
     control.sendall(json.dumps({"v": protocol.VERSION, "op": "ready", "pid": os.getpid(), **zygote.facts}).encode())
-    zygote.serve()
+    try:
+        zygote.serve()
+    except SystemExit:
+        signal.set_wakeup_fd(-1)
+        zygote.shutdown()
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
+def remove_stale(tmp: Path) -> None:
+    """Remove what zygotes that were killed outright (no chance to clean up) left behind."""
+    for scratch in tmp.glob("funcsmith-*-*"):
+        pid = scratch.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            _remove_tree(scratch)
+    with contextlib.suppress(OSError):
+        parent = pids_controller()
+        for base in parent.glob("funcsmith-*"):
+            pid = base.name.split("-")[1]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                CallGroups(base).remove()
