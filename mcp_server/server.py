@@ -116,6 +116,7 @@ class FuncsmithServer:
         self.generator = generator
         self.notifier = Notifier()
         self._served: Mapping[str, ServedTool] = MappingProxyType({})
+        self._listing: tuple[Mapping[str, ServedTool], dict[str, Any]] | None = None
         self._builtins: dict[str, tuple[types.Tool, BuiltinHandler]] = {}
         self.add_builtin(_LIST_FUNCTIONS, self._list_functions)
         self.add_builtin(_CALL_FUNCTION, self._call_function)
@@ -167,11 +168,16 @@ class FuncsmithServer:
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
+    ) -> dict[str, Any]:
+        # The wire form is built once per catalogue snapshot: with a thousand tools, dumping
+        # the models again for every request would cost more than everything else on the path.
         served = self._served
-        tools = [tool for tool, _ in self._builtins.values()]
-        tools.extend(served[name].tool for name in sorted(served))
-        return types.ListToolsResult(tools=tools)
+        if self._listing is None or self._listing[0] is not served:
+            tools = [tool for tool, _ in self._builtins.values()]
+            tools.extend(served[name].tool for name in sorted(served))
+            dumped = types.ListToolsResult(tools=tools).model_dump(by_alias=True, mode="json", exclude_none=True)
+            self._listing = (served, dumped)
+        return self._listing[1]
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
