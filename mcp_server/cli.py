@@ -106,6 +106,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     width = max((len(s.name) for s in statuses), default=0)
     for s in statuses:
         summary = s.entry.description.strip().splitlines()[0] if s.entry else str(s.diagnostics[0].message)
+        if len(summary) > 90:
+            summary = summary[:89].rstrip() + "…"
         print(f"{s.name:<{width}}  {s.status:<9}  {summary}")
     return 0
 
