@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -174,3 +177,53 @@ def test_outcome_summary_lists_every_problem() -> None:
     assert "- first\n- second" in outcome.summary()
     assert Progress(2, 3, "verifying").fraction == pytest.approx(1.5)
     assert recording("never_valid")
+
+
+def test_generate_command_shows_progress_and_publishes(folder: Path, tmp_path: Path) -> None:
+    with FakeOllama(answers=["failing_examples", "failing_examples_fixed"]) as fake:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mcp_server.cli",
+                "--functions",
+                str(folder),
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--model",
+                "ollama:gemma3:4b",
+                "generate",
+                "reverse a string",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "OLLAMA_HOST": fake.host},
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("published reverse_string (module reverse_string) after 2 attempt(s)")
+    assert "attempt 2/3" in done.stderr and "attempts" in done.stderr  # the progress bar
+    assert "examples 2/2" in done.stderr
+    assert files(folder) == ["reverse_string.json", "reverse_string.py"]
+
+    with FakeOllama(answers=["never_valid"] * 3) as fake:
+        failed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mcp_server.cli",
+                "--functions",
+                str(folder),
+                "--model",
+                "ollama:gemma3:4b",
+                "generate",
+                "add two numbers",
+                "--generate-anyway",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "OLLAMA_HOST": fake.host},
+        )
+    assert failed.returncode == 1
+    assert "no function published after 3 attempt(s)" in failed.stdout

@@ -206,3 +206,40 @@ async def test_burst_of_writes_ends_consistent(folder: Path, tmp_path: Path) -> 
             result = await client.call_tool(f"f{k}", {"a": 0})
             assert result.structured_content == {"result": 40 + k}
         assert changes.count <= 10, f"{changes.count} notifications for one burst"
+
+
+async def test_editor_save_dance_and_partial_writes_never_publish_a_broken_tool(folder: Path, tmp_path: Path) -> None:
+    changes = Changes()
+    async with handshake_client(stdio_params(folder, tmp_path / "data"), message_handler=changes.handle) as client:
+        # A .py written before its .json publishes nothing until the spec arrives.
+        write_atomic(folder / "late.py", code("late", "return a + b + 100"))
+        await anyio.sleep(0.3)
+        assert await tool_names(client) == {"base"}
+        write_atomic(folder / "late.json", json.dumps(spec("late")))
+        await changes.next()
+        assert (await client.call_tool("late", {"a": 1, "b": 1})).structured_content == {"result": 102}
+
+        # Vim's dance: probe file, swap file, backup by rename, then the new file; the tool only changes once.
+        (folder / "4913").write_text("")
+        (folder / ".late.py.swp").write_bytes(b"\x00swap")
+        (folder / "4913").unlink()
+        os.replace(folder / "late.py", folder / "late.py~")
+        (folder / "late.py").write_text(code("late", "return a + b + 200"))
+        (folder / "late.py~").unlink()
+        (folder / ".late.py.swp").unlink()
+        await changes.next()
+        assert (await client.call_tool("late", {"a": 1, "b": 1})).structured_content == {"result": 202}
+
+        # A half-written file keeps the last good version serving; the finished write goes live.
+        full = code("late", "return a + b + 300")
+        with (folder / "late.py").open("w") as handle:
+            handle.write(full[: len(full) // 2])
+            handle.flush()
+            await anyio.sleep(0.3)
+            assert (await client.call_tool("late", {"a": 1, "b": 1})).structured_content == {"result": 202}
+            assert (await status_of(client, "late"))["status"] == "stale"
+            handle.write(full[len(full) // 2 :])
+        await changes.next()
+        assert (await client.call_tool("late", {"a": 1, "b": 1})).structured_content == {"result": 302}
+        assert (await status_of(client, "late"))["status"] == "published"
+        assert await tool_names(client) == {"base", "late"}
