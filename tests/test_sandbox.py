@@ -7,7 +7,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -58,18 +58,34 @@ def sandbox_processes(data_root: Path) -> list[tuple[int, int]]:
     return found
 
 
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def call_processes(data_root: Path) -> list[int]:
-    """Live call processes (supervisors and calls): the zygotes' forks, i.e. everything but the zygotes."""
-    return [pid for pid, ppid in sandbox_processes(data_root) if ppid != os.getpid()]
+    """Live processes serving a call (supervisors, calls and all they started); not the zygotes or the idle pool."""
+    return [pid for pid, _ in sandbox_processes(data_root) if process_name(pid) == "funcsmith-call"]
+
+
+def pooled_processes(data_root: Path) -> list[int]:
+    """Pooled supervisors and call processes waiting for a call."""
+    return [pid for pid, _ in sandbox_processes(data_root) if process_name(pid) == "funcsmith-pool"]
+
+
+def eventually(condition: Callable[[], bool], within_s: float = 2.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def no_call_processes(data_root: Path, within_s: float = 2.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while call_processes(data_root):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    return eventually(lambda: not call_processes(data_root), within_s)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +158,7 @@ async def test_environment_is_scrubbed_and_home_is_the_data_folder(
     where = (await run(sandbox, "whoami")).value
     assert where["home"] == where["cwd"] == str(data_root / "hostile")
     assert where["pid"] == 1  # first process of its own PID namespace
-    assert not Path(where["tmp"]).exists(), "the scratch folder outlived its call"
+    assert eventually(lambda: not Path(where["tmp"]).exists()), "the scratch folder outlived its call"
 
 
 async def test_output_is_captured_apart_from_the_result(sandbox: Sandbox) -> None:

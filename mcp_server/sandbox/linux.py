@@ -12,6 +12,7 @@ CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
 _PR_CAPBSET_DROP = 24
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
@@ -33,6 +34,11 @@ def set_parent_death_signal(signum: int) -> None:
     """Have the kernel send `signum` to this process when its parent dies."""
     if libc.prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signum), 0, 0, 0) != 0:
         raise os_error("prctl(PR_SET_PDEATHSIG)")
+
+
+def set_name(name: str) -> None:
+    """Set this process's name (its `comm`, at most 15 bytes): it shows in ps and /proc which role a process plays."""
+    libc.prctl(_PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
 def no_new_privs() -> None:
@@ -68,3 +74,13 @@ def map_user(uid: int, gid: int) -> None:
         f.write(f"0 {uid} 1")
     with open("/proc/self/gid_map", "w") as f:
         f.write(f"0 {gid} 1")
+
+
+def enter_network_namespace() -> None:
+    """Leave the host's network for a new, empty namespace (through a user namespace when not root)."""
+    if os.geteuid() == 0:
+        unshare(CLONE_NEWNET)
+    else:
+        uid, gid = os.geteuid(), os.getegid()
+        unshare(CLONE_NEWUSER | CLONE_NEWNET)
+        map_user(uid, gid)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mcp_server.sandbox import protocol
 from mcp_server.sandbox.model import CallResult, Limits
 
 
@@ -17,14 +18,20 @@ def sandbox_failure(kind: str, message: str, *, elapsed: float, **details: Any) 
     )
 
 
-def from_reply(reply: Mapping[str, Any], limits: Limits, *, elapsed: float) -> CallResult:
-    """The CallResult described by one supervisor reply."""
+def from_reply(reply: Mapping[str, Any], blobs: Sequence[bytes], limits: Limits, *, elapsed: float) -> CallResult:
+    """The CallResult described by one supervisor reply and its blobs (stdout, stderr, the result frame)."""
     if "error_type" in reply:
         return sandbox_failure(
             reply["error_type"], reply.get("error_message", "the call supervisor failed"), elapsed=elapsed
         )
-    out = {"stdout": reply.get("stdout", ""), "stderr": reply.get("stderr", ""), "elapsed_s": elapsed}
-    stopped, result = reply.get("stopped"), reply.get("result")
+    stdout, stderr, frame = (*blobs, b"", b"", b"")[:3]
+    out = {"stdout": stdout.decode(errors="replace"), "stderr": stderr.decode(errors="replace"), "elapsed_s": elapsed}
+    stopped, result = reply.get("stopped"), None
+    if frame and not stopped:
+        try:
+            result = protocol.decode(frame, limit=limits.result_bytes + 64)
+        except protocol.ProtocolError as exc:
+            stopped, reply = "ProtocolError", {"problem": f"the call's result frame is unreadable: {exc}"}
     if stopped:
         kind, message, details = _stopped(stopped, reply, limits)
     elif result is not None and result.get("ok"):

@@ -20,14 +20,14 @@ _PROBE = "import sys; sys.path.insert(0, sys.argv[1]); from mcp_server.sandbox.p
 
 def probe_main() -> None:
     """Run in a throwaway interpreter: try each layer for real and print the findings as JSON."""
-    from mcp_server.sandbox import landlock, zygote
+    from mcp_server.sandbox import landlock, linux, zygote
     from mcp_server.sandbox.cgroup import CallGroups
 
     facts: dict[str, Any] = {"euid": os.geteuid(), "landlock_abi": landlock.abi_version()}
     pid = os.fork()
     if pid == 0:
         try:
-            zygote.enter_network_namespace()
+            linux.enter_network_namespace()
         except OSError:
             os._exit(1)
         os._exit(0)

@@ -1,67 +1,81 @@
 """Sandbox: the server-side handle that runs each call in a fresh, locked-down process.
 
 The server never imports function code. A call's request (source text,
-function name, arguments, limits, allowed paths) goes over a socket to a
-supervisor forked by the zygote; the reply comes back the same way.
+function name, arguments, limits, allowed paths) goes over a socket to a call
+supervisor, and the reply comes back the same way. The supervisor is, by
+default (`start="fork"`), a pooled one the zygote made ahead of time, or a
+fresh fork of the zygote when the pool is empty or the call's grant needs more
+than the pool's lockdown allows. With `start="spawn"` (no zygote: for platforms
+or machines where it cannot run) every call starts a fresh interpreter that
+runs the same supervisor and worker code with the same lockdown.
 """
 
 from __future__ import annotations
 
 import array
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
 import os
 import select
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from mcp_server.sandbox import protocol
+from mcp_server.sandbox.cgroup import CallGroups
 from mcp_server.sandbox.model import CallResult, Limits, SandboxGrant
 from mcp_server.sandbox.outcome import from_reply, sandbox_failure
 from mcp_server.sandbox.paths import python_read_paths
-from mcp_server.sandbox.probe import ROOT, logger, warn_missing
+from mcp_server.sandbox.probe import ROOT, logger, probe, warn_missing
 
-# The zygote imports only the modules a call needs: registering the two packages by path skips their
-# __init__ (and with it asyncio and this module), which keeps the zygote small and every fork of it cheap.
-_BOOT = """
+# The zygote (and a spawned call) imports only the modules a call needs: registering the two packages by path
+# skips their __init__ (and with it asyncio and this module), which keeps the zygote small and every fork of it cheap.
+_PACKAGES = """
 import sys, types
 for name in ("mcp_server", "mcp_server.sandbox"):
     package = sys.modules[name] = types.ModuleType(name)
     package.__path__ = [sys.argv[4] + "/" + name.replace(".", "/")]
-from mcp_server.sandbox.zygote import main
-main()
 """
+_BOOT = _PACKAGES + "from mcp_server.sandbox.zygote import main\nmain()\n"
+_SPAWN_BOOT = _PACKAGES + "from mcp_server.sandbox.spawn import main\nmain()\n"
+_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _GRACE_S = 2.0  # how long past its own timeout the supervisor may take before the server steps in
 _DRAIN_S = 5.0
+_spawner_ids = itertools.count(1)
 
 
 class _Zygote:
-    """One running zygote and the control socket to it."""
+    """One running zygote, the control socket to it, and the pooled supervisors it handed over."""
 
     def __init__(self, process: asyncio.subprocess.Process, control: socket.socket, facts: dict[str, Any]) -> None:
         self.process = process
         self.control = control
         self.facts = facts
+        self.pool: collections.deque[tuple[int, socket.socket]] = collections.deque()
+        asyncio.get_running_loop().add_reader(control.fileno(), self._receive)
 
     @classmethod
-    async def start(cls, label: str, *, network: bool) -> _Zygote:
+    async def start(cls, label: str, *, network: bool, pool: Mapping[str, Any]) -> _Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-I", "-c", _BOOT,
-                str(theirs.fileno()), label, "online" if network else "offline", ROOT,
+                str(theirs.fileno()), label, "online" if network else "offline", ROOT, json.dumps(pool),
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+                env=_ENV,
                 start_new_session=True,
             )  # fmt: skip
         ours.setblocking(False)
@@ -87,17 +101,58 @@ class _Zygote:
     def alive(self) -> bool:
         return self.process.returncode is None and self.control.fileno() >= 0
 
+    def _receive(self) -> None:
+        """Take in what the zygote sent: pooled supervisors' sockets, or word that the pool failed."""
+        fds = array.array("i")
+        while True:
+            try:
+                data, ancdata, _, _ = self.control.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize), socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError:
+                data, ancdata = b"", []
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+            if not data:  # the zygote is gone; the next call notices and starts another
+                asyncio.get_running_loop().remove_reader(self.control.fileno())
+                return
+            message = json.loads(data)
+            if message.get("op") == "pooled" and len(fds) == 1:
+                self.pool.append((int(message["pid"]), socket.socket(fileno=fds.pop())))
+            elif message.get("op") == "pool-failed":
+                logger.warning("sandbox: a pooled call supervisor failed (status %s); no more pool", message["status"])
+            for fd in fds:
+                os.close(fd)
+            del fds[:]
+
+    def take(self) -> tuple[int, socket.socket] | None:
+        """A pooled supervisor still waiting for its call (its pid and socket), if there is one."""
+        while self.pool:
+            pid, sock = self.pool.popleft()
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            if not poller.poll(0):  # an idle supervisor never writes first: anything readable means it is gone
+                return pid, sock
+            sock.close()
+        return None
+
     def run(self, call_id: int, sock: socket.socket) -> None:
         message = json.dumps({"v": protocol.VERSION, "op": "run", "id": call_id}).encode()
         fds = array.array("i", [sock.fileno()])
         self.control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
 
-    def kill(self, call_id: int) -> None:
+    def kill(self, **which: int) -> None:
+        """Have the zygote stop one call: a cold one by `call_id`, a pooled one by `pid`."""
         with contextlib.suppress(OSError):
-            self.control.send(json.dumps({"v": protocol.VERSION, "op": "kill", "id": call_id}).encode())
+            self.control.send(json.dumps({"v": protocol.VERSION, "op": "kill", **which}).encode())
 
     async def close(self) -> None:
         """Close the control socket (the zygote stops every call it started) and wait for it to exit."""
+        if self.control.fileno() >= 0:
+            asyncio.get_running_loop().remove_reader(self.control.fileno())
+        while self.pool:
+            self.pool.popleft()[1].close()
         self.control.close()
         try:
             await asyncio.wait_for(self.process.wait(), 10)
@@ -107,24 +162,122 @@ class _Zygote:
             await self.process.wait()
 
 
-class Sandbox:
-    """Runs functions from source text, each call in a fresh, locked-down process forked from a zygote."""
+class _Spawner:
+    """No zygote: each call starts a fresh interpreter that runs the same supervisor and worker code."""
 
-    def __init__(self, data_root: Path, *, limits: Limits = Limits(), max_concurrency: int | None = None) -> None:  # noqa: B008
+    def __init__(self, label: str, facts: dict[str, Any]) -> None:
+        self.label = label
+        self.facts = facts
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"funcsmith-{os.getpid()}-"))
+        self.groups: CallGroups | None = None
+        if facts.get("cgroup") is True:
+            try:
+                self.groups = CallGroups.create(f"funcsmith-{os.getpid()}-{next(_spawner_ids)}")
+            except OSError as exc:
+                facts["cgroup_error"] = str(exc)
+        self.cleanups: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def start(cls, label: str) -> _Spawner:
+        facts = dict(await asyncio.to_thread(probe))
+        if "platform" in facts or "error" in facts:
+            raise RuntimeError(facts.get("error") or f"the sandbox needs Linux, this is {facts['platform']}")
+        spawner = cls(label, facts)
+        warn_missing(spawner.facts)
+        return spawner
+
+    async def run(self, payload: bytes, limits: Limits, *, network: bool) -> CallResult:
+        group = self.groups.acquire() if self.groups is not None else None
+        config = {
+            "group": str(group) if group is not None else None,
+            "scratch": str(self.scratch),
+            "landlock_abi": self.facts["landlock_abi"],
+            "pidns": self.facts["pidns"] is True,
+            "netns": self.facts["netns"] is True,
+        }
+        ours, theirs = socket.socketpair()
+        with theirs:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-I", "-c", _SPAWN_BOOT,
+                    str(theirs.fileno()), self.label, "online" if network else "offline", ROOT, json.dumps(config),
+                    pass_fds=(theirs.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    env=_ENV,
+                    start_new_session=True,
+                )  # fmt: skip
+            except OSError as exc:
+                ours.close()
+                if group is not None and self.groups is not None:
+                    self.groups.release(group)
+                return sandbox_failure("Crashed", f"could not start the call's interpreter: {exc}", elapsed=0.0)
+        cleanup = asyncio.create_task(self._reaped(process, group))
+        self.cleanups.add(cleanup)
+        cleanup.add_done_callback(self.cleanups.discard)
+        return await _exchange(ours, payload, limits, kill=lambda: _signal(process, signal.SIGTERM))
+
+    async def _reaped(self, process: asyncio.subprocess.Process, group: Path | None) -> None:
+        """After the reply is in: wait for the call's interpreter to exit, then recycle its cgroup."""
+        await process.wait()
+        if group is not None and self.groups is not None:
+            self.groups.release(group)
+
+    async def close(self) -> None:
+        if self.cleanups:
+            await asyncio.wait(set(self.cleanups))
+        if self.groups is not None:
+            self.groups.remove()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class Sandbox:
+    """Runs functions from source text, each call in a fresh, locked-down process.
+
+    `start="fork"` (the default) forks every call from a pre-started zygote, which keeps
+    `pool_size` call processes forked and locked down ahead of time for calls with the
+    default limits and no grant; `start="spawn"` starts a fresh interpreter per call
+    instead (about 15 times slower per call, but needs no long-lived zygote). A zygote
+    that cannot start falls back to "spawn", with a warning.
+    """
+
+    def __init__(
+        self,
+        data_root: Path,
+        *,
+        limits: Limits = Limits(),  # noqa: B008
+        max_concurrency: int | None = None,
+        start: Literal["fork", "spawn"] = "fork",
+        pool_size: int = 2,
+    ) -> None:
         if max_concurrency is not None and max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
+        if start not in ("fork", "spawn"):
+            raise ValueError(f"start must be 'fork' or 'spawn', not {start!r}")
+        if pool_size < 0:
+            raise ValueError(f"pool_size must be 0 or more, not {pool_size}")
         self.data_root = Path(data_root).expanduser().resolve()
         self.limits = limits
         self.max_concurrency = max_concurrency or max(4, 4 * (os.cpu_count() or 1))
+        self.start = start
+        self.pool_size = pool_size
         self._slots = asyncio.Semaphore(self.max_concurrency)
         self._zygotes: dict[bool, _Zygote] = {}
         self._starting: dict[bool, asyncio.Lock] = {False: asyncio.Lock(), True: asyncio.Lock()}
+        self._spawner: _Spawner | None = None
         self._ids = itertools.count(1)
         self._made: set[Path] = set()
         self._closed = False
 
     async def __aenter__(self) -> Sandbox:
-        await self._zygote(network=False)
+        if self.start == "fork":
+            try:
+                await self._zygote(network=False)
+            except RuntimeError as exc:
+                logger.warning("sandbox: %s; starting a fresh interpreter per call instead", exc)
+                self.start = "spawn"
+        if self.start == "spawn":
+            self._spawner = await _Spawner.start(str(self.data_root))
         return self
 
     async def __aexit__(
@@ -138,6 +291,8 @@ class Sandbox:
         zygotes, self._zygotes = list(self._zygotes.values()), {}
         for zygote in zygotes:
             await zygote.close()
+        if self._spawner is not None:
+            await self._spawner.close()
 
     async def call(
         self,
@@ -173,24 +328,30 @@ class Sandbox:
             "write_paths": granted[len(grant.read_paths) :],
             "granted": granted,
             "network": grant.network,
-            "limits": {
-                "timeout_s": limits.timeout_s,
-                "cpu_s": limits.cpu_s,
-                "memory_mb": limits.memory_mb,
-                "file_size_mb": limits.file_size_mb,
-                "processes": limits.processes,
-                "open_files": limits.open_files,
-                "output_bytes": limits.output_bytes,
-                "result_bytes": limits.result_bytes,
-            },
+            "limits": _limits(limits),
         }
         try:
             payload = protocol.encode(request)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"Sandbox.call: arguments for {function} are not JSON: {exc}") from None
         async with self._slots:
+            if self._spawner is not None:
+                return await self._spawner.run(payload, limits, network=grant.network)
             zygote = await self._zygote(network=grant.network)
-            return await self._run(zygote, payload, limits)
+            poolable = not (grant.network or granted) and limits == self.limits and home.is_relative_to(self.data_root)
+            pooled = zygote.take() if poolable else None
+            if pooled is not None:
+                pid, sock = pooled
+                return await _exchange(sock, payload, limits, kill=lambda: zygote.kill(pid=pid))
+            call_id = next(self._ids)
+            ours, theirs = socket.socketpair()
+            try:
+                with theirs:
+                    zygote.run(call_id, theirs)
+            except OSError as exc:
+                ours.close()
+                return sandbox_failure("Crashed", f"the sandbox zygote is gone: {exc}", elapsed=0.0)
+            return await _exchange(ours, payload, limits, kill=lambda: zygote.kill(id=call_id))
 
     def _home(self, module: str, data_dir: Path | None) -> Path:
         """The call's data folder (its HOME), created on first use."""
@@ -215,64 +376,77 @@ class Sandbox:
                 if zygote is not None:
                     logger.warning("sandbox zygote %s died; starting a new one", zygote.facts.get("pid"))
                     await zygote.close()
-                zygote = await _Zygote.start(str(self.data_root), network=network)
+                pool = {
+                    "size": 0 if network else self.pool_size,
+                    "limits": _limits(self.limits),
+                    "read_paths": list(python_read_paths()),
+                    "data_root": str(self.data_root),
+                }
+                zygote = await _Zygote.start(str(self.data_root), network=network, pool=pool)
                 if self._closed:
                     await zygote.close()
                     raise RuntimeError("this Sandbox was closed while it started")
                 self._zygotes[network] = zygote
             return zygote
 
-    async def _run(self, zygote: _Zygote, payload: bytes, limits: Limits) -> CallResult:
-        started = time.monotonic()
-        call_id = next(self._ids)
-        ours, theirs = socket.socketpair()
-        try:
-            with theirs:
-                zygote.run(call_id, theirs)
-        except OSError as exc:
-            ours.close()
-            return sandbox_failure("Crashed", f"the sandbox zygote is gone: {exc}", elapsed=time.monotonic() - started)
-        ours.setblocking(False)
-        limit = limits.result_bytes + 8 * limits.output_bytes + (1 << 20)
-        try:
-            raw = await asyncio.wait_for(_exchange(ours, payload, limit), limits.timeout_s + _GRACE_S)
-            reply = protocol.decode(raw, limit=limit)
-        except TimeoutError:
-            zygote.kill(call_id)
-            _drain(ours)
-            message = f"the call ran longer than {limits.timeout_s:g} s and was stopped"
-            return sandbox_failure("Timeout", message, elapsed=time.monotonic() - started, limit_s=limits.timeout_s)
-        except protocol.ProtocolError as exc:
-            zygote.kill(call_id)
-            _drain(ours)
-            return sandbox_failure(
-                "ProtocolError", f"bad reply from the call supervisor: {exc}", elapsed=time.monotonic() - started
-            )
-        except BaseException:  # cancelled (or the loop is going down): kill the tree before letting go
-            zygote.kill(call_id)
-            _drain(ours)
-            raise
-        finally:
-            ours.close()
-        return from_reply(reply, limits, elapsed=time.monotonic() - started)
+
+def _limits(limits: Limits) -> dict[str, Any]:
+    return {
+        "timeout_s": limits.timeout_s,
+        "cpu_s": limits.cpu_s,
+        "memory_mb": limits.memory_mb,
+        "file_size_mb": limits.file_size_mb,
+        "processes": limits.processes,
+        "open_files": limits.open_files,
+        "output_bytes": limits.output_bytes,
+        "result_bytes": limits.result_bytes,
+    }
 
 
-async def _exchange(sock: socket.socket, payload: bytes, limit: int) -> bytes:
-    """Send the request, then read the one reply frame (the supervisor's socket closes with it)."""
+async def _exchange(sock: socket.socket, payload: bytes, limits: Limits, *, kill: Callable[[], None]) -> CallResult:
+    """Send the request to a call's supervisor and turn its reply into a CallResult; `kill` stops the call."""
+    started = time.monotonic()
+    sock.setblocking(False)
+    reader = protocol.ReplyReader(limit=limits.result_bytes + 8 * limits.output_bytes + (1 << 20))
+    try:
+        async with asyncio.timeout(limits.timeout_s + _GRACE_S):
+            await _send_and_receive(sock, payload, reader)
+    except TimeoutError:
+        kill()
+        _drain(sock)
+        message = f"the call ran longer than {limits.timeout_s:g} s and was stopped"
+        return sandbox_failure("Timeout", message, elapsed=time.monotonic() - started, limit_s=limits.timeout_s)
+    except (protocol.ProtocolError, OSError) as exc:
+        kill()
+        _drain(sock)
+        return sandbox_failure(
+            "ProtocolError", f"bad reply from the call supervisor: {exc}", elapsed=time.monotonic() - started
+        )
+    except BaseException:  # cancelled (or the loop is going down): kill the tree before letting go
+        kill()
+        _drain(sock)
+        raise
+    finally:
+        sock.close()
+    return from_reply(reader.meta or {}, reader.blobs, limits, elapsed=time.monotonic() - started)
+
+
+async def _send_and_receive(sock: socket.socket, payload: bytes, reader: protocol.ReplyReader) -> None:
+    """Send the request, then read until the reply is complete."""
     loop = asyncio.get_running_loop()
     await loop.sock_sendall(sock, payload)
-    data = bytearray()
     while True:
         chunk = await loop.sock_recv(sock, 1 << 18)
         if not chunk:
-            if not data:
-                raise protocol.ProtocolError("the call supervisor closed its socket without a reply")
-            return bytes(data)
-        data += chunk
-        if len(data) > limit + 8:
-            raise protocol.ProtocolError(f"the reply is larger than {limit} bytes")
-        if len(data) >= 8 and len(data) >= 8 + int.from_bytes(data[:8], "big"):
-            return bytes(data)
+            what = "without a reply" if not reader.data else "in the middle of its reply"
+            raise protocol.ProtocolError(f"the call supervisor closed its socket {what}")
+        if reader.feed(chunk):
+            return
+
+
+def _signal(process: asyncio.subprocess.Process, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signum)
 
 
 def _drain(sock: socket.socket) -> None:

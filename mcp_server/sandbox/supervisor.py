@@ -1,10 +1,14 @@
 """The per-call supervisor: one process between the zygote and the call.
 
-It reads the call request, caps the call's cgroup, makes its scratch folder and PID
-namespace, forks the call process, then watches it: it collects the result and
-the capped stdout/stderr, enforces the wall-clock timeout, turns SIGTERM
-(cancellation) into a kill of the whole call, sweeps what is left, and sends
-one reply frame to the server. When its socket closes, nothing of the call is alive.
+It caps the call's cgroup, makes its scratch folder and PID namespace, forks the
+call process, then watches it: it collects the result and the capped
+stdout/stderr, enforces the wall-clock timeout, turns SIGTERM (cancellation)
+into a kill of the whole call, sweeps what is left, and sends one reply to the
+server. When its socket closes, nothing of the call is alive.
+
+A cold supervisor reads its request first and forks the call process for it. A
+pooled one forks and locks down its call process ahead of time with the pool's
+fixed limits, then waits for its one request and passes the frame on undecoded.
 """
 
 from __future__ import annotations
@@ -15,21 +19,25 @@ import select
 import shutil
 import signal
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
 from mcp_server.sandbox import cgroup, linux, protocol, worker
 
-REQUEST_LIMIT = 256 << 20
+POOL_NAME = "funcsmith-pool"  # the process name of a pooled supervisor and call process waiting for a call
 
 
 class _Call:
-    """The state of the one call this supervisor watches."""
+    """The call process this supervisor watches, the pipes it reads, and how it ended."""
 
-    def __init__(self, pid: int, pidfd: int, limits: dict[str, Any]) -> None:
+    def __init__(self, pid: int, out_r: int, err_r: int, res_r: int, limits: Mapping[str, Any]) -> None:
         self.pid = pid
-        self.pidfd = pidfd
-        self.limits = limits
+        self.pidfd = os.pidfd_open(pid)
+        self.out_r, self.err_r, self.res_r = out_r, err_r, res_r
+        self.streams = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
+        self.open_fds = set(self.streams)  # the pipes not yet at their end
+        self.caps = {out_r: limits["output_bytes"], err_r: limits["output_bytes"], res_r: limits["result_bytes"] + 64}
         self.stopped: str | None = None
         self.status: int | None = None
         self.rusage: Any = None
@@ -42,33 +50,119 @@ class _Call:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
 
+    def reap(self) -> None:
+        _, self.status, self.rusage = os.wait4(self.pid, 0)
+        os.close(self.pidfd)
 
-def main(sock: int, *, group: Path | None, pid_namespace: bool, scratch: Path, landlock_abi: int) -> NoReturn:
-    """Run one call end to end and exit; `sock` is this call's socket to the server, `group` its empty cgroup."""
+    def reply(self) -> bytes:
+        """The reply for the server: how the call ended, then its output and result frame as they were read."""
+        meta = {
+            "stopped": self.stopped,
+            "status": self.status,
+            "cpu_s": round(self.rusage.ru_utime + self.rusage.ru_stime, 3) if self.rusage else None,
+        }
+        out = bytes(self.streams[self.out_r][: self.caps[self.out_r]])
+        err = bytes(self.streams[self.err_r][: self.caps[self.err_r]])
+        result = bytes(self.streams[self.res_r]) if self.stopped is None else b""
+        return protocol.encode_reply(meta, out, err, result)
+
+
+def main(
+    sock: int,
+    *,
+    group: Path | None,
+    pid_namespace: bool,
+    scratch: Path,
+    landlock_abi: int,
+    pool: Mapping[str, Any] | None = None,
+) -> NoReturn:
+    """Run one call end to end and exit; `sock` is this call's socket to the server, `group` its empty cgroup.
+
+    With `pool` (the pool's limits and base paths) the call process is made before the request comes.
+    """
     started = time.monotonic()
-    reply: dict[str, Any]
     tmp = scratch / f"call-{os.getpid()}"
+    reply: bytes | None = None
     try:
-        request = protocol.read_frame(sock, limit=REQUEST_LIMIT)
         tmp.mkdir(mode=0o700)
-        request.update(tmp_dir=str(tmp), landlock_abi=landlock_abi)
-        if group is not None:
-            cgroup.limit(group, int(request["limits"]["processes"]))
-        reply = supervise(request, group=group, pid_namespace=pid_namespace, started=started)
+        if pool is None:
+            linux.set_name(worker.BUSY_NAME)
+            request = protocol.read_frame(sock, limit=worker.REQUEST_LIMIT)
+            request.update(tmp_dir=str(tmp), landlock_abi=landlock_abi)
+            limits = request["limits"]
+            call = _start(
+                lambda out, err, res: worker.run(request, out_fd=out, err_fd=err, result_fd=res, group=group),
+                limits=limits,
+                group=group,
+                pid_namespace=pid_namespace,
+            )
+        else:
+            linux.set_name(POOL_NAME)
+            limits = pool["limits"]
+            request_r, request_w = os.pipe()
+            call = _start(
+                lambda out, err, res: worker.run_pooled(
+                    pool,
+                    request_fd=request_r,
+                    out_fd=out,
+                    err_fd=err,
+                    result_fd=res,
+                    group=group,
+                    tmp_dir=str(tmp),
+                    landlock_abi=landlock_abi,
+                ),
+                limits=limits,
+                group=group,
+                pid_namespace=pid_namespace,
+            )
+            os.close(request_r)
+            if not _await_request(sock, call, request_w):
+                call.stop("Cancelled")
+                if call.status is None:
+                    call.reap()
+                raise _Idle
+            started = time.monotonic()
+        watch(call, deadline=started + float(limits["timeout_s"]))
+        reply = call.reply()
+        if call.status is None:  # the result is in and the call is exiting: answer now, clean up after
+            _send(sock, reply)
+            reply = None
+            call.stop("Done")
+            call.reap()
+    except _Idle:
+        pass  # the pool was shut down (or this call cancelled) before its request came: nothing ran
     except Exception as exc:
-        reply = {"error_type": "ProtocolError", "error_message": f"the call supervisor failed: {exc}"}
+        reply = protocol.encode_reply(
+            {"error_type": "ProtocolError", "error_message": f"the call supervisor failed: {exc}"}
+        )
     finally:
         if group is not None:
             cgroup.sweep(group)
         shutil.rmtree(tmp, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        protocol.write_all(sock, protocol.encode(reply))
+    if reply is not None:
+        _send(sock, reply)
     os._exit(0)
 
 
-def supervise(request: dict[str, Any], *, group: Path | None, pid_namespace: bool, started: float) -> dict[str, Any]:
-    """Fork the call process and watch it to the end; the reply for the server."""
-    limits = request["limits"]
+def _send(sock: int, reply: bytes) -> None:
+    with contextlib.suppress(OSError):  # the server went away: nothing to tell
+        protocol.write_all(sock, reply)
+
+
+class _Idle(Exception):
+    """A pooled supervisor ends without a call."""
+
+
+def _start(
+    target: Callable[[int, int, int], NoReturn],
+    *,
+    limits: Mapping[str, Any],
+    group: Path | None,
+    pid_namespace: bool,
+) -> _Call:
+    """Fork the call process (the first of its own PID namespace) running `target(out_w, err_w, result_w)`."""
+    if group is not None:
+        cgroup.limit(group, int(limits["processes"]))
     if pid_namespace:
         linux.unshare(linux.CLONE_NEWPID)
     out_r, out_w = os.pipe()
@@ -76,38 +170,46 @@ def supervise(request: dict[str, Any], *, group: Path | None, pid_namespace: boo
     res_r, res_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        worker.run(request, out_fd=out_w, err_fd=err_w, result_fd=res_w, group=group)
+        try:
+            target(out_w, err_w, res_w)
+        finally:
+            os._exit(70)
     for fd in (out_w, err_w, res_w):
         os.close(fd)
-    call = _Call(pid, os.pidfd_open(pid), limits)
+    call = _Call(pid, out_r, err_r, res_r, limits)
     signal.signal(signal.SIGTERM, lambda *_: call.stop("Cancelled"))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    streams = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
-    caps = {out_r: limits["output_bytes"], err_r: limits["output_bytes"], res_r: limits["result_bytes"] + 64}
-    watch(call, streams, caps, deadline=started + float(limits["timeout_s"]), result_fd=res_r)
-    reply: dict[str, Any] = {
-        "result": None,
-        "stopped": call.stopped,
-        "stdout": streams[out_r][: caps[out_r]].decode(errors="replace"),
-        "stderr": streams[err_r][: caps[err_r]].decode(errors="replace"),
-        "status": call.status,
-        "cpu_s": round(call.rusage.ru_utime + call.rusage.ru_stime, 3) if call.rusage else None,
-    }
-    if streams[res_r] and call.stopped is None:
-        try:
-            reply["result"] = protocol.decode(bytes(streams[res_r]), limit=caps[res_r])
-        except protocol.ProtocolError as exc:
-            reply.update(stopped="ProtocolError", problem=f"the call's result frame is unreadable: {exc}")
-    return reply
+    return call
 
 
-def watch(call: _Call, streams: dict[int, bytearray], caps: dict[int, int], *, deadline: float, result_fd: int) -> None:
-    """Pump the pipes until the call has exited and they are drained, stopping it at a limit."""
+def _await_request(sock: int, call: _Call, request_w: int) -> bool:
+    """Wait for the server's one request and hand it to the call process; False if it never comes."""
     poller = select.poll()
-    for fd in (*streams, call.pidfd):
+    poller.register(sock, select.POLLIN)
+    poller.register(call.pidfd, select.POLLIN)
+    events = dict(poller.poll())
+    if call.pidfd in events:
+        call.reap()  # killed while waiting (cancelled, or the pool is shutting down)
+        return False
+    try:
+        frame = protocol.read_raw(sock, limit=worker.REQUEST_LIMIT)
+    except protocol.ProtocolError:
+        return False  # the server closed this pooled socket unused
+    linux.set_name(worker.BUSY_NAME)
+    with contextlib.suppress(BrokenPipeError):  # the call process died: watch() reports how
+        protocol.write_all(request_w, frame)
+    os.close(request_w)
+    return True
+
+
+def watch(call: _Call, *, deadline: float) -> None:
+    """Pump the pipes until the result frame is complete, or the call has exited and they are drained,
+    stopping it at a limit. A complete result means the call process wrote (and flushed) everything it
+    had to say: what is in the output pipes is read, and the rest of its exit is no longer waited for."""
+    poller = select.poll()
+    for fd in (*call.streams, call.pidfd):
         poller.register(fd, select.POLLIN)
-    open_fds = set(streams)
-    while open_fds or call.status is None:
+    while call.open_fds or call.status is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0 and call.status is None:
             call.stop("Timeout")
@@ -117,19 +219,37 @@ def watch(call: _Call, streams: dict[int, bytearray], caps: dict[int, int], *, d
             break  # exited, and whatever still holds a pipe open is outside the namespace: stop waiting
         for fd, _ in events:
             if fd == call.pidfd:
-                _, status, call.rusage = os.wait4(call.pid, 0)
-                call.status = status
                 poller.unregister(fd)
-                os.close(fd)
+                call.reap()
                 continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 poller.unregister(fd)
-                open_fds.discard(fd)
+                call.open_fds.discard(fd)
                 os.close(fd)
                 continue
-            buffer = streams[fd]
-            if len(buffer) < caps[fd] + 1:
-                buffer += chunk[: caps[fd] + 1 - len(buffer)]
-            if len(buffer) > caps[fd]:
-                call.stop("ResultTooLarge" if fd == result_fd else "OutputLimit")
+            buffer = call.streams[fd]
+            if len(buffer) < call.caps[fd] + 1:
+                buffer += chunk[: call.caps[fd] + 1 - len(buffer)]
+            if len(buffer) > call.caps[fd]:
+                call.stop("ResultTooLarge" if fd == call.res_r else "OutputLimit")
+            elif fd == call.res_r and call.stopped is None and protocol.is_complete(buffer):
+                _drain_output(call)
+                return
+
+
+def _drain_output(call: _Call) -> None:
+    """Read what is already in the stdout/stderr pipes, without waiting for more."""
+    poller = select.poll()
+    for fd in call.open_fds - {call.res_r}:
+        poller.register(fd, select.POLLIN)
+    while events := poller.poll(0):
+        for fd, _ in events:
+            chunk = os.read(fd, 1 << 16)
+            buffer = call.streams[fd]
+            if not chunk or len(buffer) > call.caps[fd]:
+                poller.unregister(fd)
+                if len(buffer) > call.caps[fd]:
+                    call.stop("OutputLimit")
+                continue
+            buffer += chunk[: call.caps[fd] + 1 - len(buffer)]

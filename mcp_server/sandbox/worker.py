@@ -2,6 +2,10 @@
 
 It runs as the first process of the call's own PID namespace, forked from the
 zygote's copy of the interpreter, so no interpreter start is paid per call.
+A pooled call process locks itself down *before* its call is known, with the
+pool's fixed limits and a base Landlock layer (Python, the whole data root and
+the scratch root); when its one request comes, a second layer narrows it to the
+call's own data folder and temp folder (Landlock layers only ever intersect).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import sys
 import tempfile
 import traceback
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,46 +29,105 @@ from mcp_server.sandbox.jsonify import NotJSONError, to_json
 
 _MIB = 1 << 20
 _TRACEBACK_FRAMES = 8
+REQUEST_LIMIT = 256 << 20
+BUSY_NAME = "funcsmith-call"  # the process name of a supervisor or call process serving a call
 
 
 def run(request: Mapping[str, Any], *, out_fd: int, err_fd: int, result_fd: int, group: Path | None) -> NoReturn:
-    """Lock down, run the requested function, write one result frame to `result_fd`, exit."""
+    """Lock down for this request, run the requested function, write one result frame to `result_fd`, exit."""
     me = os.getpid()
     try:
-        problems = lock_down(request, out_fd=out_fd, err_fd=err_fd, result_fd=result_fd, group=group)
+        contain(request["limits"], out_fd=out_fd, err_fd=err_fd, keep=(result_fd,), group=group)
+        settle(request["data_dir"], request["tmp_dir"])
+        problems = confine(request)
         reply = call(request)
         if problems:
             reply["problems"] = problems
     except BaseException as exc:  # the lockdown itself failed: never run the function unconfined
-        reply = {
-            "ok": False,
-            "kind": "sandbox",
-            "error_type": "Crashed",
-            "error_message": f"sandbox setup failed: {exc}",
-        }
+        reply = setup_failed(exc)
+    finish(reply, me=me, result_fd=result_fd, result_bytes=request["limits"]["result_bytes"])
+
+
+def run_pooled(
+    pool: Mapping[str, Any],
+    *,
+    request_fd: int,
+    out_fd: int,
+    err_fd: int,
+    result_fd: int,
+    group: Path | None,
+    tmp_dir: str,
+    landlock_abi: int,
+) -> NoReturn:
+    """Lock down with the pool's base layer, wait for the one request, narrow to it, run it, exit.
+
+    A lockdown failure is kept and reported as this call's result when the request
+    comes, so a broken machine shows a clear error instead of a pool that dies and refills forever.
+    """
+    me = os.getpid()
+    failed: BaseException | None = None
+    try:
+        contain(pool["limits"], out_fd=out_fd, err_fd=err_fd, keep=(result_fd, request_fd), group=group)
+        if landlock_abi:
+            _offline_layer(landlock_abi, pool["read_paths"], [pool["data_root"], os.path.dirname(tmp_dir)])
+        else:
+            linux.no_new_privs()
+        if os.geteuid() == 0:
+            linux.drop_capabilities()
+    except BaseException as exc:
+        failed = exc
+    try:
+        request = protocol.read_frame(request_fd, limit=REQUEST_LIMIT)
+    except (OSError, protocol.ProtocolError):
+        os._exit(0)  # the pool was shut down before a call came: nothing ran, nothing to report
+    os.close(request_fd)
+    linux.set_name(BUSY_NAME)
+    try:
+        if failed is not None:
+            raise failed
+        home = request["data_dir"]
+        if landlock_abi:
+            _offline_layer(landlock_abi, pool["read_paths"], [home, tmp_dir])
+        settle(home, tmp_dir)
+        reply = call(request)
+    except BaseException as exc:
+        reply = setup_failed(exc)
+    finish(reply, me=me, result_fd=result_fd, result_bytes=pool["limits"]["result_bytes"])
+
+
+def _offline_layer(abi: int, read: list[str], write: list[str]) -> None:
+    landlock.restrict(abi=abi, read=read, write=write, files=["/dev/null"], deny_tcp=True)
+
+
+def setup_failed(exc: BaseException) -> dict[str, Any]:
+    return {"ok": False, "kind": "sandbox", "error_type": "Crashed", "error_message": f"sandbox setup failed: {exc}"}
+
+
+def finish(reply: dict[str, Any], *, me: int, result_fd: int, result_bytes: int) -> NoReturn:
+    """Flush the function's output, write the result frame (or why it is too large), exit."""
     if os.getpid() != me:  # a process the function forked came back here: it has nothing to report
         os._exit(0)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # output lost to a broken stream must not lose the result
             stream.flush()
     frame = protocol.encode(reply)
-    if len(frame) > request["limits"]["result_bytes"]:
-        limit = request["limits"]["result_bytes"]
+    if len(frame) > result_bytes:
+        message = f"the result is {len(frame)} bytes of JSON, more than the limit of {result_bytes} bytes"
         frame = protocol.encode(
             {
                 "ok": False,
                 "kind": "sandbox",
                 "error_type": "ResultTooLarge",
-                "error_message": f"the result is {len(frame)} bytes of JSON, more than the limit of {limit} bytes",
-                "details": {"limit_bytes": limit, "size_bytes": len(frame)},
+                "error_message": message,
+                "details": {"limit_bytes": result_bytes, "size_bytes": len(frame)},
             }
         )
     protocol.write_all(result_fd, frame)
     os._exit(0)
 
 
-def lock_down(request: Mapping[str, Any], *, out_fd: int, err_fd: int, result_fd: int, group: Path | None) -> list[str]:
-    """Apply every layer in order; return the layers that could not be applied (they are also reported)."""
+def contain(limits: Mapping[str, Any], *, out_fd: int, err_fd: int, keep: Iterable[int], group: Path | None) -> None:
+    """The layers that do not depend on the call: cgroup, std streams, no other fds, signals, rlimits, environment."""
     linux.set_parent_death_signal(signal.SIGKILL)
     if group is not None:
         cgroup.enter(group)
@@ -72,21 +135,29 @@ def lock_down(request: Mapping[str, Any], *, out_fd: int, err_fd: int, result_fd
     os.dup2(null, 0)
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
-    keep = sorted({0, 1, 2, result_fd})
-    for low, high in zip(keep, [*keep[1:], 1 << 16], strict=True):
+    kept = sorted({0, 1, 2, *keep})
+    for low, high in zip(kept, [*kept[1:], 1 << 16], strict=True):
         os.closerange(low + 1, high)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     for signum in (signal.SIGXFSZ, signal.SIGXCPU, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
-    limits = request["limits"]
     set_limits(limits, cap_processes=group is None)
-    home, tmp = request["data_dir"], request["tmp_dir"]
-    os.chdir(home)
     os.environ.clear()
-    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": tmp, "LANG": "C.UTF-8"})
-    tempfile.tempdir = tmp
+    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"})
     sys.dont_write_bytecode = True
+
+
+def settle(home: str, tmp: str) -> None:
+    """Make the call's data folder its home and working directory, and its scratch folder its temp."""
+    os.chdir(home)
+    os.environ.update({"HOME": home, "TMPDIR": tmp})
+    tempfile.tempdir = tmp
+
+
+def confine(request: Mapping[str, Any]) -> list[str]:
+    """Landlock for exactly this request's paths, then drop capabilities; the granted paths that do not exist."""
     problems = []
+    home, tmp = request["data_dir"], request["tmp_dir"]
     if request["landlock_abi"]:
         missing = landlock.restrict(
             abi=request["landlock_abi"],

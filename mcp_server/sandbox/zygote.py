@@ -6,8 +6,15 @@ already imported, but never any function code. The offline zygote unshares a
 network namespace for itself at start, so it and every process it forks have
 no network at all, at no per-call cost.
 
-Control messages from the server arrive on a SOCK_SEQPACKET socket:
-`{"op": "run", "id": n}` with the call's socket attached, and `{"op": "kill", "id": n}`.
+The offline zygote also keeps a warm pool: supervisors whose call process is
+already forked and locked down with the pool's limits, each waiting for one
+request. Their sockets go to the server as `{"op": "pooled", "pid": p}` with
+the socket attached; each serves one call and exits, and the zygote forks a
+replacement when it reaps one, after the call's reply is already on its way.
+
+Control messages from the server arrive on the same SOCK_SEQPACKET socket:
+`{"op": "run", "id": n}` with the call's socket attached (a cold call), and
+`{"op": "kill", "id": n}` or `{"op": "kill", "pid": p}` (a pooled call).
 The server closing the socket shuts the zygote down, with every call it started.
 """
 
@@ -42,9 +49,12 @@ PRELOAD = (
 class Zygote:
     """The zygote's state: its control socket, its live supervisors, and what isolation it set up."""
 
-    def __init__(self, control: socket.socket, *, network: bool) -> None:
+    def __init__(self, control: socket.socket, *, network: bool, pool: dict[str, Any] | None = None) -> None:
         self.control = control
-        self.calls: dict[int, tuple[int, Path | None]] = {}  # supervisor pid -> call id, its cgroup
+        self.calls: dict[int, tuple[int, Path | None]] = {}  # supervisor pid -> call id (0 if pooled), its cgroup
+        self.pool = pool if pool and pool["size"] > 0 else None
+        self.pooled: set[int] = set()  # the pooled supervisors alive, idle or serving their call
+        self.closing = False
         self.facts: dict[str, Any] = {"network": network}
         self.groups: CallGroups | None = None
         self.scratch = Path(tempfile.mkdtemp(prefix=f"funcsmith-{os.getpid()}-"))
@@ -54,7 +64,7 @@ class Zygote:
     def isolate(self) -> None:
         """Set up the shared layers once: the network namespace (offline only), the cgroup, the PID namespace check."""
         if not self.facts["network"]:
-            self.facts["netns"] = _try(enter_network_namespace)
+            self.facts["netns"] = _try(linux.enter_network_namespace)
         try:
             self.groups = CallGroups.create(f"funcsmith-{os.getpid()}")
             self.facts["cgroup"] = str(self.groups.base)
@@ -101,12 +111,12 @@ class Zygote:
                 os.close(fd)
             if message.get("op") == "kill":
                 for pid, (call_id, _) in self.calls.items():
-                    if call_id == message["id"]:
+                    if (call_id and call_id == message.get("id")) or (pid in self.pooled and pid == message.get("pid")):
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGTERM)
         return True
 
-    def fork(self, call_id: int, sock: int) -> None:
+    def fork(self, call_id: int, sock: int, *, pool: dict[str, Any] | None = None) -> int:
         """Fork the supervisor of one call, with SIGTERM held until it can turn it into a clean kill."""
         group = self.groups.acquire() if self.groups is not None else None
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
@@ -125,31 +135,60 @@ class Zygote:
                     pid_namespace=self.facts["pidns"] is True,
                     scratch=self.scratch,
                     landlock_abi=self.landlock_abi,
+                    pool=pool,
                 )
             finally:
                 os._exit(70)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         os.close(sock)
         self.calls[pid] = (call_id, group)
+        return pid
+
+    def refill(self) -> None:
+        """Fork pooled supervisors until the pool is full, handing each one's socket to the server."""
+        while self.pool is not None and not self.closing and len(self.pooled) < self.pool["size"]:
+            ours, theirs = socket.socketpair()
+            pid = self.fork(0, theirs.detach(), pool=self.pool)
+            self.pooled.add(pid)
+            with ours:
+                if not self.tell({"op": "pooled", "pid": pid}, ours):
+                    return  # the server is gone; its socket closing will shut the zygote down
 
     def reap(self) -> None:
-        """Collect finished supervisors; clean up after any that were killed before they could."""
+        """Collect finished supervisors, clean up after any killed before they could, and refill the pool."""
         while self.calls:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                break
             if pid == 0:
-                return
+                break
             _, group = self.calls.pop(pid, (0, None))
             if group is not None and self.groups is not None:
                 self.groups.release(group)
             if status != 0:
                 _remove_tree(self.scratch / f"call-{pid}")
+            if pid in self.pooled:
+                self.pooled.discard(pid)
+                if status != 0 and self.pool is not None and not self.closing:
+                    self.pool = None  # never fork-and-fail in a loop: calls take the cold path from now on
+                    self.tell({"op": "pool-failed", "status": status})
+        self.refill()
+
+    def tell(self, message: dict[str, Any], sock: socket.socket | None = None) -> bool:
+        """Send the server one message (with a socket attached); False when the server is gone."""
+        data = json.dumps({"v": protocol.VERSION, **message}).encode()
+        fds = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [sock.fileno()]).tobytes())] if sock else []
+        try:
+            self.control.sendmsg([data], fds)
+        except OSError:
+            return False
+        return True
 
     def shutdown(self) -> None:
         """Stop every call still running (SIGTERM, then SIGKILL), reap them, and remove what the zygote made."""
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the server's death (SIGTERM) must not cut this short
+        self.closing = True
         for pid in list(self.calls):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -166,16 +205,6 @@ class Zygote:
         if self.groups is not None:
             self.groups.remove()
         _remove_tree(self.scratch)
-
-
-def enter_network_namespace() -> None:
-    """Leave the host's network for a new, empty namespace (through a user namespace when not root)."""
-    if os.geteuid() == 0:
-        linux.unshare(linux.CLONE_NEWNET)
-    else:
-        uid, gid = os.geteuid(), os.getegid()
-        linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNET)
-        linux.map_user(uid, gid)
 
 
 def probe_pid_namespace() -> None:
@@ -209,8 +238,8 @@ def _remove_tree(path: Path) -> None:
 
 
 def main() -> None:
-    """Entry point: `python -c ... <control fd> <label> <offline|online>`."""
-    fd, network = int(sys.argv[1]), sys.argv[3] == "online"
+    """Entry point: `python -c ... <control fd> <label> <offline|online> <root> <pool JSON>`."""
+    fd, network, pool = int(sys.argv[1]), sys.argv[3] == "online", json.loads(sys.argv[5])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
     linux.set_parent_death_signal(signal.SIGTERM)  # the server died: stop every call and clean up
@@ -218,12 +247,13 @@ def main() -> None:
     for name in PRELOAD:
         __import__(name)
     control = socket.socket(fileno=fd)
-    zygote = Zygote(control, network=network)
+    zygote = Zygote(control, network=network, pool=pool)
     zygote.isolate()
     gc.collect()
     gc.freeze()  # forked calls then never touch (and copy) the zygote's objects when they collect garbage
     control.sendall(json.dumps({"v": protocol.VERSION, "op": "ready", "pid": os.getpid(), **zygote.facts}).encode())
     try:
+        zygote.refill()
         zygote.serve()
     except SystemExit:
         signal.set_wakeup_fd(-1)
