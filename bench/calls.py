@@ -1,11 +1,16 @@
 """Call latency and throughput over MCP (stdio): the sandbox against the in-process floor and a naive design.
 
-Run from the project root: `python -m bench.calls [--calls N] [--concurrency 1 4 16]`.
+Run from the project root: `python -m bench.calls [--calls N] [--concurrency 1 4 16] [--raw]`.
 
 The same trivial function is served by the same server over the same transport,
-with three runners behind it: (a) the Sandbox (a fresh, locked-down process per
-call, forked from a zygote), (b) in process (the floor: no isolation at all),
-(c) a fresh `python` interpreter per call (the naive way to get a fresh process).
+with four runners behind it: (a) `sandbox`: the Sandbox as shipped (a fresh,
+locked-down process per call, from the zygote's warm pool), (b) `inprocess`:
+the floor, no isolation at all, (c) `spawn`: the naive sandbox, the same
+Sandbox with `start="spawn"`: a fresh interpreter per call running the same
+supervisor and worker code with the same lockdown, (d) `python-c`: a bare
+`python -I -c` one-liner per call, no lockdown at all (a lower bound for any
+fresh-interpreter design, not a sandbox). `--raw` times `Sandbox.call` directly
+instead, without MCP.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +37,8 @@ from mcp_server.sandbox import CallResult, Sandbox, SandboxGrant
 from mcp_server.server import FuncsmithServer, serve_stdio
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNNERS = ("sandbox", "inprocess", "subprocess")
+RUNNERS = ("sandbox", "inprocess", "spawn", "python-c")
+NAIVE = ("spawn", "python-c")
 FUNCTION_PY = 'def echo(n: int) -> int:\n    """Return n."""\n    return n\n'
 FUNCTION_SPEC = {
     "name": "echo",
@@ -79,7 +85,7 @@ class InProcessRunner:
 
 
 class FreshInterpreterRunner:
-    """The naive design: a new `python` process (a full interpreter start) for every call."""
+    """A bare `python -I -c` process per call: an interpreter start and nothing else, no isolation."""
 
     async def call(
         self,
@@ -116,8 +122,8 @@ def serve(kind: str, functions: Path, data: Path) -> None:
     catalog.load()
 
     async def main() -> None:
-        if kind == "sandbox":
-            async with Sandbox(data) as sandbox:
+        if kind in {"sandbox", "spawn"}:
+            async with Sandbox(data, start="spawn" if kind == "spawn" else "fork") as sandbox:
                 await serve_stdio(FuncsmithServer(catalog, sandbox))
         else:
             runner = InProcessRunner() if kind == "inprocess" else FreshInterpreterRunner()
@@ -142,36 +148,55 @@ async def measure(kind: str, functions: Path, data: Path, calls: int, levels: Se
         args=["-m", "bench.calls", "serve", kind, str(functions), str(data)],
         cwd=str(ROOT),
     )
-    results: dict[int, Stats] = {}
     async with Client(params) as client:
 
-        async def one(n: int, latencies: list[float]) -> None:
-            started = time.perf_counter()
+        async def one(n: int) -> None:
             result = await client.call_tool("echo", {"n": n})
-            latencies.append(time.perf_counter() - started)
             if result.is_error or result.structured_content != {"result": n}:
                 raise RuntimeError(f"{kind}: echo({n}) answered {result}")
 
-        for n in range(min(20, calls)):  # warm up the server, the zygote and the caches
-            await one(n, [])
-        for level in levels:
-            latencies: list[float] = []
+        return await timed(one, calls, levels)
 
-            async def worker(offset: int, latencies: list[float] = latencies, level: int = level) -> None:
-                for n in range(offset, calls, level):
-                    await one(n, latencies)
 
-            started = time.perf_counter()
-            async with anyio.create_task_group() as tasks:
-                for offset in range(level):
-                    tasks.start_soon(worker, offset)
-            wall = time.perf_counter() - started
-            ordered = sorted(latencies)
-            results[level] = Stats(
-                p50_ms=statistics.median(ordered) * 1000,
-                p95_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000,
-                calls_per_s=len(ordered) / wall,
+async def measure_raw(kind: str, data: Path, calls: int, levels: Sequence[int]) -> dict[int, Stats]:
+    """Time `Sandbox.call` itself (no MCP, no server) with start method `kind` ("sandbox" forks, "spawn")."""
+    async with Sandbox(data, start="spawn" if kind == "spawn" else "fork") as sandbox:
+
+        async def one(n: int) -> None:
+            result = await sandbox.call(
+                module="bench", source=FUNCTION_PY, filename="bench.py", function="echo", arguments={"n": n}
             )
+            if not result.ok or result.value != n:
+                raise RuntimeError(f"{kind}: echo({n}) answered {result}")
+
+        return await timed(one, calls, levels)
+
+
+async def timed(one: Callable[[int], Awaitable[None]], calls: int, levels: Sequence[int]) -> dict[int, Stats]:
+    """Warm up, then make `calls` calls of `one` at each concurrency level, each caller waiting for its answer."""
+    for n in range(min(20, calls)):  # warm up the server, the zygote and the caches
+        await one(n)
+    results: dict[int, Stats] = {}
+    for level in levels:
+        latencies: list[float] = []
+
+        async def caller(offset: int, latencies: list[float] = latencies, level: int = level) -> None:
+            for n in range(offset, calls, level):
+                started = time.perf_counter()
+                await one(n)
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        async with anyio.create_task_group() as tasks:
+            for offset in range(level):
+                tasks.start_soon(caller, offset)
+        wall = time.perf_counter() - started
+        ordered = sorted(latencies)
+        results[level] = Stats(
+            p50_ms=statistics.median(ordered) * 1000,
+            p95_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000,
+            calls_per_s=len(ordered) / wall,
+        )
     return results
 
 
@@ -182,17 +207,20 @@ def report(results: Mapping[str, Mapping[int, Stats]], levels: Sequence[int]) ->
         for level in levels:
             s = by_level[level]
             lines.append(f"{kind:<12}{level:>8}{s.p50_ms:>10.2f}{s.p95_ms:>10.2f}{s.calls_per_s:>10.1f}")
-    if {"sandbox", "inprocess", "subprocess"} <= set(results):
-        one, top = min(levels), max(levels)
-        sandbox, floor, naive = results["sandbox"], results["inprocess"], results["subprocess"]
-        lines += [
-            "",
-            f"sandbox p50 / in-process p50 ({one} caller): "
-            f"{sandbox[one].p50_ms / floor[one].p50_ms:.2f}x (target <= 3x)",
-            f"fresh interpreter p50 / sandbox p50 ({one} caller): "
-            f"{naive[one].p50_ms / sandbox[one].p50_ms:.1f}x (target >= 15x)",
-            f"sandbox throughput, {top} callers: {sandbox[top].calls_per_s:.0f} calls/s (target >= 150)",
-        ]
+    one, top = min(levels), max(levels)
+    if "sandbox" in results:
+        lines.append("")
+        sandbox = results["sandbox"]
+        if "inprocess" in results:
+            ratio = sandbox[one].p50_ms / results["inprocess"][one].p50_ms
+            lines.append(f"sandbox p50 / in-process p50 ({one} caller): {ratio:.2f}x (target <= 3x)")
+        if "spawn" in results:
+            ratio = results["spawn"][one].p50_ms / sandbox[one].p50_ms
+            lines.append(f"naive sandbox (spawn) p50 / sandbox p50 ({one} caller): {ratio:.1f}x (target >= 15x)")
+        if "python-c" in results:
+            ratio = results["python-c"][one].p50_ms / sandbox[one].p50_ms
+            lines.append(f"bare `python -c` p50 / sandbox p50 ({one} caller): {ratio:.1f}x (no lockdown: reference)")
+        lines.append(f"sandbox throughput, {top} callers: {sandbox[top].calls_per_s:.0f} calls/s (target >= 150)")
     return "\n".join(lines)
 
 
@@ -203,19 +231,26 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400, help="calls per concurrency level (default 400)")
-    parser.add_argument("--naive-calls", type=int, default=100, help="calls per level for the fresh-interpreter runner")
+    parser.add_argument("--naive-calls", type=int, default=100, help="calls per level, spawn and python-c runners")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--runners", nargs="+", choices=RUNNERS, default=list(RUNNERS))
+    parser.add_argument("--raw", action="store_true", help="time Sandbox.call directly (sandbox and spawn only)")
     options = parser.parse_args(args)
     with tempfile.TemporaryDirectory(prefix="funcsmith-bench-") as scratch:
         functions = Path(scratch) / "functions"
         functions.mkdir()
         (functions / "bench.py").write_text(FUNCTION_PY)
         (functions / "bench.json").write_text(json.dumps(FUNCTION_SPEC))
+        data = Path(scratch) / "data"
         results = {}
         for kind in options.runners:
-            calls = options.naive_calls if kind == "subprocess" else options.calls
-            results[kind] = anyio.run(measure, kind, functions, Path(scratch) / "data", calls, options.concurrency)
+            calls = options.naive_calls if kind in NAIVE else options.calls
+            if not options.raw:
+                results[kind] = anyio.run(measure, kind, functions, data, calls, options.concurrency)
+            elif kind in {"sandbox", "spawn"}:
+                results[kind] = anyio.run(measure_raw, kind, data, calls, options.concurrency)
+            else:
+                continue
             print(f"measured {kind}", file=sys.stderr)
     print(report(results, options.concurrency))
 
