@@ -7,6 +7,7 @@ function), which `mcp_server.parse` reads back.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,11 @@ commas). Fields of a specification:
 - "examples": a list of {"prompt": <a person's request>, "parameters": {<arguments>}, "result": \
 <the exact return value>} or, for a call that must fail, "error": <exception class> instead of \
 "result". Examples are executed to check the function, so every result must be exactly right."""
+
+_TASK = "Task: "
+_EXAMPLE_LINE = re.compile(r"example \d+ of \w+: ")
+_WRONG_RESULT = "an example result did not match the code"
+_AVOID = "Avoid: "
 
 _REPAIR = (
     "Your previous answer had these problems:\n{problems}\nAnswer again with the complete corrected code and specs."
@@ -202,6 +208,72 @@ def _system() -> str:
     return f"{_RULES}\n\n{_FORMAT}\n\nExample answer:\n\n{worked}"
 
 
+# The focused few-shot for expected results: tasks, calls with small simple arguments, and their
+# results, one call a line, in the JSON notation the spec uses. None of them is a task we test.
+_CALL_SHOTS: tuple[tuple[str, str, tuple[tuple[dict[str, Any], Any], ...]], ...] = (
+    ("subtract b from a", "subtract", (({"a": 7, "b": 2}, 5), ({"a": 9, "b": 4}, 5))),
+    ("make a text lower case", "to_lower", (({"text": "Hello"}, "hello"), ({"text": "CAT"}, "cat"))),
+    ("check whether a number is odd", "is_odd", (({"n": 3}, True), ({"n": 8}, False))),
+    ("get the first letter of a word", "first_letter", (({"word": "cat"}, "c"), ({"word": "sun"}, "s"))),
+    ("square a number", "square", (({"x": 4}, 16), ({"x": 3}, 9))),
+    ("find the smallest number in a list", "smallest", (({"numbers": [4, 1, 7]}, 1), ({"numbers": [9, 5]}, 5))),
+    ("count the vowels in a text", "count_vowels", (({"text": "banana"}, 3), ({"text": "sky"}, 0))),
+    ("repeat a word n times", "repeat", (({"word": "ab", "n": 3}, "ababab"), ({"word": "hi", "n": 2}, "hihi"))),
+    ("check whether a text is empty", "is_empty", (({"text": ""}, True), ({"text": "tree"}, False))),
+    ("sort a list of numbers", "sort_numbers", (({"numbers": [3, 1, 2]}, [1, 2, 3]), ({"numbers": [5, 4]}, [4, 5]))),
+    ("the length of a text", "text_length", (({"text": "apple"}, 5), ({"text": "go"}, 2))),
+    ("convert metres to centimetres", "m_to_cm", (({"metres": 2}, 200), ({"metres": 7}, 700))),
+    ("join two words with a space", "join_words", (({"first": "good", "second": "day"}, "good day"),)),
+    ("halve a number", "halve", (({"x": 8}, 4.0), ({"x": 5}, 2.5))),
+)
+
+
+def render_call(name: str, arguments: Mapping[str, Any]) -> str:
+    """A call as the results few-shot writes it: name(a=2, text="hi")."""
+    return f"{name}({', '.join(f'{key}={json.dumps(value)}' for key, value in arguments.items())})"
+
+
+def calls_prompt(task: str, variant: int = 0) -> str:
+    """The focused few-shot that asks for example calls and their results, ending at the open task's heading.
+
+    Each shown task is a comment line followed by its calls as `call -> result` lines; the model
+    continues with calls of the new function and predicts each result from the task's words.
+    A repair round passes another `variant`, which shows the same tasks in another order.
+    """
+    start = (variant * 5) % len(_CALL_SHOTS)
+    shots = _CALL_SHOTS[start:] + _CALL_SHOTS[:start]
+    lines = []
+    for shown, name, calls in shots:
+        lines.append(f"# {shown}")
+        lines.extend(f"{render_call(name, arguments)} -> {json.dumps(result)}" for arguments, result in calls)
+    return "\n".join(lines) + f"\n# {task.strip()}\n"
+
+
+def task_of(completion: str) -> str:
+    """The task a completion prompt asks for (its last Task line)."""
+    return completion.rsplit(_TASK, 1)[-1].split("\n", 1)[0].strip()
+
+
+def is_repair(completion: str) -> bool:
+    """Whether a completion prompt carries feedback from a failed attempt."""
+    return _AVOID in completion.rsplit(_TASK, 1)[-1]
+
+
+def _for_code(feedback: Sequence[str]) -> list[str]:
+    """Feedback as a base model's code prompt should see it.
+
+    A wrong example result says nothing about the code (the examples are predicted apart from
+    it), and a small model copies the values it names straight into the code, so those lines
+    become one plain remark.
+    """
+    lines: list[str] = []
+    for line in feedback:
+        line = _WRONG_RESULT if _EXAMPLE_LINE.match(line) else line
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
 def build_prompt(task: str, *, feedback: Sequence[str] = (), previous_answer: str | None = None) -> Prompt:
     """The prompt for a task; with feedback (and the previous answer) it asks for a corrected answer."""
     task = task.strip()
@@ -215,6 +287,6 @@ def build_prompt(task: str, *, feedback: Sequence[str] = (), previous_answer: st
         problems = "\n".join(f"- {problem}" for problem in feedback) or "- it could not be used"
         messages.append({"role": "user", "content": _REPAIR.format(problems=problems)})
     shots = "".join(f"Task: {example.task}\n{_answer(example)}\n" for example in _FEW_SHOT)
-    note = f"Avoid: {'; '.join(feedback)[:200]}\n" if feedback else ""
-    completion = f"{shots}Task: {task}\n{note}```python\n"
+    note = f"{_AVOID}{'; '.join(_for_code(feedback))[:200]}\n" if feedback else ""
+    completion = f"{shots}{_TASK}{task}\n{note}```python\n"
     return Prompt(messages=tuple(messages), completion=completion)

@@ -20,11 +20,20 @@ from mcp_server.models import (
     ModelError,
     OllamaBackend,
     describe_backend,
-    llamacpp_backend,
     resolve_backend,
     select,
 )
-from mcp_server.models.grammar import CODE_GBNF, GENERIC_SPEC_GBNF, spec_gbnf
+from mcp_server.models.grammar import (
+    Parameter,
+    TokenClasses,
+    argument_shape,
+    build_spec,
+    read_value,
+    result_shape,
+    signature,
+    trim_code,
+)
+from mcp_server.parse import parse_answer, reconcile
 from tests.fake_ollama import FakeOllama, recording
 
 pytestmark = pytest.mark.anyio
@@ -270,29 +279,30 @@ SHORT_COMPLETION = (
 
 @pytest.mark.embedded
 @needs_llama
-async def test_embedded_model_generates_within_the_grammar() -> None:
+async def test_embedded_model_answers_code_and_a_spec_that_fits_it() -> None:
     backend = LlamaCppBackend(max_tokens=300)
     progress = _Progress()
     generation = await backend.generate(_Prompt(messages=(), completion=SHORT_COMPLETION), on_progress=progress)
     assert generation.text.startswith("```python\n")
-    assert 0 < generation.tokens <= 300
+    assert 0 < generation.tokens <= 300 + 60
     assert backend.load_seconds is not None
     counts = [tokens for tokens, _ in progress.calls]
-    assert len(counts) >= 2 and counts == sorted(set(counts))
-    body = generation.text.removeprefix("```python\n")
-    code, fence, rest = body.partition("```")
-    assert fence, "the code block is closed"
-    first_line = code.splitlines()[0]
-    assert first_line.startswith(("def ", "import ", "from ", "class ", "@", "#"))
+    assert counts == sorted(set(counts)) and counts[-1] == generation.tokens
+    parsed = parse_answer(generation.text)
+    assert parsed.problems == () and parsed.repairs == ()
+    assert parsed.code is not None
     assert all(
         line == "" or line.startswith((" ", "\t", "def ", "import ", "from ", "class ", "@", "#"))
-        for line in code.splitlines()
+        for line in parsed.code.splitlines()
     ), "module level holds only definitions, imports, decorators and comments"
-    function = re.search(r"^def (\w+)\(", code, re.MULTILINE)
-    assert function is not None
-    assert rest.startswith("\n\n```function_spec\n{")
-    spec_name = re.search(r'"name":\s*"(\w+)"', rest)
-    assert spec_name is not None and spec_name.group(1) == function.group(1), "the spec grammar follows the code"
+    (spec,) = parsed.specs
+    sig = signature(parsed.code)
+    assert sig is not None and spec["name"] == sig.name
+    assert reconcile(parsed.code, spec)[1] == (), "the spec already agrees with the code"
+    assert 1 <= len(spec["examples"]) <= 2
+    for example in spec["examples"]:
+        assert set(example["parameters"]) == {p.name for p in sig.parameters}
+        assert "result" in example and example["prompt"].startswith("add two numbers a and b")
 
 
 @pytest.mark.embedded
@@ -304,7 +314,7 @@ def test_embedded_model_keeps_stdout_clean(tmp_path: Path) -> None:
         "import anyio\n"
         "from mcp_server.models import LlamaCppBackend\n"
         "from tests.test_models import SHORT_COMPLETION, _Prompt\n"
-        "backend = LlamaCppBackend(max_tokens=8, use_grammar=False)\n"
+        "backend = LlamaCppBackend(max_tokens=8, staged=False)\n"
         "anyio.run(backend.generate, _Prompt(messages=(), completion=SHORT_COMPLETION))\n",
         encoding="utf-8",
     )
@@ -321,21 +331,100 @@ def test_embedded_model_keeps_stdout_clean(tmp_path: Path) -> None:
     assert done.stdout == ""
 
 
-@needs_llama
-def test_answer_grammars_parse() -> None:
-    """llama.cpp crashes on a grammar it cannot parse, so check every grammar we build parses cleanly."""
-    import llama_cpp
+# -- keeping the embedded answer in shape ---------------------------------------------------
 
-    vocab_model = llamacpp_backend.bundled_model_path()
-    if not vocab_model.exists():
-        pytest.skip("the bundled model has not been assembled yet")
-    llm = llama_cpp.Llama(str(vocab_model), vocab_only=True, verbose=False)
-    vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    code = "def scale(values: list[float], factor: float = 2.0, *, label: str) -> list:\n    return values\n"
-    fitted = spec_gbnf(code)
-    assert '"\\"scale\\""' in fitted and '"[\\"values\\", \\"label\\"]"' in fitted
-    assert spec_gbnf("def broken(:\n") == GENERIC_SPEC_GBNF
-    for grammar in (CODE_GBNF, GENERIC_SPEC_GBNF, fitted, spec_gbnf("def f(x):\n    return x\n")):
-        sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
-        assert sampler, f"llama.cpp rejected the grammar:\n{grammar}"
-        llama_cpp.llama_sampler_free(sampler)
+
+def test_trim_code_stops_at_the_first_statement_that_is_no_definition() -> None:
+    code = (
+        "import math\n\n# helper\n@staticmethod\ndef area(r: float) -> float:\n    x = r\n\n"
+        "    return math.pi * x * x\nprint(area(2))\ndef later():\n    pass\n"
+    )
+    assert trim_code(code) == code.split("print(")[0].rstrip() + "\n"
+    assert trim_code("def f():\n    return 1\n\n\n") == "def f():\n    return 1\n"
+
+
+def test_signature_reads_names_types_defaults_and_raised_errors() -> None:
+    code = (
+        "class TooBigError(Exception):\n    \"\"\"The value is above the limit.\"\"\"\n\n\n"
+        "class Quiet(Exception):\n    pass\n\n\n"
+        "def _helper():\n    pass\n\n\n"
+        "def scale(values: list[float], factor: float = 2.0, *, label: str, strict) -> list:\n"
+        '    """Scale the values.\n\n    More words."""\n'
+        "    if factor > 9:\n        raise TooBigError('too big')\n"
+        "    if not label:\n        raise Quiet\n"
+        "    raise ValueError('builtin errors are not declared')\n"
+    )
+    sig = signature(code)
+    assert sig is not None
+    assert sig.name == "scale"
+    assert sig.docstring == "Scale the values.\n\nMore words."
+    assert sig.parameters == (
+        Parameter("values", "array", True),
+        Parameter("factor", "number", False, (2.0,)),
+        Parameter("label", "string", True),
+        Parameter("strict", None, True),
+    )
+    assert sig.returns == "array"
+    assert sig.errors == (("TooBigError", "The value is above the limit."), ("Quiet", "Raised by scale."))
+    assert signature("def broken(:\n") is None
+    assert signature("import os\n") is None
+
+
+def test_built_spec_is_valid_and_agrees_with_the_code() -> None:
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    code = "class Neg(Exception):\n    \"\"\"Below zero.\"\"\"\n\n\ndef root(x: float, digits: int = 2) -> float:\n"
+    code += "    if x < 0:\n        raise Neg(x)\n    return round(x ** 0.5, digits)\n"
+    sig = signature(code)
+    assert sig is not None
+    example = {"prompt": "root of 4", "parameters": {"x": 4}, "result": 2.0}
+    spec = build_spec(sig, "Square root.", [example])
+    schema = json.loads(resources.files("mcp_server").joinpath("function.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(spec, schema)
+    assert reconcile(code, spec) == (spec, ())
+    assert spec["parameters"]["required"] == ["x"]
+    assert spec["responses"] == [{"type": "number"}]
+    assert spec["errors"] == [{"name": "Neg", "description": "Below zero."}]
+    assert spec["examples"] == [example]
+
+
+@pytest.mark.parametrize(
+    ("json_type", "opening", "text", "closing", "expected"),
+    [
+        ("integer", "", " 7", ",", (True, 7)),
+        ("integer", "", "7.5", "\n", (False, 7.5)),
+        ("number", "", "7.5", "\n", (True, 7.5)),
+        ("number", "", "true", "\n", (False, True)),
+        ("string", '"', "olleh", '"', (True, "olleh")),
+        ("array", "[", "1, 2", "]", (True, [1, 2])),
+        ("boolean", "", "false", "\n", (True, False)),
+        ("boolean", "", "", "\n", (False, None)),
+        (None, "", '{"a": 1}', "\n", (True, {"a": 1})),
+        (None, "", "not json", "\n", (False, None)),
+    ],
+)
+def test_read_value_checks_the_declared_type(
+    json_type: str | None, opening: str, text: str, closing: str, expected: tuple[bool, object]
+) -> None:
+    assert read_value(opening, text, closing, json_type) == expected
+
+
+def test_token_classes_and_value_shapes() -> None:
+    pieces = ["7", "42", "-", ".", "cat", " dog", "Dog", "true", "false", "\n", ",", '"', "]", ", ", "a\nb", ""]
+    classes = TokenClasses.of(pieces)
+    assert classes.digits == (0,)
+    assert classes.number == (0, 1, 2, 3)
+    assert classes.words == (4, 5, 7, 8)
+    assert classes.booleans == (7, 8)
+    assert classes.list_items == (0, 1, 10, 12, 13)
+    assert 9 not in classes.no_newline and 14 not in classes.no_newline and 15 not in classes.no_newline
+    assert classes.exactly("\n") == (9,) and classes.exactly('"') == (11,) and classes.exactly("?") == ()
+    # Arguments stay small: one digit, a few words; results end at the line's end.
+    assert argument_shape("integer").max_tokens == 1 and argument_shape("integer").allowed == "digits"
+    assert argument_shape("string").opening == '"' and argument_shape("string").stop == '"'
+    assert argument_shape("array").opening == "[" and argument_shape(None).allowed == "no_newline"
+    assert result_shape("number").stop == "\n" and result_shape("boolean").allowed == "booleans"
+    assert result_shape("string").opening == '"' and result_shape("array").allowed == "no_newline"

