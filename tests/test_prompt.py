@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from mcp_server.parse import parse_answer, reconcile
-from mcp_server.prompt import COMPLETION_STOP, build_prompt
+from mcp_server.prompt import _CALL_SHOTS, COMPLETION_STOP, build_prompt, calls_prompt, is_repair, render_call, task_of
 
 TASK = "reverse the words in a sentence"
 SCHEMA = json.loads(resources.files("mcp_server").joinpath("function.schema.json").read_text(encoding="utf-8"))
@@ -141,3 +141,52 @@ def test_continuation_cut_at_the_stop_sequence_parses() -> None:
     assert parsed.problems == ()
     assert parsed.repairs == ("added the missing opening ```python fence",)
     assert len(parsed.specs) == 1
+
+
+def test_calls_prompt_shows_correct_calls_and_ends_at_the_task_heading() -> None:
+    text = calls_prompt(f" {TASK} ")
+    assert text.endswith(f"\n# {TASK}\n")
+    lines = text.splitlines()[:-1]
+    assert sum(line.startswith("# ") for line in lines) == len(_CALL_SHOTS)
+    calls = [line for line in lines if not line.startswith("# ")]
+    assert all(" -> " in line for line in calls)
+    assert render_call("f", {"a": 2, "text": "hi", "xs": [1, 2]}) == 'f(a=2, text="hi", xs=[1, 2])'
+    # A repair round sees the same lines in another order.
+    again = calls_prompt(TASK, 1)
+    assert again != text and sorted(again.splitlines()) == sorted(text.splitlines())
+
+
+def test_call_shots_results_are_right() -> None:
+    """The shown results are what such functions return: a wrong shot would teach wrong answers."""
+    functions = {
+        "subtract": lambda a, b: a - b,
+        "to_lower": str.lower,
+        "is_odd": lambda n: n % 2 == 1,
+        "first_letter": lambda word: word[0],
+        "square": lambda x: x * x,
+        "smallest": min,
+        "count_vowels": lambda text: sum(c in "aeiou" for c in text),
+        "repeat": lambda word, n: word * n,
+        "is_empty": lambda text: not text,
+        "sort_numbers": sorted,
+        "text_length": len,
+        "m_to_cm": lambda metres: metres * 100,
+        "join_words": lambda first, second: f"{first} {second}",
+        "halve": lambda x: x / 2,
+    }
+    assert {name for _, name, _ in _CALL_SHOTS} == set(functions)
+    for _, name, calls in _CALL_SHOTS:
+        for arguments, result in calls:
+            assert functions[name](*arguments.values()) == result, (name, arguments)
+
+
+def test_repair_marks_the_completion_without_leaking_example_values() -> None:
+    wrong = "example 1 of add: add(**{'a': 1, 'b': 2}) should return 2 but returned 3"
+    other = "function add: parameter 'c' is not in the signature"
+    plain = build_prompt(TASK).completion
+    repair = build_prompt(TASK, feedback=[wrong, wrong.replace("1 of", "2 of"), other]).completion
+    assert task_of(plain) == task_of(repair) == TASK
+    assert not is_repair(plain) and is_repair(repair)
+    note = repair.splitlines()[-2]
+    assert note == f"Avoid: an example result did not match the code; {other}"
+    assert "should return" not in repair
