@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from mcp_server.sandbox.linux import libc, no_new_privs, os_error
 
@@ -27,6 +28,14 @@ SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1, 2
 
 READ = READ_FILE | READ_DIR
 WRITE = READ | WRITE_FILE | TRUNCATE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG | MAKE_FIFO | MAKE_SYM | REFER
+
+
+class Rule(NamedTuple):
+    """One path-beneath rule: an O_PATH handle on the path and the rights allowed beneath it."""
+
+    fd: int
+    allowed: int
+    path: str
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -70,39 +79,58 @@ def restrict(
     abstract unix sockets cannot reach outside the sandbox. Paths that do not exist
     are skipped and returned, so the caller can say so.
     """
+    rules, missing = prepare(abi, read=read, write=write, files=files)
+    try:
+        enforce(abi, rules, deny_tcp=deny_tcp)
+    finally:
+        release(rules)
+    return missing
+
+
+def prepare(
+    abi: int, *, read: Iterable[str], write: Iterable[str], files: Iterable[str]
+) -> tuple[list[Rule], list[str]]:
+    """Open the rules' paths (O_PATH) ahead of `enforce`, so that opening them is not paid when it counts;
+    the rules, and the paths that do not exist."""
     fs = handled_fs(abi)
-    attr = _RulesetAttr(fs, NET_BIND_TCP | NET_CONNECT_TCP if deny_tcp and abi >= 4 else 0, 0)
+    rules: list[Rule] = []
+    missing: list[str] = []
+    for paths, rights in ((read, READ), (write, WRITE), (files, READ_FILE | WRITE_FILE | TRUNCATE)):
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                missing.append(path)
+                continue
+            allowed = rights & fs if os.path.isdir(path) else rights & fs & _FILE_RIGHTS
+            rules.append(Rule(fd, allowed, path))
+    return rules, missing
+
+
+def enforce(abi: int, rules: Iterable[Rule], *, deny_tcp: bool) -> None:
+    """Add one Landlock layer allowing exactly `rules` (layers only ever narrow what earlier ones allow)."""
+    attr = _RulesetAttr(handled_fs(abi), NET_BIND_TCP | NET_CONNECT_TCP if deny_tcp and abi >= 4 else 0, 0)
     if abi >= 6:
         attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
     size = 24 if abi >= 6 else 16 if abi >= 4 else 8
     ruleset = libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
     if ruleset < 0:
         raise os_error("landlock_create_ruleset")
-    missing: list[str] = []
     try:
-        for paths, rights in ((read, READ), (write, WRITE), (files, READ_FILE | WRITE_FILE | TRUNCATE)):
-            for path in paths:
-                if not _allow(ruleset, path, rights & fs):
-                    missing.append(path)
+        for rule in rules:
+            beneath = _PathBeneath(rule.allowed, rule.fd)
+            if libc.syscall(
+                _ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(beneath), 0
+            ):
+                raise os_error(f"landlock_add_rule for {rule.path}")
         no_new_privs()
         if libc.syscall(_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
             raise os_error("landlock_restrict_self")
     finally:
         os.close(ruleset)
-    return missing
 
 
-def _allow(ruleset: int, path: str, rights: int) -> bool:
-    try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        if not os.path.isdir(path):
-            rights &= _FILE_RIGHTS
-        rule = _PathBeneath(rights, fd)
-        if libc.syscall(_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule), 0) != 0:
-            raise os_error(f"landlock_add_rule for {path}")
-    finally:
-        os.close(fd)
-    return True
+def release(rules: Iterable[Rule]) -> None:
+    """Close the rules' path handles."""
+    for rule in rules:
+        os.close(rule.fd)

@@ -13,7 +13,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
-_PR_CAPBSET_DROP = 24
+_PR_CAPBSET_READ, _PR_CAPBSET_DROP = 23, 24
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 _CAPABILITY_VERSION_3 = 0x20080522
@@ -54,11 +54,20 @@ class _CapData(ctypes.Structure):
     _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32))
 
 
-def drop_capabilities() -> None:
-    """Give up every capability for good, so that running as root grants a function nothing extra."""
+def drop_bounding_set() -> None:
+    """Empty the capability bounding set, so that no later exec can gain a capability; inherited by children.
+
+    The zygote does this once for every call it forks; its own effective capabilities stay as they are.
+    """
     cap = 0
     while libc.prctl(_PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) == 0:
         cap += 1
+
+
+def drop_capabilities() -> None:
+    """Give up every capability for good, so that running as root grants a function nothing extra."""
+    if libc.prctl(_PR_CAPBSET_READ, ctypes.c_ulong(0), 0, 0, 0) == 1:  # not yet emptied by the zygote
+        drop_bounding_set()
     libc.prctl(_PR_CAP_AMBIENT, ctypes.c_ulong(_PR_CAP_AMBIENT_CLEAR_ALL), 0, 0, 0)
     header = _CapHeader(_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()

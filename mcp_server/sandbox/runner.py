@@ -248,7 +248,7 @@ class Sandbox:
         limits: Limits = Limits(),  # noqa: B008
         max_concurrency: int | None = None,
         start: Literal["fork", "spawn"] = "fork",
-        pool_size: int = 2,
+        pool_size: int = 4,
     ) -> None:
         if max_concurrency is not None and max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")

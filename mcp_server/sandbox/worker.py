@@ -66,10 +66,16 @@ def run_pooled(
     """
     me = os.getpid()
     failed: BaseException | None = None
+    python: list[landlock.Rule] = []
     try:
         contain(pool["limits"], out_fd=out_fd, err_fd=err_fd, keep=(result_fd, request_fd), group=group)
         if landlock_abi:
-            _offline_layer(landlock_abi, pool["read_paths"], [pool["data_root"], os.path.dirname(tmp_dir)])
+            python, _ = landlock.prepare(landlock_abi, read=pool["read_paths"], write=(), files=["/dev/null"])
+            base, _ = landlock.prepare(
+                landlock_abi, read=(), write=[pool["data_root"], os.path.dirname(tmp_dir)], files=()
+            )
+            landlock.enforce(landlock_abi, [*python, *base], deny_tcp=True)
+            landlock.release(base)
         else:
             linux.no_new_privs()
         if os.geteuid() == 0:
@@ -86,17 +92,15 @@ def run_pooled(
         if failed is not None:
             raise failed
         home = request["data_dir"]
-        if landlock_abi:
-            _offline_layer(landlock_abi, pool["read_paths"], [home, tmp_dir])
+        if landlock_abi:  # the second layer: of the data root and the scratch root, only this call's folders
+            own, _ = landlock.prepare(landlock_abi, read=(), write=[home, tmp_dir], files=())
+            landlock.enforce(landlock_abi, [*python, *own], deny_tcp=True)
+            landlock.release([*python, *own])
         settle(home, tmp_dir)
         reply = call(request)
     except BaseException as exc:
         reply = setup_failed(exc)
     finish(reply, me=me, result_fd=result_fd, result_bytes=pool["limits"]["result_bytes"])
-
-
-def _offline_layer(abi: int, read: list[str], write: list[str]) -> None:
-    landlock.restrict(abi=abi, read=read, write=write, files=["/dev/null"], deny_tcp=True)
 
 
 def setup_failed(exc: BaseException) -> dict[str, Any]:

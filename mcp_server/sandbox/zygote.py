@@ -71,6 +71,8 @@ class Zygote:
         except OSError as exc:
             self.facts["cgroup_error"] = str(exc)
         self.facts["pidns"] = _try(probe_pid_namespace)
+        if os.geteuid() == 0:
+            linux.drop_bounding_set()
 
     def serve(self) -> None:
         """Fork a supervisor per run request until the server goes away."""
