@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import tempfile
 import time
@@ -361,3 +362,79 @@ def test_isolation_report_names_every_layer() -> None:
     assert {"rlimits", "process-tree kill", "network namespace", "landlock filesystem", "landlock tcp"} <= names
     assert all(layer.detail for layer in layers)
     assert isolation_report() == layers
+
+
+async def test_pool_is_warm_and_serves_each_call_in_a_fresh_process(sandbox: Sandbox, data_root: Path) -> None:
+    assert eventually(lambda: len(pooled_processes(data_root)) == 2 * sandbox.pool_size)  # supervisor + call each
+    first, second = (await run(sandbox, "whoami")).value, (await run(sandbox, "whoami")).value
+    assert first["tmp"] != second["tmp"] and first["pid"] == second["pid"] == 1
+    assert no_call_processes(data_root)
+    assert eventually(lambda: len(pooled_processes(data_root)) == 2 * sandbox.pool_size), "the pool was not refilled"
+
+
+async def test_a_pooled_call_sees_only_its_own_folders(sandbox: Sandbox, data_root: Path) -> None:
+    other = data_root / "other-module"
+    other.mkdir(exist_ok=True)
+    (other / "secret.txt").write_text("hunter2")
+    read = await run(sandbox, "read_file", path=str(other / "secret.txt"))
+    written = await run(sandbox, "write_file", path=str(other / "planted.txt"))
+    listed = await run(sandbox, "list_dir", path=str(data_root))
+    tmp = Path((await run(sandbox, "whoami")).value["tmp"])
+    scratch = await run(sandbox, "list_dir", path=str(tmp.parent))
+    for result in (read, written, listed, scratch):
+        assert result.error_type == "PermissionError", result
+    assert not (other / "planted.txt").exists()
+
+
+async def test_calls_with_a_grant_or_other_limits_take_the_cold_path(data_root: Path) -> None:
+    async with Sandbox(data_root, limits=LIMITS, pool_size=1) as box:
+        more_memory = SandboxGrant(memory_mb=LIMITS.memory_mb * 2)
+        result = await run(box, "whoami", grant=more_memory)
+        assert result.ok and result.value["pid"] == 1
+        assert (await run(box, "memory_bomb", grant=more_memory)).error_type == "MemoryLimit"
+        outside = data_root.parent / f"outside-{uuid.uuid4().hex}"
+        where = (await box.call(
+            module="hostile", source=SOURCE, filename=str(HOSTILE), function="whoami", arguments={}, data_dir=outside
+        )).value  # fmt: skip
+        assert where["home"] == str(outside)
+
+
+async def test_a_dead_zygote_is_replaced_with_its_pool(tmp_path: Path) -> None:
+    data_root = (tmp_path / "data").resolve()
+    async with Sandbox(data_root, limits=LIMITS, pool_size=2) as box:
+        await assert_still_serving(box)
+        zygote = next(pid for pid, ppid in sandbox_processes(data_root) if ppid == os.getpid())
+        os.kill(zygote, signal.SIGKILL)
+        assert eventually(lambda: not pooled_processes(data_root)), "pooled processes outlived their zygote"
+        await anyio.sleep(0.05)
+        await assert_still_serving(box)
+        await assert_still_serving(box)
+    assert not sandbox_processes(data_root)
+
+
+async def test_spawn_mode_has_the_same_lockdown(tmp_path: Path) -> None:
+    data_root = (tmp_path / "data").resolve()
+    async with Sandbox(data_root, limits=LIMITS, start="spawn") as box:
+        assert box.start == "spawn"
+        assert (await run(box, "add", a=2, b=3)).value == 5
+        where = (await run(box, "whoami")).value
+        assert where["pid"] == 1 and where["home"] == str(data_root / "hostile")
+        assert set((await run(box, "environment")).value) == {"PATH", "HOME", "TMPDIR", "LANG"}
+        written = await run(box, "write_file", path=str(tmp_path / "escaped.txt"))
+        assert written.error_type == "PermissionError" and not (tmp_path / "escaped.txt").exists()
+        with listener() as server:
+            connect = await run(box, "connect", port=server.getsockname()[1])
+            assert not connect.ok and not accepted(server)
+        assert (await run(box, "fork_bomb")).error_type == "RuntimeError"
+        assert (await run(box, "sleep_forever")).error_type == "Timeout"
+        assert no_call_processes(data_root)
+    assert not sandbox_processes(data_root)
+    assert not list(Path(tempfile.gettempdir()).glob(f"funcsmith-{os.getpid()}-*"))
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/funcsmith-{os.getpid()}-*"))
+
+
+def test_start_and_pool_size_are_checked(data_root: Path) -> None:
+    with pytest.raises(ValueError, match="start must be 'fork' or 'spawn'"):
+        Sandbox(data_root, start="thread")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="pool_size"):
+        Sandbox(data_root, pool_size=-1)

@@ -188,3 +188,7 @@ def linger(marker):
 
 def huge_result():
     return "x" * (2 << 20)
+
+
+def list_dir(path):
+    return sorted(os.listdir(path))
