@@ -438,3 +438,10 @@ def test_start_and_pool_size_are_checked(data_root: Path) -> None:
         Sandbox(data_root, start="thread")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="pool_size"):
         Sandbox(data_root, pool_size=-1)
+
+
+async def test_a_data_root_that_does_not_exist_yet_is_made_and_writable(tmp_path: Path) -> None:
+    async with Sandbox(tmp_path / "not" / "yet", limits=LIMITS) as box:
+        saved = await run(box, "save", key="k", value="v")
+        assert saved.ok, saved
+    assert (tmp_path / "not" / "yet" / "hostile" / "data" / "k.txt").read_text() == "v"

@@ -270,6 +270,7 @@ class Sandbox:
         self._closed = False
 
     async def __aenter__(self) -> Sandbox:
+        self.data_root.mkdir(parents=True, exist_ok=True)  # the pool's Landlock layer needs it to exist
         if self.start == "fork":
             try:
                 await self._zygote(network=False)
@@ -382,6 +383,7 @@ class Sandbox:
                     "read_paths": list(python_read_paths()),
                     "data_root": str(self.data_root),
                 }
+                self.data_root.mkdir(parents=True, exist_ok=True)
                 zygote = await _Zygote.start(str(self.data_root), network=network, pool=pool)
                 if self._closed:
                     await zygote.close()

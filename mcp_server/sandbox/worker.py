@@ -71,9 +71,10 @@ def run_pooled(
         contain(pool["limits"], out_fd=out_fd, err_fd=err_fd, keep=(result_fd, request_fd), group=group)
         if landlock_abi:
             python, _ = landlock.prepare(landlock_abi, read=pool["read_paths"], write=(), files=["/dev/null"])
-            base, _ = landlock.prepare(
-                landlock_abi, read=(), write=[pool["data_root"], os.path.dirname(tmp_dir)], files=()
-            )
+            roots = [pool["data_root"], os.path.dirname(tmp_dir)]
+            base, missing = landlock.prepare(landlock_abi, read=(), write=roots, files=())
+            if missing:
+                raise FileNotFoundError(f"the sandbox's data or scratch root {missing[0]} does not exist")
             landlock.enforce(landlock_abi, [*python, *base], deny_tcp=True)
             landlock.release(base)
         else:
