@@ -23,7 +23,7 @@ from mcp_server.models import (
     resolve_backend,
     select,
 )
-from mcp_server.models.grammar import (
+from mcp_server.models.shapes import (
     Parameter,
     TokenClasses,
     argument_shape,

@@ -3,7 +3,7 @@
 The model is a small base model, so it gets the few-shot completion form of the prompt
 and greedy decoding in two stages: the code, then example calls whose results the model
 predicts in a focused prompt (see `_run`); typed values are kept in shape by token masks
-(see `grammar.py`). Loading happens once, on first use, under a lock; generation runs in
+(see `shapes.py`). Loading happens once, on first use, under a lock; generation runs in
 a worker thread so the event loop keeps serving calls while the model works.
 """
 
@@ -31,7 +31,7 @@ from mcp_server.models.base import (
     PromptLike,
     Throttle,
 )
-from mcp_server.models.grammar import (
+from mcp_server.models.shapes import (
     Signature,
     TokenClasses,
     ValueShape,
