@@ -179,27 +179,21 @@ def test_outcome_summary_lists_every_problem() -> None:
     assert recording("never_valid")
 
 
+def generate_command(folder: Path, data: Path, fake: FakeOllama, *args: str) -> subprocess.CompletedProcess[str]:
+    """`funcsmith generate ...` against the fake Ollama, as a person would run it."""
+    command = ["--functions", str(folder), "--data-dir", str(data), "--model", "ollama:gemma3:4b", "generate", *args]
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_server.cli", *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OLLAMA_HOST": fake.host},
+    )
+
+
 def test_generate_command_shows_progress_and_publishes(folder: Path, tmp_path: Path) -> None:
     with FakeOllama(answers=["failing_examples", "failing_examples_fixed"]) as fake:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "mcp_server.cli",
-                "--functions",
-                str(folder),
-                "--data-dir",
-                str(tmp_path / "data"),
-                "--model",
-                "ollama:gemma3:4b",
-                "generate",
-                "reverse a string",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "OLLAMA_HOST": fake.host},
-        )
+        done = generate_command(folder, tmp_path / "data", fake, "reverse a string")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("published reverse_string (module reverse_string) after 2 attempt(s)")
     assert "attempt 2/3" in done.stderr and "attempts" in done.stderr  # the progress bar
@@ -207,23 +201,6 @@ def test_generate_command_shows_progress_and_publishes(folder: Path, tmp_path: P
     assert files(folder) == ["reverse_string.json", "reverse_string.py"]
 
     with FakeOllama(answers=["never_valid"] * 3) as fake:
-        failed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "mcp_server.cli",
-                "--functions",
-                str(folder),
-                "--model",
-                "ollama:gemma3:4b",
-                "generate",
-                "add two numbers",
-                "--generate-anyway",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "OLLAMA_HOST": fake.host},
-        )
+        failed = generate_command(folder, tmp_path / "data", fake, "add two numbers", "--generate-anyway")
     assert failed.returncode == 1
     assert "no function published after 3 attempt(s)" in failed.stdout
