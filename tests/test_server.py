@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from mcp import Client
@@ -157,3 +158,46 @@ async def test_http_refuses_foreign_host_and_origin(catalog: Path, tmp_path: Pat
             assert origin.status_code == 403
             ok = await http.post(url, json=body, headers=headers)
             assert ok.status_code == 200
+
+
+HANG_PY = '''"""A function that leaves a forked child beating while it hangs."""
+
+import os
+import time
+
+
+def hang(seconds: float) -> int:
+    """Start a child that touches ~/data/beat every 20 ms, then sleep."""
+    folder = os.path.expanduser("~/data")
+    os.makedirs(folder, exist_ok=True)
+    if os.fork() == 0:
+        while True:
+            with open(os.path.join(folder, "beat"), "w") as handle:
+                handle.write(str(time.time()))
+            time.sleep(0.02)
+    time.sleep(seconds)
+    return 0
+'''
+
+HANG_JSON = {
+    "name": "hang",
+    "description": "Hang for a while with a child process beating.",
+    "parameters": {"type": "object", "properties": {"seconds": {"type": "number"}}, "required": ["seconds"]},
+    "responses": [{"type": "integer"}],
+}
+
+
+async def test_cancelled_call_kills_the_whole_tree_and_the_server_keeps_serving(catalog: Path, tmp_path: Path) -> None:
+    (catalog / "hang.py").write_text(HANG_PY)
+    (catalog / "hang.json").write_text(json.dumps(HANG_JSON))
+    beat = tmp_path / "data" / "hang" / "data" / "beat"
+    async with handshake_client(stdio_params(catalog, tmp_path / "data")) as client:
+        with anyio.move_on_after(1.0) as scope:
+            await client.call_tool("hang", {"seconds": 8})
+        assert scope.cancelled_caught
+        assert beat.is_file()
+        await anyio.sleep(0.5)  # the kill travels as notifications/cancelled
+        last = beat.stat().st_mtime_ns
+        await anyio.sleep(0.3)
+        assert beat.stat().st_mtime_ns == last, "a process of the cancelled call is still running"
+        assert (await client.call_tool("add", {"a": 1, "b": 1})).structured_content == {"result": 2}
