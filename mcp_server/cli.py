@@ -16,7 +16,7 @@ import anyio
 from tqdm import tqdm
 
 from mcp_server import __version__, history
-from mcp_server.catalog import Catalog, FunctionEntry
+from mcp_server.catalog import STATE_FOLDER, Catalog, FunctionEntry
 from mcp_server.generate import Generator, Outcome, Progress
 from mcp_server.models import describe_backend, resolve_backend
 from mcp_server.sandbox import Sandbox, isolation_report
@@ -43,7 +43,7 @@ def functions_folder(value: str | None) -> Path:
 def data_root(value: str | None, folder: Path) -> Path:
     """Where functions keep their data: the option, else FUNCSMITH_DATA_DIR, else inside the catalogue's state."""
     chosen = value or os.environ.get("FUNCSMITH_DATA_DIR")
-    return Path(chosen).expanduser().resolve() if chosen else (folder / ".funcsmith" / "data").resolve()
+    return Path(chosen).expanduser().resolve() if chosen else (folder / STATE_FOLDER / "data").resolve()
 
 
 def load(folder: Path) -> Catalog:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STATE_DIR = ".funcsmith"
+from mcp_server.catalog import STATE_FOLDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class Version:
 
 
 def history_root(functions: Path) -> Path:
-    return functions / STATE_DIR / "history"
+    return functions / STATE_FOLDER / "history"
 
 
 def write_atomic(path: Path, text: str) -> None:
