@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 
 from mcp_server import history
-from mcp_server.catalog import Catalog, FunctionEntry, FunctionStatus, check_module
+from mcp_server.catalog import Catalog, Diagnostic, FunctionEntry, FunctionStatus, check_module
 from mcp_server.models import Generation, ModelBackend, ModelError
 from mcp_server.parse import parse_answer, reconcile
 from mcp_server.prompt import build_prompt
@@ -411,7 +411,7 @@ class Generator:
         return names
 
 
-def _for_model(diagnostic: Any) -> str:
+def _for_model(diagnostic: Diagnostic) -> str:
     """A catalogue diagnostic as feedback: no scratch paths, just the function and the problem."""
     where = f"function {diagnostic.function}: " if diagnostic.function else ""
     line = f"line {diagnostic.line}: " if diagnostic.line else ""

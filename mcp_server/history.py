@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcp_server.catalog import STATE_FOLDER
+from mcp_server.catalog import STATE_FOLDER, FunctionEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ def save_files(functions: Path, module: str) -> Version | None:
         return None
 
 
-def save_served(functions: Path, module: str, entries: Iterable[Any]) -> Version | None:
+def save_served(functions: Path, module: str, entries: Iterable[FunctionEntry]) -> Version | None:
     """Keep the version of a module that was being served (from memory: its files may be gone)."""
     entries = list(entries)
     if not entries:
