@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from tests.mcp_helpers import handshake_client, http_server, names, stdio_params, texts
+from tests.mcp_helpers import ROOT, handshake_client, http_server, names, stdio_params, texts
 
 pytestmark = pytest.mark.anyio
 
@@ -201,3 +201,17 @@ async def test_cancelled_call_kills_the_whole_tree_and_the_server_keeps_serving(
         await anyio.sleep(0.3)
         assert beat.stat().st_mtime_ns == last, "a process of the cancelled call is still running"
         assert (await client.call_tool("add", {"a": 1, "b": 1})).structured_content == {"result": 2}
+
+
+async def test_shipped_catalogue_over_http(tmp_path: Path) -> None:
+    with http_server(ROOT / "functions", tmp_path / "data") as url:
+        async with Client(url) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            assert {"convert_units", "text_stats", "add_expense", "days_between"} <= tools
+            miles = await client.call_tool("convert_units", {"value": 42.195, "from_unit": "km", "to_unit": "mi"})
+            assert miles.structured_content["unit"] == "mi"
+            assert abs(miles.structured_content["value"] - 26.2188) < 1e-3
+            stats = await client.call_tool("text_stats", {"text": "One two three. Four five!"})
+            assert stats.structured_content["words"] == 5 and stats.structured_content["sentences"] == 2
+            unknown = await client.call_tool("convert_units", {"value": 1, "from_unit": "parsec", "to_unit": "km"})
+            assert unknown.is_error and texts(unknown).startswith("UnknownUnit:")
