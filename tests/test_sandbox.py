@@ -67,12 +67,12 @@ def process_name(pid: int) -> str:
 
 
 def call_processes(data_root: Path) -> list[int]:
-    """Live processes serving a call (supervisors, calls and all they started); not the zygotes or the idle pool."""
+    """Live processes serving a call (the call processes and all they started); not the zygotes or the idle pool."""
     return [pid for pid, _ in sandbox_processes(data_root) if process_name(pid) == "funcsmith-call"]
 
 
 def pooled_processes(data_root: Path) -> list[int]:
-    """Pooled supervisors and call processes waiting for a call."""
+    """Pooled call processes waiting for a call."""
     return [pid for pid, _ in sandbox_processes(data_root) if process_name(pid) == "funcsmith-pool"]
 
 
@@ -365,11 +365,14 @@ def test_isolation_report_names_every_layer() -> None:
 
 
 async def test_pool_is_warm_and_serves_each_call_in_a_fresh_process(sandbox: Sandbox, data_root: Path) -> None:
-    assert eventually(lambda: len(pooled_processes(data_root)) == 2 * sandbox.pool_size)  # supervisor + call each
+    assert eventually(lambda: len(pooled_processes(data_root)) == sandbox.pool_size)  # one process per call
+    zygotes = {pid for pid, ppid in sandbox_processes(data_root) if ppid == os.getpid()}
+    parents = {ppid for pid, ppid in sandbox_processes(data_root) if pid in pooled_processes(data_root)}
+    assert parents <= zygotes, "a pooled call process is not the zygote's own child"
     first, second = (await run(sandbox, "whoami")).value, (await run(sandbox, "whoami")).value
     assert first["tmp"] != second["tmp"] and first["pid"] == second["pid"] == 1
     assert no_call_processes(data_root)
-    assert eventually(lambda: len(pooled_processes(data_root)) == 2 * sandbox.pool_size), "the pool was not refilled"
+    assert eventually(lambda: len(pooled_processes(data_root)) == sandbox.pool_size), "the pool was not refilled"
 
 
 async def test_a_pooled_call_sees_only_its_own_folders(sandbox: Sandbox, data_root: Path) -> None:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import ctypes
 import os
+import platform
+import signal
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
+# The same libc, called with the GIL held: a clone() must happen inside the interpreter's fork protocol.
+_held = ctypes.PyDLL(None, use_errno=True)
+_held.syscall.restype = ctypes.c_long
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
@@ -28,6 +34,29 @@ def os_error(what: str) -> OSError:
 def unshare(flags: int) -> None:
     if libc.unshare(ctypes.c_int(flags)) != 0:
         raise os_error("unshare")
+
+
+def fork_into_new_pid_namespace() -> int:
+    """Like os.fork(), but the child is the first process (PID 1) of a new PID namespace: 0 in the child.
+
+    The kernel kills every process of a namespace when its first one exits, so killing
+    the child kills whatever it started, with no process in between. clone() with no new
+    stack behaves like fork() (the flags argument comes first on every architecture, and
+    the others are zero); wrapped in the interpreter's before/after-fork hooks as os.fork does.
+    """
+    number = _SYS_CLONE.get(platform.machine())
+    if number is None:
+        raise OSError(f"clone(CLONE_NEWPID) is not wired up for the {platform.machine()} architecture")
+    ctypes.pythonapi.PyOS_BeforeFork()
+    pid = _held.syscall(ctypes.c_long(number), ctypes.c_ulong(CLONE_NEWPID | signal.SIGCHLD), 0, 0, 0, 0)
+    if pid == 0:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+        return 0
+    code = ctypes.get_errno()
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(code, f"clone(CLONE_NEWPID): {os.strerror(code)}")
+    return pid
 
 
 def set_parent_death_signal(signum: int) -> None:

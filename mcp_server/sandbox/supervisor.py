@@ -1,14 +1,11 @@
-"""The per-call supervisor: one process between the zygote and the call.
+"""The per-call supervisor of `Sandbox(start="spawn")`: the fresh interpreter between the server and the call.
 
 It caps the call's cgroup, makes its scratch folder and PID namespace, forks the
 call process, then watches it: it collects the result and the capped
 stdout/stderr, enforces the wall-clock timeout, turns SIGTERM (cancellation)
 into a kill of the whole call, sweeps what is left, and sends one reply to the
-server. When its socket closes, nothing of the call is alive.
-
-A cold supervisor reads its request first and forks the call process for it. A
-pooled one forks and locks down its call process ahead of time with the pool's
-fixed limits, then waits for its one request and passes the frame on undecoded.
+server. When its socket closes, nothing of the call is alive. (Calls forked
+from the zygote have no process of their own in between: the zygote watches them.)
 """
 
 from __future__ import annotations
@@ -24,8 +21,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mcp_server.sandbox import cgroup, linux, protocol, worker
-
-POOL_NAME = "funcsmith-pool"  # the process name of a pooled supervisor and call process waiting for a call
 
 
 class _Call:
@@ -67,61 +62,23 @@ class _Call:
         return protocol.encode_reply(meta, out, err, result)
 
 
-def main(
-    sock: int,
-    *,
-    group: Path | None,
-    pid_namespace: bool,
-    scratch: Path,
-    landlock_abi: int,
-    pool: Mapping[str, Any] | None = None,
-) -> NoReturn:
-    """Run one call end to end and exit; `sock` is this call's socket to the server, `group` its empty cgroup.
-
-    With `pool` (the pool's limits and base paths) the call process is made before the request comes.
-    """
+def main(sock: int, *, group: Path | None, pid_namespace: bool, scratch: Path, landlock_abi: int) -> NoReturn:
+    """Run one call end to end and exit; `sock` is this call's socket to the server, `group` its empty cgroup."""
     started = time.monotonic()
     tmp = scratch / f"call-{os.getpid()}"
     reply: bytes | None = None
     try:
         tmp.mkdir(mode=0o700)
-        if pool is None:
-            linux.set_name(worker.BUSY_NAME)
-            request = protocol.read_frame(sock, limit=worker.REQUEST_LIMIT)
-            request.update(tmp_dir=str(tmp), landlock_abi=landlock_abi)
-            limits = request["limits"]
-            call = _start(
-                lambda out, err, res: worker.run(request, out_fd=out, err_fd=err, result_fd=res, group=group),
-                limits=limits,
-                group=group,
-                pid_namespace=pid_namespace,
-            )
-        else:
-            linux.set_name(POOL_NAME)
-            limits = pool["limits"]
-            request_r, request_w = os.pipe()
-            call = _start(
-                lambda out, err, res: worker.run_pooled(
-                    pool,
-                    request_fd=request_r,
-                    out_fd=out,
-                    err_fd=err,
-                    result_fd=res,
-                    group=group,
-                    tmp_dir=str(tmp),
-                    landlock_abi=landlock_abi,
-                ),
-                limits=limits,
-                group=group,
-                pid_namespace=pid_namespace,
-            )
-            os.close(request_r)
-            if not _await_request(sock, call, request_w):
-                call.stop("Cancelled")
-                if call.status is None:
-                    call.reap()
-                raise _Idle
-            started = time.monotonic()
+        linux.set_name(worker.BUSY_NAME)
+        request = protocol.read_frame(sock, limit=worker.REQUEST_LIMIT)
+        request.update(tmp_dir=str(tmp), landlock_abi=landlock_abi)
+        limits = request["limits"]
+        call = _start(
+            lambda out, err, res: worker.run(request, out_fd=out, err_fd=err, result_fd=res, group=group),
+            limits=limits,
+            group=group,
+            pid_namespace=pid_namespace,
+        )
         watch(call, deadline=started + float(limits["timeout_s"]))
         reply = call.reply()
         if call.status is None:  # the result is in and the call is exiting: answer now, clean up after
@@ -129,8 +86,6 @@ def main(
             reply = None
             call.stop("Done")
             call.reap()
-    except _Idle:
-        pass  # the pool was shut down (or this call cancelled) before its request came: nothing ran
     except Exception as exc:
         reply = protocol.encode_reply(
             {"error_type": "ProtocolError", "error_message": f"the call supervisor failed: {exc}"}
@@ -147,10 +102,6 @@ def main(
 def _send(sock: int, reply: bytes) -> None:
     with contextlib.suppress(OSError):  # the server went away: nothing to tell
         protocol.write_all(sock, reply)
-
-
-class _Idle(Exception):
-    """A pooled supervisor ends without a call."""
 
 
 def _start(
@@ -180,26 +131,6 @@ def _start(
     signal.signal(signal.SIGTERM, lambda *_: call.stop("Cancelled"))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     return call
-
-
-def _await_request(sock: int, call: _Call, request_w: int) -> bool:
-    """Wait for the server's one request and hand it to the call process; False if it never comes."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    poller.register(call.pidfd, select.POLLIN)
-    events = dict(poller.poll())
-    if call.pidfd in events:
-        call.reap()  # killed while waiting (cancelled, or the pool is shutting down)
-        return False
-    try:
-        frame = protocol.read_raw(sock, limit=worker.REQUEST_LIMIT)
-    except protocol.ProtocolError:
-        return False  # the server closed this pooled socket unused
-    linux.set_name(worker.BUSY_NAME)
-    with contextlib.suppress(BrokenPipeError):  # the call process died: watch() reports how
-        protocol.write_all(request_w, frame)
-    os.close(request_w)
-    return True
 
 
 def watch(call: _Call, *, deadline: float) -> None:

@@ -30,7 +30,8 @@ from mcp_server.sandbox.jsonify import NotJSONError, to_json
 _MIB = 1 << 20
 _TRACEBACK_FRAMES = 8
 REQUEST_LIMIT = 256 << 20
-BUSY_NAME = "funcsmith-call"  # the process name of a supervisor or call process serving a call
+BUSY_NAME = "funcsmith-call"  # the process name of a call process (or a spawned supervisor) serving a call
+POOL_NAME = "funcsmith-pool"  # the process name of a pooled call process waiting for its call
 
 
 def run(request: Mapping[str, Any], *, out_fd: int, err_fd: int, result_fd: int, group: Path | None) -> NoReturn:

@@ -1,4 +1,4 @@
-"""The zygote: a pre-started, single-threaded interpreter that forks one supervisor per call.
+"""The zygote: a pre-started, single-threaded interpreter that forks every call process and supervises them all.
 
 Started once per Sandbox (and once more, lazily, for functions granted the
 network), it has the worker code and the stdlib modules functions commonly use
@@ -6,11 +6,17 @@ already imported, but never any function code. The offline zygote unshares a
 network namespace for itself at start, so it and every process it forks have
 no network at all, at no per-call cost.
 
-The offline zygote also keeps a warm pool: supervisors whose call process is
-already forked and locked down with the pool's limits, each waiting for one
-request. Their sockets go to the server as `{"op": "pooled", "pid": p}` with
-the socket attached; each serves one call and exits, and the zygote forks a
-replacement when it reaps one, after the call's reply is already on its way.
+Each call costs one forked process: the zygote clones the call process straight
+into a new PID namespace and watches it from one poll loop with every other call
+(see watched.py): it relays the request, collects the output and result, enforces
+the wall-clock timeout, kills the tree, sweeps the call's cgroup, removes its temp
+folder and replies to the server.
+
+The offline zygote also keeps a warm pool: call processes already forked and
+locked down with the pool's limits, each waiting for one request. Their sockets
+go to the server as `{"op": "pooled", "pid": p}` with the socket attached; each
+serves one call, and the zygote forks a replacement once it is gone, after the
+call's reply is already on its way.
 
 Control messages from the server arrive on the same SOCK_SEQPACKET socket:
 `{"op": "run", "id": n}` with the call's socket attached (a cold call), and
@@ -22,8 +28,11 @@ from __future__ import annotations
 
 import array
 import contextlib
+import functools
 import gc
+import itertools
 import json
+import math
 import os
 import select
 import shutil
@@ -32,11 +41,13 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mcp_server.sandbox import landlock, linux, protocol, supervisor
+from mcp_server.sandbox import cgroup, landlock, linux, protocol, worker
 from mcp_server.sandbox.cgroup import CallGroups, pids_controller
+from mcp_server.sandbox.watched import LINGER_S, WatchedCall
 
 # Preloaded so that calls do not pay for importing them (imported for their side effect only).
 PRELOAD = (
@@ -44,16 +55,21 @@ PRELOAD = (
     "hashlib", "heapq", "itertools", "json", "math", "pickle", "random", "re", "statistics", "string",
     "textwrap", "typing", "uuid", "zoneinfo",
 )  # fmt: skip
+_IN = select.POLLIN
 
 
 class Zygote:
-    """The zygote's state: its control socket, its live supervisors, and what isolation it set up."""
+    """The zygote's state: its control socket, every live call, the pool, and what isolation it set up."""
 
     def __init__(self, control: socket.socket, *, network: bool, pool: dict[str, Any] | None = None) -> None:
         self.control = control
-        self.calls: dict[int, tuple[int, Path | None]] = {}  # supervisor pid -> call id (0 if pooled), its cgroup
         self.pool = pool if pool and pool["size"] > 0 else None
-        self.pooled: set[int] = set()  # the pooled supervisors alive, idle or serving their call
+        self.live: set[WatchedCall] = set()  # every call with a process, a socket or cleanup still to do
+        self.pooled: set[WatchedCall] = set()  # the pooled calls alive, idle or serving their call
+        self.watched: dict[int, WatchedCall] = {}  # fd -> its call, for every fd the poller watches
+        self.poller = select.poll()
+        self.serial = itertools.count(1)
+        self.fork: Callable[[], int] = os.fork
         self.closing = False
         self.facts: dict[str, Any] = {"network": network}
         self.groups: CallGroups | None = None
@@ -71,27 +87,42 @@ class Zygote:
         except OSError as exc:
             self.facts["cgroup_error"] = str(exc)
         self.facts["pidns"] = _try(probe_pid_namespace)
+        if self.facts["pidns"] is True:
+            self.fork = linux.fork_into_new_pid_namespace
         if os.geteuid() == 0:
             linux.drop_bounding_set()
 
     def serve(self) -> None:
-        """Fork a supervisor per run request until the server goes away."""
-        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        poller = select.poll()
-        poller.register(self.control, select.POLLIN)
-        poller.register(wake_r, select.POLLIN)
+        """Run every call from one poll loop until the server goes away."""
+        control = self.control.fileno()
+        self.poller.register(control, _IN)
         while True:
-            for fd, _ in poller.poll():
-                if fd == wake_r:
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(wake_r, 512)
-                    self.reap()
-                elif not self.handle():
-                    signal.set_wakeup_fd(-1)
-                    self.shutdown()
-                    return
+            for fd, mask in self.poller.poll(self.wait_ms()):
+                if fd == control:
+                    if not self.handle():
+                        self.shutdown()
+                        return
+                elif (call := self.watched.get(fd)) is not None:
+                    try:
+                        self.on_event(call, fd, mask)
+                    except Exception as exc:  # one call's trouble must not take the others down
+                        self.fail(call, exc)
+            self.check_clocks()
+            self.refill()
+
+    def wait_ms(self) -> int | None:
+        """How long the loop may sleep: until the nearest deadline, or for good when there is none."""
+        now = time.monotonic()
+        soonest = min((c.deadline if c.status is None else c.exited_at + LINGER_S for c in self.live), default=math.inf)
+        return None if soonest == math.inf else max(0, math.ceil((soonest - now) * 1000))
+
+    def check_clocks(self) -> None:
+        now = time.monotonic()
+        for call in list(self.live):
+            if call.status is None and now >= call.deadline:
+                call.stop("Timeout")
+            elif call.status is not None and now >= call.exited_at + LINGER_S:
+                self.finish(call)
 
     def handle(self) -> bool:
         """Act on one control message; False when the server closed the socket."""
@@ -107,75 +138,156 @@ class Zygote:
                 fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
         message = json.loads(data)
         if message.get("op") == "run" and len(fds) == 1:
-            self.fork(message["id"], fds[0])
-        else:
-            for fd in fds:
-                os.close(fd)
-            if message.get("op") == "kill":
-                for pid, (call_id, _) in self.calls.items():
-                    if (call_id and call_id == message.get("id")) or (pid in self.pooled and pid == message.get("pid")):
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(pid, signal.SIGTERM)
+            call = WatchedCall(socket.socket(fileno=fds[0]), call_id=message["id"], tmp=self.tmp(), limits=None)
+            self.live.add(call)
+            self.watch(call.sock.fileno(), call)
+            return True
+        for fd in fds:
+            os.close(fd)
+        if message.get("op") == "kill":
+            for call in list(self.live):
+                named = message.get("id") if call.call_id else message.get("pid")
+                if named == (call.call_id or call.pid):
+                    call.stop("Cancelled")
+                    if not call.pid:
+                        self.finish(call)
         return True
 
-    def fork(self, call_id: int, sock: int, *, pool: dict[str, Any] | None = None) -> int:
-        """Fork the supervisor of one call, with SIGTERM held until it can turn it into a clean kill."""
-        group = self.groups.acquire() if self.groups is not None else None
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        pid = os.fork()
-        if pid == 0:
+    def on_event(self, call: WatchedCall, fd: int, mask: int) -> None:
+        if fd == call.sock.fileno():
+            if mask & select.POLLOUT or call.started or call.stopped:
+                if call.flush():
+                    self.unwatch(fd)
+                    if call not in self.live:
+                        call.sock.close()
+                return
             try:
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                linux.set_parent_death_signal(signal.SIGKILL)
-                os.setsid()
-                os.closerange(3, sock)
-                os.closerange(sock + 1, 1 << 16)
-                supervisor.main(
-                    sock,
-                    group=group,
-                    pid_namespace=self.facts["pidns"] is True,
-                    scratch=self.scratch,
-                    landlock_abi=self.landlock_abi,
-                    pool=pool,
-                )
-            finally:
-                os._exit(70)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-        os.close(sock)
-        self.calls[pid] = (call_id, group)
-        return pid
+                frame = call.take_request()
+            except ConnectionError:  # the server dropped this call before sending it: nothing ran
+                self.unwatch(fd)
+                call.stop("Idle")
+                self.finish(call)
+                return
+            if frame is not None:
+                self.unwatch(fd)
+                self.begin(call, frame)
+        elif fd == call.pidfd:
+            self.unwatch(fd)
+            call.reap()  # a readable pidfd means the process has exited
+            self.finish(call)
+        elif not call.pump(fd):
+            self.unwatch(fd)
+            call.close_pipe(fd)
+            self.finish(call)
+        elif fd == call.res_r and call.result_complete and not call.answered:
+            self.drain_output(call)
+            if call.stopped is None:  # the result is in: answer now, and let the rest of the exit happen after
+                self.answer(call)
+                call.stop("Done")
+
+    def begin(self, call: WatchedCall, frame: bytes) -> None:
+        """The request is in: hand it to the pooled call process, or fork a cold one for it."""
+        call.started = True
+        if call.pooled:
+            assert call.limits is not None
+            call.deadline = time.monotonic() + float(call.limits["timeout_s"])
+            with contextlib.suppress(BrokenPipeError):  # the call process died: its exit status tells how
+                protocol.write_all(call.request_w, frame)
+            os.close(call.request_w)
+            call.request_w = -1
+            return
+        request = protocol.decode(frame, limit=worker.REQUEST_LIMIT)
+        request.update(tmp_dir=str(call.tmp), landlock_abi=self.landlock_abi)
+        call.limits = request["limits"]
+        self.launch(call, functools.partial(_cold, request), name=worker.BUSY_NAME)
+        call.deadline = time.monotonic() + float(request["limits"]["timeout_s"])
+
+    def launch(self, call: WatchedCall, target: Callable[..., None], *, name: str) -> None:
+        """Make the call's temp folder and cgroup, fork its process, and watch its pipes and exit."""
+        assert call.limits is not None
+        call.tmp.mkdir(mode=0o700)
+        if self.groups is not None:
+            call.group = self.groups.acquire()
+            cgroup.limit(call.group, int(call.limits["processes"]))
+        group, tmp, abi = call.group, str(call.tmp), self.landlock_abi
+        call.launch(self.fork, lambda out, err, res: _child(name, target, out, err, res, group, tmp, abi))
+        for fd in (*call.streams, call.pidfd):
+            self.watch(fd, call)
+
+    def drain_output(self, call: WatchedCall) -> None:
+        """Read what is already in the stdout/stderr pipes, without waiting for more."""
+        for fd in (call.out_r, call.err_r):
+            while fd in call.open_fds and select.select([fd], [], [], 0)[0]:
+                if not call.pump(fd):
+                    self.unwatch(fd)
+                    call.close_pipe(fd)
+
+    def finish(self, call: WatchedCall) -> None:
+        """Once the call process is gone and its pipes drained (or lingered): answer, clean up, close."""
+        if call.pid and (call.status is None or (call.open_fds and time.monotonic() < call.exited_at + LINGER_S)):
+            return
+        for fd in list(call.open_fds):
+            self.unwatch(fd)
+            call.close_pipe(fd)
+        if call.request_w >= 0:
+            os.close(call.request_w)
+            call.request_w = -1
+        if call.started:
+            call.answer()
+        if call.group is not None and self.groups is not None:
+            self.groups.release(call.group)
+        _remove_folder(call.tmp)
+        self.live.discard(call)
+        if call.pooled:
+            self.pooled.discard(call)
+            if not call.started and call.stopped is None and self.pool is not None and not self.closing:
+                self.pool = None  # never fork-and-fail in a loop: calls take the cold path from now on
+                self.tell({"op": "pool-failed", "status": call.status})
+        self.unwatch(call.sock.fileno())
+        if call.flush():
+            call.sock.close()
+        else:
+            self.watch(call.sock.fileno(), call, select.POLLOUT)
+
+    def answer(self, call: WatchedCall, reply: bytes | None = None) -> None:
+        """Send the call's reply; what the socket cannot take now goes when it can."""
+        call.answer(reply)
+        if call.outgoing:
+            self.watch(call.sock.fileno(), call, select.POLLOUT)
+
+    def fail(self, call: WatchedCall, exc: Exception) -> None:
+        """Answer a call the zygote could not run or watch with what went wrong, and stop it."""
+        message = f"the sandbox could not run the call: {exc}"
+        self.answer(call, protocol.encode_reply({"error_type": "ProtocolError", "error_message": message}))
+        call.stop("Failed")
+        if not call.pid:
+            self.finish(call)
 
     def refill(self) -> None:
-        """Fork pooled supervisors until the pool is full, handing each one's socket to the server."""
+        """Fork pooled call processes until the pool is full, handing each one's socket to the server."""
         while self.pool is not None and not self.closing and len(self.pooled) < self.pool["size"]:
             ours, theirs = socket.socketpair()
-            pid = self.fork(0, theirs.detach(), pool=self.pool)
-            self.pooled.add(pid)
-            with ours:
-                if not self.tell({"op": "pooled", "pid": pid}, ours):
+            call = WatchedCall(ours, call_id=0, tmp=self.tmp(), limits=self.pool["limits"])
+            request_r, call.request_w = os.pipe()
+            self.live.add(call)
+            self.pooled.add(call)
+            self.launch(call, functools.partial(_pooled, self.pool, request_r), name=worker.POOL_NAME)
+            os.close(request_r)
+            self.watch(ours.fileno(), call)
+            with theirs:
+                if not self.tell({"op": "pooled", "pid": call.pid}, theirs):
                     return  # the server is gone; its socket closing will shut the zygote down
 
-    def reap(self) -> None:
-        """Collect finished supervisors, clean up after any killed before they could, and refill the pool."""
-        while self.calls:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            _, group = self.calls.pop(pid, (0, None))
-            if group is not None and self.groups is not None:
-                self.groups.release(group)
-            if status != 0:
-                _remove_tree(self.scratch / f"call-{pid}")
-            if pid in self.pooled:
-                self.pooled.discard(pid)
-                if status != 0 and self.pool is not None and not self.closing:
-                    self.pool = None  # never fork-and-fail in a loop: calls take the cold path from now on
-                    self.tell({"op": "pool-failed", "status": status})
-        self.refill()
+    def tmp(self) -> Path:
+        return self.scratch / f"call-{next(self.serial)}"
+
+    def watch(self, fd: int, call: WatchedCall, events: int = _IN) -> None:
+        self.poller.register(fd, events)
+        self.watched[fd] = call
+
+    def unwatch(self, fd: int) -> None:
+        if self.watched.pop(fd, None) is not None:
+            self.poller.unregister(fd)
 
     def tell(self, message: dict[str, Any], sock: socket.socket | None = None) -> bool:
         """Send the server one message (with a socket attached); False when the server is gone."""
@@ -188,43 +300,45 @@ class Zygote:
         return True
 
     def shutdown(self) -> None:
-        """Stop every call still running (SIGTERM, then SIGKILL), reap them, and remove what the zygote made."""
+        """Kill every call still running, reap them, and remove what the zygote made."""
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the server's death (SIGTERM) must not cut this short
         self.closing = True
-        for pid in list(self.calls):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+        for call in self.live:
+            call.stop("Cancelled")
         deadline = time.monotonic() + 2.0
-        while self.calls and time.monotonic() < deadline:
-            self.reap()
-            time.sleep(0.005)
-        for pid in list(self.calls):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-            del self.calls[pid]
+        for call in self.live:
+            while call.pidfd >= 0 and not call.reap() and time.monotonic() < deadline:
+                time.sleep(0.005)
         if self.groups is not None:
             self.groups.remove()
         _remove_tree(self.scratch)
 
 
+def _child(
+    name: str, target: Callable[..., None], out: int, err: int, res: int, group: Path | None, tmp: str, abi: int
+) -> None:
+    """A call process starts its own session (so no signal to its process group reaches the zygote), then runs."""
+    os.setsid()
+    linux.set_name(name)
+    target(out_fd=out, err_fd=err, result_fd=res, group=group, tmp_dir=tmp, landlock_abi=abi)
+
+
+def _cold(request: dict[str, Any], *, out_fd: int, err_fd: int, result_fd: int, group: Path | None, **_: Any) -> None:
+    worker.run(request, out_fd=out_fd, err_fd=err_fd, result_fd=result_fd, group=group)
+
+
+def _pooled(pool: dict[str, Any], request_fd: int, **fds_and_paths: Any) -> None:
+    worker.run_pooled(pool, request_fd=request_fd, **fds_and_paths)
+
+
 def probe_pid_namespace() -> None:
-    """Check that a child may unshare a PID namespace and fork its first process."""
-    pid = os.fork()
+    """Check that this process may fork a child straight into a new PID namespace, as its first process."""
+    pid = linux.fork_into_new_pid_namespace()
     if pid == 0:
-        try:
-            linux.unshare(linux.CLONE_NEWPID)
-            inner = os.fork()
-            if inner == 0:
-                os._exit(0 if os.getpid() == 1 else 1)
-            _, status = os.waitpid(inner, 0)
-            os._exit(os.waitstatus_to_exitcode(status))
-        finally:
-            os._exit(2)
+        os._exit(0 if os.getpid() == 1 else 1)
     _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise OSError("a child could not create a PID namespace")
+    if status != 0:
+        raise OSError(f"a child forked into a new PID namespace is not its first process (status {status})")
 
 
 def _try(action: Any) -> bool | str:
@@ -237,6 +351,16 @@ def _try(action: Any) -> bool | str:
 
 def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_folder(path: Path) -> None:
+    """Remove a call's temp folder: one rmdir when the call left it empty (the usual case), else the whole tree."""
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        _remove_tree(path)
 
 
 def main() -> None:
@@ -258,7 +382,6 @@ def main() -> None:
         zygote.refill()
         zygote.serve()
     except SystemExit:
-        signal.set_wakeup_fd(-1)
         zygote.shutdown()
 
 

@@ -1,0 +1,173 @@
+"""One call as the zygote watches it: the server's socket, the call process, its pipes, limits and reply.
+
+The zygote supervises every call process from a single poll loop, with no
+process in between; a WatchedCall is what that loop keeps for one of them. It
+reads the request from the server, collects the call's capped stdout/stderr and
+its result frame, knows its deadline and how it ended, and holds the reply until
+the server has taken it. Its socket is closed only once nothing of the call is alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mcp_server.sandbox import protocol, worker
+
+#: How long the pipes of an exited call process may stay open (held by something outside its namespace).
+LINGER_S = 0.2
+
+
+class WatchedCall:
+    """The state of one call, from its socket's arrival to the last byte of its reply."""
+
+    def __init__(self, sock: socket.socket, *, call_id: int, tmp: Path, limits: Mapping[str, Any] | None) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.call_id = call_id  # 0 for a pooled call (the server names it by pid)
+        self.tmp = tmp
+        self.limits = limits  # known ahead for a pooled call; from the request for a cold one
+        self.group: Path | None = None
+        self.request = bytearray()
+        self.request_w = -1  # a pooled call process reads its request from this pipe
+        self.started = False  # the request has reached the call process: the clock runs
+        self.pid = 0
+        self.pidfd = -1
+        self.streams: dict[int, bytearray] = {}
+        self.open_fds: set[int] = set()  # the pipes not yet at their end
+        self.caps: dict[int, int] = {}
+        self.out_r = self.err_r = self.res_r = -1
+        self.stopped: str | None = None
+        self.status: int | None = None
+        self.rusage: Any = None
+        self.deadline = math.inf
+        self.exited_at = math.inf
+        self.outgoing = bytearray()
+        self.answered = False
+
+    @property
+    def pooled(self) -> bool:
+        return self.call_id == 0
+
+    def launch(self, fork: Callable[[], int], target: Callable[[int, int, int], None]) -> None:
+        """Fork the call process running `target(out_w, err_w, result_w)`; it never returns in the child."""
+        assert self.limits is not None
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        res_r, res_w = os.pipe()
+        pid = fork()
+        if pid == 0:
+            try:
+                target(out_w, err_w, res_w)
+            finally:
+                os._exit(70)
+        for fd in (out_w, err_w, res_w):
+            os.close(fd)
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)
+        self.out_r, self.err_r, self.res_r = out_r, err_r, res_r
+        output = int(self.limits["output_bytes"])
+        self.streams = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
+        self.caps = {out_r: output, err_r: output, res_r: int(self.limits["result_bytes"]) + 64}
+        self.open_fds = set(self.streams)
+
+    def close_pipe(self, fd: int) -> None:
+        self.open_fds.discard(fd)
+        os.close(fd)
+
+    def take_request(self) -> bytes | None:
+        """Read what the server sent; the whole request frame once it is in, None until then.
+
+        ConnectionError when the server closed the socket first, ProtocolError for a frame that is too large.
+        """
+        while True:
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except BlockingIOError:
+                return None
+            if not chunk:
+                raise ConnectionResetError("the server closed the call's socket before sending its request")
+            self.request += chunk
+            if len(self.request) >= 8:
+                size = int.from_bytes(self.request[:8], "big")
+                if size > worker.REQUEST_LIMIT:
+                    raise protocol.ProtocolError(f"a request of {size} bytes exceeds {worker.REQUEST_LIMIT} bytes")
+                if len(self.request) > 8 + size:
+                    raise protocol.ProtocolError("bytes follow the end of the request")
+                if len(self.request) == 8 + size:
+                    frame, self.request = bytes(self.request), bytearray()
+                    return frame
+
+    def pump(self, fd: int) -> bool:
+        """Read one chunk from an output or result pipe (stopping the call at a cap); False at its end."""
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return False
+        buffer, cap = self.streams[fd], self.caps[fd]
+        if len(buffer) <= cap:
+            buffer += chunk[: cap + 1 - len(buffer)]
+        if len(buffer) > cap:
+            self.stop("ResultTooLarge" if fd == self.res_r else "OutputLimit")
+        return True
+
+    @property
+    def result_complete(self) -> bool:
+        return self.stopped is None and protocol.is_complete(self.streams.get(self.res_r, b""))
+
+    def stop(self, reason: str) -> None:
+        """Kill the call process; as its namespace's first process, its death takes every other with it."""
+        if self.stopped is None:
+            self.stopped = reason
+        self.deadline = math.inf
+        if self.pidfd >= 0 and self.status is None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+    def reap(self) -> bool:
+        """Collect the call process's exit status if it has exited; True once it has."""
+        pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.status, self.rusage = status, rusage
+        self.exited_at = time.monotonic()
+        os.close(self.pidfd)
+        self.pidfd = -1
+        return True
+
+    def answer(self, reply: bytes | None = None) -> None:
+        """Queue the reply (by default: how the call ended, its output and result frame) and send what fits."""
+        if self.answered:
+            return
+        self.answered = True
+        self.outgoing += reply if reply is not None else self._reply()
+        self.flush()
+
+    def flush(self) -> bool:
+        """Send what the socket takes now; True once nothing is left to send (or the server is gone)."""
+        while self.outgoing:
+            try:
+                sent = self.sock.send(self.outgoing)
+            except BlockingIOError:
+                return False
+            except OSError:
+                self.outgoing.clear()  # the server went away: nothing to tell
+                break
+            del self.outgoing[:sent]
+        return True
+
+    def _reply(self) -> bytes:
+        meta = {
+            "stopped": self.stopped,
+            "status": self.status,
+            "cpu_s": round(self.rusage.ru_utime + self.rusage.ru_stime, 3) if self.rusage else None,
+        }
+        out, err = (bytes(self.streams.get(fd, b"")[: self.caps.get(fd, 0)]) for fd in (self.out_r, self.err_r))
+        result = bytes(self.streams.get(self.res_r, b"")) if self.stopped is None else b""
+        return protocol.encode_reply(meta, out, err, result)
