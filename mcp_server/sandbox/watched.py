@@ -29,14 +29,12 @@ class WatchedCall:
     """The state of one call, from its socket's arrival to the last byte of its reply."""
 
     def __init__(self, sock: socket.socket, *, call_id: int, tmp: Path, limits: Mapping[str, Any] | None) -> None:
-        sock.setblocking(False)
-        self.sock = sock
+        self.sock = sock  # blocking (a pooled call process reads it): the zygote uses it with MSG_DONTWAIT only
         self.call_id = call_id  # 0 for a pooled call (the server names it by pid)
         self.tmp = tmp
         self.limits = limits  # known ahead for a pooled call; from the request for a cold one
         self.group: Path | None = None
         self.request = bytearray()
-        self.request_w = -1  # a pooled call process reads its request from this pipe
         self.started = False  # the request has reached the call process: the clock runs
         self.pid = 0
         self.pidfd = -1
@@ -89,7 +87,7 @@ class WatchedCall:
         """
         while True:
             try:
-                chunk = self.sock.recv(1 << 20)
+                chunk = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return None
             if not chunk:
@@ -110,12 +108,20 @@ class WatchedCall:
         chunk = os.read(fd, 1 << 16)
         if not chunk:
             return False
+        if fd == self.res_r and not self.started:  # a pooled call process's first byte: its request came
+            self.start_clock()
+            chunk = chunk[len(worker.STARTED) :]
         buffer, cap = self.streams[fd], self.caps[fd]
         if len(buffer) <= cap:
             buffer += chunk[: cap + 1 - len(buffer)]
         if len(buffer) > cap:
             self.stop("ResultTooLarge" if fd == self.res_r else "OutputLimit")
         return True
+
+    def start_clock(self) -> None:
+        assert self.limits is not None
+        self.started = True
+        self.deadline = time.monotonic() + float(self.limits["timeout_s"])
 
     @property
     def result_complete(self) -> bool:
@@ -153,7 +159,7 @@ class WatchedCall:
         """Send what the socket takes now; True once nothing is left to send (or the server is gone)."""
         while self.outgoing:
             try:
-                sent = self.sock.send(self.outgoing)
+                sent = self.sock.send(self.outgoing, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return False
             except OSError:

@@ -31,6 +31,7 @@ _MIB = 1 << 20
 _TRACEBACK_FRAMES = 8
 REQUEST_LIMIT = 256 << 20
 BUSY_NAME = "funcsmith-call"  # the process name of a call process (or a spawned supervisor) serving a call
+STARTED = b"\x01"  # a pooled call process writes this to its result pipe first, once its request is in
 POOL_NAME = "funcsmith-pool"  # the process name of a pooled call process waiting for its call
 
 
@@ -62,8 +63,10 @@ def run_pooled(
 ) -> NoReturn:
     """Lock down with the pool's base layer, wait for the one request, narrow to it, run it, exit.
 
-    A lockdown failure is kept and reported as this call's result when the request
-    comes, so a broken machine shows a clear error instead of a pool that dies and refills forever.
+    The request comes straight from the server on `request_fd` (the call's socket, closed
+    before any function code runs); the STARTED byte tells the zygote to start the clock.
+    A lockdown failure is kept and reported as this call's result when the request comes,
+    so a broken machine shows a clear error instead of a pool that dies and refills forever.
     """
     me = os.getpid()
     failed: BaseException | None = None
@@ -88,6 +91,7 @@ def run_pooled(
         request = protocol.read_frame(request_fd, limit=REQUEST_LIMIT)
     except (OSError, protocol.ProtocolError):
         os._exit(0)  # the pool was shut down before a call came: nothing ran, nothing to report
+    os.write(result_fd, STARTED)
     os.close(request_fd)
     linux.set_name(BUSY_NAME)
     try:

@@ -186,21 +186,12 @@ class Zygote:
                 call.stop("Done")
 
     def begin(self, call: WatchedCall, frame: bytes) -> None:
-        """The request is in: hand it to the pooled call process, or fork a cold one for it."""
-        call.started = True
-        if call.pooled:
-            assert call.limits is not None
-            call.deadline = time.monotonic() + float(call.limits["timeout_s"])
-            with contextlib.suppress(BrokenPipeError):  # the call process died: its exit status tells how
-                protocol.write_all(call.request_w, frame)
-            os.close(call.request_w)
-            call.request_w = -1
-            return
+        """A cold call's request is in: fork its call process, locked down for exactly this request."""
         request = protocol.decode(frame, limit=worker.REQUEST_LIMIT)
         request.update(tmp_dir=str(call.tmp), landlock_abi=self.landlock_abi)
         call.limits = request["limits"]
         self.launch(call, functools.partial(_cold, request), name=worker.BUSY_NAME)
-        call.deadline = time.monotonic() + float(request["limits"]["timeout_s"])
+        call.start_clock()
 
     def launch(self, call: WatchedCall, target: Callable[..., None], *, name: str) -> None:
         """Make the call's temp folder and cgroup, fork its process, and watch its pipes and exit."""
@@ -229,9 +220,6 @@ class Zygote:
         for fd in list(call.open_fds):
             self.unwatch(fd)
             call.close_pipe(fd)
-        if call.request_w >= 0:
-            os.close(call.request_w)
-            call.request_w = -1
         if call.started:
             call.answer()
         if call.group is not None and self.groups is not None:
@@ -240,7 +228,8 @@ class Zygote:
         self.live.discard(call)
         if call.pooled:
             self.pooled.discard(call)
-            if not call.started and call.stopped is None and self.pool is not None and not self.closing:
+            failed = not call.started and call.stopped is None and call.status != 0
+            if failed and self.pool is not None and not self.closing:
                 self.pool = None  # never fork-and-fail in a loop: calls take the cold path from now on
                 self.tell({"op": "pool-failed", "status": call.status})
         self.unwatch(call.sock.fileno())
@@ -268,12 +257,9 @@ class Zygote:
         while self.pool is not None and not self.closing and len(self.pooled) < self.pool["size"]:
             ours, theirs = socket.socketpair()
             call = WatchedCall(ours, call_id=0, tmp=self.tmp(), limits=self.pool["limits"])
-            request_r, call.request_w = os.pipe()
             self.live.add(call)
             self.pooled.add(call)
-            self.launch(call, functools.partial(_pooled, self.pool, request_r), name=worker.POOL_NAME)
-            os.close(request_r)
-            self.watch(ours.fileno(), call)
+            self.launch(call, functools.partial(_pooled, self.pool, ours.fileno()), name=worker.POOL_NAME)
             with theirs:
                 if not self.tell({"op": "pooled", "pid": call.pid}, theirs):
                     return  # the server is gone; its socket closing will shut the zygote down
