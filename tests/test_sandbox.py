@@ -375,6 +375,14 @@ async def test_pool_is_warm_and_serves_each_call_in_a_fresh_process(sandbox: San
     assert eventually(lambda: len(pooled_processes(data_root)) == sandbox.pool_size), "the pool was not refilled"
 
 
+async def test_pooled_processes_wait_at_idle_priority(sandbox: Sandbox, data_root: Path) -> None:
+    assert eventually(lambda: len(pooled_processes(data_root)) == sandbox.pool_size)
+    if sandbox._zygotes[False].facts["idle_pool"] is True:  # only where the zygote may give it back
+        assert {os.sched_getscheduler(pid) for pid in pooled_processes(data_root)} == {os.SCHED_IDLE}
+    result = await run(sandbox, "priority")
+    assert result.value == {"policy": os.SCHED_OTHER, "nice": 0}, result
+
+
 async def test_a_pooled_call_sees_only_its_own_folders(sandbox: Sandbox, data_root: Path) -> None:
     other = data_root / "other-module"
     other.mkdir(exist_ok=True)

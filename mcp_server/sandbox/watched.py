@@ -36,6 +36,7 @@ class WatchedCall:
         self.group: Path | None = None
         self.request = bytearray()
         self.started = False  # the request has reached the call process: the clock runs
+        self.idle = False  # a pooled call process waits at idle priority; it gets its normal one back to run
         self.pid = 0
         self.pidfd = -1
         self.streams: dict[int, bytearray] = {}
@@ -119,7 +120,11 @@ class WatchedCall:
         return True
 
     def start_clock(self) -> None:
+        """The call has begun: its deadline is set, and a pooled call process gets its normal priority back."""
         assert self.limits is not None
+        if self.idle:
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setscheduler(self.pid, os.SCHED_OTHER, os.sched_param(0))
         self.started = True
         self.deadline = time.monotonic() + float(self.limits["timeout_s"])
 

@@ -87,6 +87,7 @@ class Zygote:
         except OSError as exc:
             self.facts["cgroup_error"] = str(exc)
         self.facts["pidns"] = _try(probe_pid_namespace)
+        self.facts["idle_pool"] = _try(probe_idle_priority) if self.pool is not None else "no pool"
         if self.facts["pidns"] is True:
             self.fork = linux.fork_into_new_pid_namespace
         if os.geteuid() == 0:
@@ -201,7 +202,8 @@ class Zygote:
             call.group = self.groups.acquire()
             cgroup.limit(call.group, int(call.limits["processes"]))
         group, tmp, abi = call.group, str(call.tmp), self.landlock_abi
-        call.launch(self.fork, lambda out, err, res: _child(name, target, out, err, res, group, tmp, abi))
+        idle = call.idle
+        call.launch(self.fork, lambda out, err, res: _child(name, target, out, err, res, group, tmp, abi, idle))
         for fd in (*call.streams, call.pidfd):
             self.watch(fd, call)
 
@@ -259,6 +261,7 @@ class Zygote:
             call = WatchedCall(ours, call_id=0, tmp=self.tmp(), limits=self.pool["limits"])
             self.live.add(call)
             self.pooled.add(call)
+            call.idle = self.facts["idle_pool"] is True
             self.launch(call, functools.partial(_pooled, self.pool, ours.fileno()), name=worker.POOL_NAME)
             with theirs:
                 if not self.tell({"op": "pooled", "pid": call.pid}, theirs):
@@ -301,11 +304,21 @@ class Zygote:
 
 
 def _child(
-    name: str, target: Callable[..., None], out: int, err: int, res: int, group: Path | None, tmp: str, abi: int
+    name: str,
+    target: Callable[..., None],
+    out: int,
+    err: int,
+    res: int,
+    group: Path | None,
+    tmp: str,
+    abi: int,
+    idle: bool,
 ) -> None:
     """A call process starts its own session (so no signal to its process group reaches the zygote), then runs."""
     os.setsid()
     linux.set_name(name)
+    if name == worker.POOL_NAME and idle:  # getting ready must never slow a running call (the zygote restores it)
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     target(out_fd=out, err_fd=err, result_fd=res, group=group, tmp_dir=tmp, landlock_abi=abi)
 
 
@@ -325,6 +338,23 @@ def probe_pid_namespace() -> None:
     _, status = os.waitpid(pid, 0)
     if status != 0:
         raise OSError(f"a child forked into a new PID namespace is not its first process (status {status})")
+
+
+def probe_idle_priority() -> None:
+    """Check that this process may give a child waiting at idle priority its normal priority back."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(write)
+        os.read(read, 1)
+        os._exit(0)
+    os.close(read)
+    try:
+        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+    finally:
+        os.close(write)
+        os.waitpid(pid, 0)
 
 
 def _try(action: Any) -> bool | str:
