@@ -109,25 +109,42 @@ def prepare(
 
 def enforce(abi: int, rules: Iterable[Rule], *, deny_tcp: bool) -> None:
     """Add one Landlock layer allowing exactly `rules` (layers only ever narrow what earlier ones allow)."""
+    layer = ruleset(abi, rules, deny_tcp=deny_tcp)
+    try:
+        restrict_self(layer)
+    finally:
+        os.close(layer)
+
+
+def ruleset(abi: int, rules: Iterable[Rule], *, deny_tcp: bool) -> int:
+    """A ruleset (an fd) allowing `rules`, to add more rules to and apply later: it can be built ahead of time."""
     attr = _RulesetAttr(handled_fs(abi), NET_BIND_TCP | NET_CONNECT_TCP if deny_tcp and abi >= 4 else 0, 0)
     if abi >= 6:
         attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
     size = 24 if abi >= 6 else 16 if abi >= 4 else 8
-    ruleset = libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
-    if ruleset < 0:
+    layer = libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if layer < 0:
         raise os_error("landlock_create_ruleset")
     try:
-        for rule in rules:
-            beneath = _PathBeneath(rule.allowed, rule.fd)
-            if libc.syscall(
-                _ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(beneath), 0
-            ):
-                raise os_error(f"landlock_add_rule for {rule.path}")
-        no_new_privs()
-        if libc.syscall(_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
-            raise os_error("landlock_restrict_self")
-    finally:
-        os.close(ruleset)
+        add_rules(layer, rules)
+    except OSError:
+        os.close(layer)
+        raise
+    return layer
+
+
+def add_rules(layer: int, rules: Iterable[Rule]) -> None:
+    for rule in rules:
+        beneath = _PathBeneath(rule.allowed, rule.fd)
+        if libc.syscall(_ADD_RULE, ctypes.c_int(layer), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(beneath), 0):
+            raise os_error(f"landlock_add_rule for {rule.path}")
+
+
+def restrict_self(layer: int) -> None:
+    """Apply a ruleset to this process and all it starts from now on."""
+    no_new_privs()
+    if libc.syscall(_RESTRICT_SELF, ctypes.c_int(layer), ctypes.c_uint32(0)) != 0:
+        raise os_error("landlock_restrict_self")
 
 
 def release(rules: Iterable[Rule]) -> None:

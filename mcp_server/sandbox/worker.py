@@ -70,7 +70,7 @@ def run_pooled(
     """
     me = os.getpid()
     failed: BaseException | None = None
-    python: list[landlock.Rule] = []
+    layer = -1
     try:
         contain(pool["limits"], out_fd=out_fd, err_fd=err_fd, keep=(result_fd, request_fd), group=group)
         if landlock_abi:
@@ -81,6 +81,8 @@ def run_pooled(
                 raise FileNotFoundError(f"the sandbox's data or scratch root {missing[0]} does not exist")
             landlock.enforce(landlock_abi, [*python, *base], deny_tcp=True)
             landlock.release(base)
+            layer = landlock.ruleset(landlock_abi, python, deny_tcp=True)  # the second layer, less the call folders
+            landlock.release(python)
         else:
             linux.no_new_privs()
         if os.geteuid() == 0:
@@ -100,8 +102,10 @@ def run_pooled(
         home = request["data_dir"]
         if landlock_abi:  # the second layer: of the data root and the scratch root, only this call's folders
             own, _ = landlock.prepare(landlock_abi, read=(), write=[home, tmp_dir], files=())
-            landlock.enforce(landlock_abi, [*python, *own], deny_tcp=True)
-            landlock.release([*python, *own])
+            landlock.add_rules(layer, own)
+            landlock.restrict_self(layer)
+            os.close(layer)
+            landlock.release(own)
         settle(home, tmp_dir)
         reply = call(request)
     except BaseException as exc:
