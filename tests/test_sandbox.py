@@ -301,6 +301,14 @@ async def test_daemons_left_behind_are_killed(sandbox: Sandbox, data_root: Path)
     assert no_call_processes(data_root, within_s=1.0)
 
 
+async def test_signalling_its_process_group_reaches_only_the_call(sandbox: Sandbox, data_root: Path) -> None:
+    zygotes = {pid for pid, ppid in sandbox_processes(data_root) if ppid == os.getpid()}
+    result = await run(sandbox, "kill_my_group")
+    assert result.ok, result  # as the first process of its namespace, the call is shielded from its own SIGKILL
+    assert {pid for pid, ppid in sandbox_processes(data_root) if ppid == os.getpid()} == zygotes
+    await assert_still_serving(sandbox)
+
+
 async def test_cancellation_kills_the_tree(sandbox: Sandbox, data_root: Path) -> None:
     marker = data_root / "hostile" / f"linger-{uuid.uuid4().hex}"
     with anyio.CancelScope() as scope:

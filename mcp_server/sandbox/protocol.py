@@ -1,12 +1,13 @@
-"""The wire format between the server, the zygote, the call supervisor and the worker.
+"""The wire format between the server, the zygote (or a spawned call supervisor) and the worker.
 
 Every message is one frame: an 8-byte big-endian length, then UTF-8 JSON carrying
 `"v": VERSION`. Frames travel over dedicated pipes and sockets, never over the
 function's stdout/stderr, so nothing a function prints can be taken for a reply.
 
-A supervisor's reply is one frame whose `"sizes"` list the byte blobs that follow
-it (the call's stdout, its stderr and the worker's own result frame), so that
-neither output nor result is decoded and re-encoded on the way to the server.
+A supervisor's reply (the zygote's, for forked calls) is one frame whose `"sizes"`
+list the byte blobs that follow it (the call's stdout, its stderr and the worker's
+own result frame), so that neither output nor result is decoded and re-encoded on
+the way to the server.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """Sandbox: the server-side handle that runs each call in a fresh, locked-down process.
 
 The server never imports function code. A call's request (source text,
-function name, arguments, limits, allowed paths) goes over a socket to a call
-supervisor, and the reply comes back the same way. The supervisor is, by
-default (`start="fork"`), a pooled one the zygote made ahead of time, or a
-fresh fork of the zygote when the pool is empty or the call's grant needs more
-than the pool's lockdown allows. With `start="spawn"` (no zygote: for platforms
-or machines where it cannot run) every call starts a fresh interpreter that
-runs the same supervisor and worker code with the same lockdown.
+function name, arguments, limits, allowed paths) goes over a socket, and the
+reply comes back the same way from the call's supervisor. By default
+(`start="fork"`) the socket leads to a pooled call process the zygote forked
+and locked down ahead of time (or, when the pool is empty or the call's grant
+needs more than the pool's lockdown allows, to the zygote, which forks one for
+it), and the zygote, which supervises every call process, sends the reply.
+With `start="spawn"` (no zygote: for platforms or machines where it cannot run)
+every call starts a fresh interpreter that supervises it, with the same lockdown.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ _spawner_ids = itertools.count(1)
 
 
 class _Zygote:
-    """One running zygote, the control socket to it, and the pooled supervisors it handed over."""
+    """One running zygote, the control socket to it, and the pooled calls' sockets it handed over."""
 
     def __init__(self, process: asyncio.subprocess.Process, control: socket.socket, facts: dict[str, Any]) -> None:
         self.process = process
@@ -102,7 +103,7 @@ class _Zygote:
         return self.process.returncode is None and self.control.fileno() >= 0
 
     def _receive(self) -> None:
-        """Take in what the zygote sent: pooled supervisors' sockets, or word that the pool failed."""
+        """Take in what the zygote sent: pooled calls' sockets, or word that the pool failed."""
         fds = array.array("i")
         while True:
             try:
@@ -121,18 +122,18 @@ class _Zygote:
             if message.get("op") == "pooled" and len(fds) == 1:
                 self.pool.append((int(message["pid"]), socket.socket(fileno=fds.pop())))
             elif message.get("op") == "pool-failed":
-                logger.warning("sandbox: a pooled call supervisor failed (status %s); no more pool", message["status"])
+                logger.warning("sandbox: a pooled call process failed (status %s); no more pool", message["status"])
             for fd in fds:
                 os.close(fd)
             del fds[:]
 
     def take(self) -> tuple[int, socket.socket] | None:
-        """A pooled supervisor still waiting for its call (its pid and socket), if there is one."""
+        """A pooled call process still waiting for its call (its pid and socket), if there is one."""
         while self.pool:
             pid, sock = self.pool.popleft()
             poller = select.poll()
             poller.register(sock, select.POLLIN)
-            if not poller.poll(0):  # an idle supervisor never writes first: anything readable means it is gone
+            if not poller.poll(0):  # the zygote never writes first: anything readable means the call is gone
                 return pid, sock
             sock.close()
         return None

@@ -196,3 +196,7 @@ def list_dir(path):
 
 def priority():
     return {"policy": os.sched_getscheduler(0), "nice": os.nice(0)}
+
+
+def kill_my_group():
+    os.killpg(0, signal.SIGKILL)
