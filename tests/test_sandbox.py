@@ -464,3 +464,10 @@ async def test_a_data_root_that_does_not_exist_yet_is_made_and_writable(tmp_path
         saved = await run(box, "save", key="k", value="v")
         assert saved.ok, saved
     assert (tmp_path / "not" / "yet" / "hostile" / "data" / "k.txt").read_text() == "v"
+
+
+async def test_a_zygote_with_more_than_1024_fds_still_serves(tmp_path: Path) -> None:
+    # 260 pooled processes hold over 1024 of the zygote's fds, so a cold call's pipes come above that
+    async with Sandbox(tmp_path / "data", limits=LIMITS, pool_size=260) as box:
+        result = await run(box, "chatty", grant=SandboxGrant(read_paths=(str(tmp_path),)))
+        assert (result.ok, result.stdout, result.stderr) == (True, "to stdout\n", "to stderr\n"), result

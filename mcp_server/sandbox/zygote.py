@@ -210,7 +210,7 @@ class Zygote:
     def drain_output(self, call: WatchedCall) -> None:
         """Read what is already in the stdout/stderr pipes, without waiting for more."""
         for fd in (call.out_r, call.err_r):
-            while fd in call.open_fds and select.select([fd], [], [], 0)[0]:
+            while fd in call.open_fds and _readable(fd):
                 if not call.pump(fd):
                     self.unwatch(fd)
                     call.close_pipe(fd)
@@ -355,6 +355,13 @@ def probe_idle_priority() -> None:
     finally:
         os.close(write)
         os.waitpid(pid, 0)
+
+
+def _readable(fd: int) -> bool:
+    """Whether `fd` can be read now (poll, not select: a busy zygote's fds pass select's limit of 1024)."""
+    poller = select.poll()
+    poller.register(fd, _IN)
+    return bool(poller.poll(0))
 
 
 def _try(action: Any) -> bool | str:
