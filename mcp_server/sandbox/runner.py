@@ -6,7 +6,9 @@ reply comes back the same way from the call's supervisor. By default
 (`start="fork"`) the socket leads to a pooled call process the zygote forked
 and locked down ahead of time (or, when the pool is empty or the call's grant
 needs more than the pool's lockdown allows, to the zygote, which forks one for
-it), and the zygote, which supervises every call process, sends the reply.
+it), and the pooled call process sends the reply itself (the zygote, which
+supervises every call process, replies for cold calls and for calls that end
+without replying: a timeout, a crash, a cancellation).
 With `start="spawn"` (no zygote: for platforms or machines where it cannot run)
 every call starts a fresh interpreter that supervises it, with the same lockdown.
 """

@@ -56,10 +56,20 @@ class WatchedCall:
         return self.call_id == 0
 
     def launch(self, fork: Callable[[], int], target: Callable[[int, int, int], None]) -> None:
-        """Fork the call process running `target(out_w, err_w, result_w)`; it never returns in the child."""
+        """Fork the call process running `target(out_w, err_w, result_w)`; it never returns in the child.
+
+        A pooled call process replies to the server itself, so its stdout and stderr are memory
+        files it reads back when its function returns (the zygote keeps them for a reply of its own).
+        """
         assert self.limits is not None
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        if self.pooled:
+            out_r = out_w = os.memfd_create("stdout")
+            err_r = err_w = os.memfd_create("stderr")
+            pipes = {}
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            pipes = {out_r: bytearray(), err_r: bytearray()}
         res_r, res_w = os.pipe()
         pid = fork()
         if pid == 0:
@@ -67,15 +77,22 @@ class WatchedCall:
                 target(out_w, err_w, res_w)
             finally:
                 os._exit(70)
-        for fd in (out_w, err_w, res_w):
+        for fd in (*((out_w, err_w) if pipes else ()), res_w):
             os.close(fd)
         self.pid = pid
         self.pidfd = os.pidfd_open(pid)
         self.out_r, self.err_r, self.res_r = out_r, err_r, res_r
         output = int(self.limits["output_bytes"])
-        self.streams = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
+        self.streams = {**pipes, res_r: bytearray()}
         self.caps = {out_r: output, err_r: output, res_r: int(self.limits["result_bytes"]) + 64}
         self.open_fds = set(self.streams)
+
+    def close_output(self) -> None:
+        """Close a pooled call's stdout and stderr memory files (pipes close as they end)."""
+        if self.pooled and self.out_r >= 0:
+            os.close(self.out_r)
+            os.close(self.err_r)
+            self.out_r = self.err_r = -1
 
     def close_pipe(self, fd: int) -> None:
         self.open_fds.discard(fd)
@@ -112,6 +129,9 @@ class WatchedCall:
         if fd == self.res_r and not self.started:  # a pooled call process's first byte: its request came
             self.start_clock()
             chunk = chunk[len(worker.STARTED) :]
+        if fd == self.res_r and self.pooled and chunk[:1] == worker.REPLIED:  # it is sending its own reply
+            self.answered = True
+            chunk = chunk[len(worker.REPLIED) :]
         buffer, cap = self.streams[fd], self.caps[fd]
         if len(buffer) <= cap:
             buffer += chunk[: cap + 1 - len(buffer)]
@@ -179,6 +199,11 @@ class WatchedCall:
             "status": self.status,
             "cpu_s": round(self.rusage.ru_utime + self.rusage.ru_stime, 3) if self.rusage else None,
         }
-        out, err = (bytes(self.streams.get(fd, b"")[: self.caps.get(fd, 0)]) for fd in (self.out_r, self.err_r))
+        out, err = (self._output(fd) for fd in (self.out_r, self.err_r))
         result = bytes(self.streams.get(self.res_r, b"")) if self.stopped is None else b""
         return protocol.encode_reply(meta, out, err, result)
+
+    def _output(self, fd: int) -> bytes:
+        if fd in self.streams:
+            return bytes(self.streams[fd][: self.caps[fd]])
+        return worker.read_output(fd, self.caps.get(fd, 0)) if fd >= 0 else b""

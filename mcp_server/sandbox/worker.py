@@ -32,6 +32,7 @@ _TRACEBACK_FRAMES = 8
 REQUEST_LIMIT = 256 << 20
 BUSY_NAME = "funcsmith-call"  # the process name of a call process (or a spawned supervisor) serving a call
 STARTED = b"\x01"  # a pooled call process writes this to its result pipe first, once its request is in
+REPLIED = b"\x03"  # and this once its function is done, just before it sends the server its reply itself
 POOL_NAME = "funcsmith-pool"  # the process name of a pooled call process waiting for its call
 
 
@@ -63,8 +64,9 @@ def run_pooled(
 ) -> NoReturn:
     """Lock down with the pool's base layer, wait for the one request, narrow to it, run it, exit.
 
-    The request comes straight from the server on `request_fd` (the call's socket, closed
-    before any function code runs); the STARTED byte tells the zygote to start the clock.
+    The request comes straight from the server on `request_fd` (the call's socket), and the
+    reply goes back on it from this process (the function's code could write to it too, but
+    only to garble its own call's reply); the STARTED byte tells the zygote to start the clock.
     A lockdown failure is kept and reported as this call's result when the request comes,
     so a broken machine shows a clear error instead of a pool that dies and refills forever.
     """
@@ -72,7 +74,8 @@ def run_pooled(
     failed: BaseException | None = None
     layer = -1
     try:
-        contain(pool["limits"], out_fd=out_fd, err_fd=err_fd, keep=(result_fd, request_fd), group=group)
+        keep = (result_fd, request_fd, out_fd, err_fd)
+        contain(pool["limits"], out_fd=out_fd, err_fd=err_fd, keep=keep, group=group)
         if landlock_abi:
             python, _ = landlock.prepare(landlock_abi, read=pool["read_paths"], write=(), files=["/dev/null"])
             roots = [pool["data_root"], os.path.dirname(tmp_dir)]
@@ -94,7 +97,6 @@ def run_pooled(
     except (OSError, protocol.ProtocolError):
         os._exit(0)  # the pool was shut down before a call came: nothing ran, nothing to report
     os.write(result_fd, STARTED)
-    os.close(request_fd)
     linux.set_name(BUSY_NAME)
     try:
         if failed is not None:
@@ -110,15 +112,28 @@ def run_pooled(
         reply = call(request)
     except BaseException as exc:
         reply = setup_failed(exc)
-    finish(reply, me=me, result_fd=result_fd, result_bytes=pool["limits"]["result_bytes"])
+    limits = pool["limits"]
+    server = (request_fd, out_fd, err_fd, limits["output_bytes"])
+    finish(reply, me=me, result_fd=result_fd, result_bytes=limits["result_bytes"], server=server)
 
 
 def setup_failed(exc: BaseException) -> dict[str, Any]:
     return {"ok": False, "kind": "sandbox", "error_type": "Crashed", "error_message": f"sandbox setup failed: {exc}"}
 
 
-def finish(reply: dict[str, Any], *, me: int, result_fd: int, result_bytes: int) -> NoReturn:
-    """Flush the function's output, write the result frame (or why it is too large), exit."""
+def finish(
+    reply: dict[str, Any],
+    *,
+    me: int,
+    result_fd: int,
+    result_bytes: int,
+    server: tuple[int, int, int, int] | None = None,
+) -> NoReturn:
+    """Flush the function's output, write the result frame (or why it is too large), exit.
+
+    With `server` (the call's socket, the stdout and stderr memory files, the output cap), a pooled
+    call process sends the server the whole reply itself: the zygote is off the reply's path.
+    """
     if os.getpid() != me:  # a process the function forked came back here: it has nothing to report
         os._exit(0)
     for stream in (sys.stdout, sys.stderr):
@@ -136,8 +151,24 @@ def finish(reply: dict[str, Any], *, me: int, result_fd: int, result_bytes: int)
                 "details": {"limit_bytes": result_bytes, "size_bytes": len(frame)},
             }
         )
+    if server is not None:
+        sock, out_fd, err_fd, cap = server
+        out, err = read_output(out_fd, cap + 1), read_output(err_fd, cap + 1)
+        stopped = "OutputLimit" if max(len(out), len(err)) > cap else None
+        meta = {"stopped": stopped, "status": None, "cpu_s": None}
+        os.write(result_fd, REPLIED)  # from here on the zygote leaves the answer to this process
+        protocol.write_all(sock, protocol.encode_reply(meta, out[:cap], err[:cap], b"" if stopped else frame))
+        os._exit(0)
     protocol.write_all(result_fd, frame)
     os._exit(0)
+
+
+def read_output(fd: int, size: int) -> bytes:
+    """Up to `size` bytes of a pooled call's stdout or stderr memory file (nothing if the function closed it)."""
+    try:
+        return os.pread(fd, size, 0)
+    except OSError:
+        return b""
 
 
 def contain(limits: Mapping[str, Any], *, out_fd: int, err_fd: int, keep: Iterable[int], group: Path | None) -> None:

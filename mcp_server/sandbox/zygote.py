@@ -15,8 +15,11 @@ folder and replies to the server.
 The offline zygote also keeps a warm pool: call processes already forked and
 locked down with the pool's limits, each waiting for one request. Their sockets
 go to the server as `{"op": "pooled", "pid": p}` with the socket attached; each
-serves one call, and the zygote forks a replacement once it is gone, after the
-call's reply is already on its way.
+serves one call, and the zygote forks a replacement once it is gone. A pooled
+call process reads its request and sends its reply itself, on that socket, so
+the zygote is on neither path; it still enforces the timeout, kills the tree,
+cleans up, and replies itself when the call never did (a timeout, a crash, a
+cancellation). Its own copy of the socket closes only once the tree is dead.
 
 Control messages from the server arrive on the same SOCK_SEQPACKET socket:
 `{"op": "run", "id": n}` with the call's socket attached (a cold call), and
@@ -224,6 +227,7 @@ class Zygote:
             call.close_pipe(fd)
         if call.started:
             call.answer()
+        call.close_output()
         if call.group is not None and self.groups is not None:
             self.groups.release(call.group)
         _remove_folder(call.tmp)
