@@ -204,8 +204,15 @@ def _handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
             started = time.monotonic_ns()
             pieces = list(_chunks(answer))
             if not body.get("stream", True):
-                self._json(200, {**_head(model), "message": {"role": "assistant", "content": answer}, "done": True,
-                                 **_stats(started, len(pieces), body)})
+                self._json(
+                    200,
+                    {
+                        **_head(model),
+                        "message": {"role": "assistant", "content": answer},
+                        "done": True,
+                        **_stats(started, len(pieces), body),
+                    },
+                )
                 return
             self.send_response(200)
             self.send_header("Content-Type", "application/x-ndjson")
@@ -215,8 +222,14 @@ def _handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
                 self._send_line({**_head(model), "message": {"role": "assistant", "content": piece}, "done": False})
                 if fake.chunk_delay:
                     time.sleep(fake.chunk_delay)
-            self._send_line({**_head(model), "message": {"role": "assistant", "content": ""}, "done": True,
-                             **_stats(started, len(pieces), body)})
+            self._send_line(
+                {
+                    **_head(model),
+                    "message": {"role": "assistant", "content": ""},
+                    "done": True,
+                    **_stats(started, len(pieces), body),
+                }
+            )
             self.wfile.write(b"0\r\n\r\n")
 
         def _send_line(self, payload: dict[str, Any]) -> None:

@@ -345,7 +345,7 @@ def test_trim_code_stops_at_the_first_statement_that_is_no_definition() -> None:
 
 def test_signature_reads_names_types_defaults_and_raised_errors() -> None:
     code = (
-        "class TooBigError(Exception):\n    \"\"\"The value is above the limit.\"\"\"\n\n\n"
+        'class TooBigError(Exception):\n    """The value is above the limit."""\n\n\n'
         "class Quiet(Exception):\n    pass\n\n\n"
         "def _helper():\n    pass\n\n\n"
         "def scale(values: list[float], factor: float = 2.0, *, label: str, strict) -> list:\n"
@@ -376,7 +376,7 @@ def test_built_spec_is_valid_and_agrees_with_the_code() -> None:
 
     import jsonschema
 
-    code = "class Neg(Exception):\n    \"\"\"Below zero.\"\"\"\n\n\ndef root(x: float, digits: int = 2) -> float:\n"
+    code = 'class Neg(Exception):\n    """Below zero."""\n\n\ndef root(x: float, digits: int = 2) -> float:\n'
     code += "    if x < 0:\n        raise Neg(x)\n    return round(x ** 0.5, digits)\n"
     sig = signature(code)
     assert sig is not None

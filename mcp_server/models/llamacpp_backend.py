@@ -161,9 +161,11 @@ class LlamaCppBackend:
 
     def _path(self) -> Path:
         """The GGUF file to load, assembling the bundled one on first use."""
-        missing = missing_embedded() if self.model_path is None else [
-            dist for dist in missing_embedded() if dist == "llama-cpp-python"
-        ]
+        missing = (
+            missing_embedded()
+            if self.model_path is None
+            else [dist for dist in missing_embedded() if dist == "llama-cpp-python"]
+        )
         if missing:
             raise ModelError(f"the embedded model needs {', '.join(missing)}: run `{INSTALL_EMBEDDED}`")
         try:
