@@ -58,6 +58,21 @@ _DRAIN_S = 5.0
 _spawner_ids = itertools.count(1)
 
 
+async def _boot(
+    script: str, channel: socket.socket, label: str, network: bool, config: Mapping[str, Any]
+) -> asyncio.subprocess.Process:
+    """Start a fresh `python -I` on one of the sandbox's boot scripts, talking over `channel`."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-I", "-c", script,
+        str(channel.fileno()), label, "online" if network else "offline", ROOT, json.dumps(config),
+        pass_fds=(channel.fileno(),),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        env=_ENV,
+        start_new_session=True,
+    )  # fmt: skip
+
+
 class _Zygote:
     """One running zygote, the control socket to it, and the pooled calls' sockets it handed over."""
 
@@ -72,15 +87,7 @@ class _Zygote:
     async def start(cls, label: str, *, network: bool, pool: Mapping[str, Any]) -> _Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-c", _BOOT,
-                str(theirs.fileno()), label, "online" if network else "offline", ROOT, json.dumps(pool),
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                env=_ENV,
-                start_new_session=True,
-            )  # fmt: skip
+            process = await _boot(_BOOT, theirs, label, network, pool)
         ours.setblocking(False)
         try:
             data = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(ours, 65536), 30)
@@ -201,15 +208,7 @@ class _Spawner:
         ours, theirs = socket.socketpair()
         with theirs:
             try:
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-I", "-c", _SPAWN_BOOT,
-                    str(theirs.fileno()), self.label, "online" if network else "offline", ROOT, json.dumps(config),
-                    pass_fds=(theirs.fileno(),),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    env=_ENV,
-                    start_new_session=True,
-                )  # fmt: skip
+                process = await _boot(_SPAWN_BOOT, theirs, self.label, network, config)
             except OSError as exc:
                 ours.close()
                 if group is not None and self.groups is not None:
