@@ -21,6 +21,7 @@ from mcp_server.generate import Generator, Outcome, Progress
 from mcp_server.models import describe_backend, resolve_backend
 from mcp_server.sandbox import Sandbox, isolation_report
 from mcp_server.server import FuncsmithServer, serve_http, serve_stdio
+from mcp_server.tools import run_tool, serve
 from mcp_server.watch import watch_catalog
 
 logger = logging.getLogger("funcsmith")
@@ -147,8 +148,6 @@ def find(catalog: Catalog, name: str) -> FunctionEntry:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from mcp_server.tools import run_tool, serve
-
     folder = functions_folder(args.functions)
     arguments = parse_arguments(args.json_args)
     served = serve(find(load(folder), args.name))

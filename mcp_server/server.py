@@ -28,7 +28,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from mcp_server import __version__
-from mcp_server.catalog import BUILTIN_TOOLS, Catalog, CatalogChange, Diagnostic, FunctionStatus
+from mcp_server.catalog import BUILTIN_TOOLS, Catalog, Diagnostic, FunctionStatus
 from mcp_server.generate import Generator, Progress
 from mcp_server.tools import Runner, ServedTool, error_result, run_tool, serve
 
@@ -63,10 +63,6 @@ class Notifier:
 
     def _forget(self, key: int) -> None:
         self._sessions.pop(key, None)
-
-    @property
-    def sessions(self) -> int:
-        return len(self._sessions)
 
     async def tools_changed(self) -> None:
         await self.bus.publish(ToolsListChanged())
@@ -150,11 +146,7 @@ class FuncsmithServer:
         self._served = MappingProxyType(fresh)
         return changed
 
-    @property
-    def served(self) -> Mapping[str, ServedTool]:
-        return self._served
-
-    async def reloaded(self, change: CatalogChange, problems: list[Diagnostic]) -> None:
+    async def reloaded(self, problems: list[Diagnostic]) -> None:
         """After the folder changed: serve the new catalogue, tell every client, report new problems."""
         if self.sync():
             await self.notifier.tools_changed()

@@ -17,7 +17,7 @@ import anyio
 from watchfiles import Change, awatch
 
 from mcp_server import history
-from mcp_server.catalog import Catalog, CatalogChange, Diagnostic, FunctionEntry, is_catalog_file, module_name
+from mcp_server.catalog import Catalog, Diagnostic, FunctionEntry, is_catalog_file, module_name
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 STEP_MS = 30
 DEBOUNCE_MS = 400
 
-OnReload = Callable[[CatalogChange, list[Diagnostic]], Awaitable[None]]
+OnReload = Callable[[list[Diagnostic]], Awaitable[None]]
 
 
 def _relevant(change: Change, path: str) -> bool:
@@ -36,9 +36,7 @@ def _relevant(change: Change, path: str) -> bool:
 
 def changed_modules(changes: set[tuple[Change, str]]) -> set[str]:
     """The module stems a batch of file events touches."""
-    modules = {module_name(Path(path)) for _, path in changes}
-    modules.discard(None)
-    return modules  # type: ignore[return-value]
+    return {module for _, path in changes if (module := module_name(Path(path))) is not None}
 
 
 def keep_replaced(folder: Path, before: Mapping[str, FunctionEntry], names: Iterable[str]) -> None:
@@ -52,10 +50,13 @@ async def watch_catalog(
     catalog: Catalog,
     on_reload: OnReload,
     *,
-    stop_event: anyio.Event | None = None,
     ready: anyio.Event | None = None,
 ) -> None:
-    """Watch `catalog.folder` until cancelled; after each batch, refresh and call `on_reload`."""
+    """Watch `catalog.folder` until cancelled; after each batch, refresh and call `on_reload` with new problems.
+
+    `ready` is set once the watch is in place, so that nothing written after it is missed
+    (watchfiles says so only by yielding, hence the empty yields every 100 ms when asked).
+    """
     known = {str(d) for d in catalog.diagnostics}
     watcher = awatch(
         catalog.folder,
@@ -63,7 +64,6 @@ async def watch_catalog(
         step=STEP_MS,
         debounce=DEBOUNCE_MS,
         recursive=False,
-        stop_event=stop_event,
         yield_on_timeout=ready is not None,
         rust_timeout=100 if ready is not None else None,
     )
@@ -94,4 +94,4 @@ async def watch_catalog(
                     if names
                 ),
             )
-        await on_reload(change, fresh)
+        await on_reload(fresh)

@@ -11,63 +11,10 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from tests.calc import CALC_JSON
 from tests.mcp_helpers import ROOT, handshake_client, http_server, names, stdio_params, texts
 
 pytestmark = pytest.mark.anyio
-
-CALC_PY = '''"""Arithmetic used by the server tests."""
-
-
-class DivisionByZero(Exception):
-    """Raised when the divisor is zero."""
-
-
-def add(a: float, b: float = 0) -> float:
-    """Add two numbers."""
-    return a + b
-
-
-def divide(a: float, b: float) -> dict:
-    """Divide a by b."""
-    if b == 0:
-        raise DivisionByZero(f"cannot divide {a} by zero")
-    return {"quotient": a / b}
-'''
-
-CALC_JSON = [
-    {
-        "name": "add",
-        "description": "Add two numbers.",
-        "parameters": {
-            "type": "object",
-            "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
-            "required": ["a"],
-        },
-        "responses": [{"type": "number"}],
-        "examples": [{"prompt": "what is 2 + 3", "parameters": {"a": 2, "b": 3}, "result": 5}],
-    },
-    {
-        "name": "divide",
-        "description": "Divide a by b.",
-        "parameters": {
-            "type": "object",
-            "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
-            "required": ["a", "b"],
-        },
-        "responses": [{"type": "object", "properties": {"quotient": {"type": "number"}}, "required": ["quotient"]}],
-        "errors": [{"name": "DivisionByZero", "description": "b is zero"}],
-        "examples": [{"prompt": "7 / 0", "parameters": {"a": 7, "b": 0}, "error": "DivisionByZero"}],
-    },
-]
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    folder = tmp_path / "functions"
-    folder.mkdir()
-    (folder / "calc.py").write_text(CALC_PY)
-    (folder / "calc.json").write_text(json.dumps(CALC_JSON))
-    return folder
 
 
 async def exercise(client: Client) -> None:
