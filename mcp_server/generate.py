@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 
 from mcp_server import history
 from mcp_server.catalog import Catalog, Diagnostic, FunctionEntry, FunctionStatus, check_module
 from mcp_server.models import Generation, ModelBackend, ModelError
 from mcp_server.parse import parse_answer, reconcile
 from mcp_server.prompt import build_prompt
+from mcp_server.retrieve import CatalogIndex
 from mcp_server.tools import Runner, run_tool, serve
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class Outcome:
     module: str | None = None
     replaced: str | None = None
     existing: list[str] = field(default_factory=list)
+    related: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -90,16 +93,18 @@ class Outcome:
         return sum(a.pipeline_seconds for a in self.attempts)
 
     def summary(self) -> str:
-        if self.published:
-            text = f"published {', '.join(self.published)} (module {self.module}) after {len(self.attempts)} attempt(s)"
-            return text + (f"; the previous version of {self.replaced} is kept in its history" if self.replaced else "")
         if self.existing and not self.attempts:
             return (
                 f"the catalogue already has a function for this: {', '.join(self.existing)}. "
                 "Call it, or ask again with generate_anyway to write a new one."
             )
+        related = f"\nrelated functions in the catalogue: {', '.join(self.related)}" if self.related else ""
+        if self.published:
+            text = f"published {', '.join(self.published)} (module {self.module}) after {len(self.attempts)} attempt(s)"
+            text += f"; the previous version of {self.replaced} is kept in its history" if self.replaced else ""
+            return text + related
         lines = [f"no function published after {len(self.attempts)} attempt(s); problems of the last attempt:"]
-        return "\n".join(lines + [f"- {p}" for p in self.problems])
+        return "\n".join(lines + [f"- {p}" for p in self.problems]) + related
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -108,42 +113,12 @@ class Outcome:
             "module": self.module,
             "replaced": self.replaced,
             "existing": self.existing,
+            "related": self.related,
             "attempts": len(self.attempts),
             "problems": self.problems,
             "model_seconds": round(self.model_seconds, 3),
             "pipeline_seconds": round(self.pipeline_seconds, 3),
         }
-
-
-_WORD = re.compile(r"[a-z][a-z0-9]*")
-_STOP = frozenset(
-    (
-        "a an the and or of to in on for with from by into two three one some any number numbers value values "
-        "given that this it its is are be make get return returns function tool please me my i"
-    ).split()
-)
-
-
-def _words(text: str) -> set[str]:
-    words = set()
-    for word in _WORD.findall(text.lower().replace("_", " ")):
-        if word not in _STOP and len(word) > 1:
-            words.add(word[:-1] if word.endswith("s") and len(word) > 3 else word)
-    return words
-
-
-def similar_functions(catalog: Catalog, task: str, threshold: float = 0.6) -> list[str]:
-    """Published functions whose name and description cover most of the task's words."""
-    wanted = _words(task)
-    if not wanted:
-        return []
-    scored = []
-    for name, entry in catalog.published.items():
-        have = _words(name + " " + entry.description)
-        score = len(wanted & have) / len(wanted)
-        if score >= threshold:
-            scored.append((score, name))
-    return [name for _, name in sorted(scored, key=lambda s: (-s[0], s[1]))]
 
 
 def same_value(expected: Any, actual: Any) -> bool:
@@ -182,8 +157,11 @@ class Generator:
         attempts: int = 3,
         publish_timeout_s: float = 15.0,
         refresh: bool = False,
+        index: CatalogIndex | None = None,
     ) -> None:
         self.catalog = catalog
+        # The same index answers find_functions, when the server shares it: one search, not two.
+        self.index = index or CatalogIndex(catalog)
         self.runner = runner
         self._make_backend = backend
         self._backend: ModelBackend | None = None
@@ -213,7 +191,9 @@ class Generator:
         if not task:
             outcome.problems = ["the task is empty: say in words what the function should do"]
             return outcome
-        outcome.existing = similar_functions(self.catalog, task)
+        # Off the event loop: after a change, a large catalogue's index takes a while to rebuild.
+        reuse = await anyio.to_thread.run_sync(self.index.reuse, task)
+        outcome.existing, outcome.related = list(reuse.existing), list(reuse.related)
         if outcome.existing and not generate_anyway:
             return outcome
         try:

@@ -13,7 +13,7 @@ import mcp_types as types
 import pytest
 
 from mcp_server.catalog import Catalog
-from mcp_server.generate import Generator, Outcome, Progress, same_value, similar_functions
+from mcp_server.generate import Generator, Outcome, Progress, same_value
 from mcp_server.models import OllamaBackend
 from mcp_server.sandbox import Sandbox
 from tests.fake_ollama import FakeOllama, recording
@@ -161,14 +161,6 @@ async def test_create_function_over_mcp_reports_progress(folder: Path, tmp_path:
 def test_same_value_compares_json_by_value() -> None:
     assert same_value(5, 5.0) and same_value([1, {"a": 0.1 + 0.2}], [1, {"a": 0.3}])
     assert not same_value(True, 1) and not same_value({"a": 1}, {"a": 1, "b": 2}) and not same_value("1", 1)
-
-
-def test_similar_functions_finds_what_covers_the_task(tmp_path: Path) -> None:
-    folder = Path(__file__).resolve().parent.parent / "functions"
-    catalog = Catalog(folder)
-    catalog.load()
-    assert similar_functions(catalog, "convert units like km to miles")[0] == "convert_units"
-    assert similar_functions(catalog, "compute the SHA-256 hash of a file") == []
 
 
 def test_outcome_summary_lists_every_problem() -> None:
