@@ -77,6 +77,7 @@ class Outcome:
     replaced: str | None = None
     existing: list[str] = field(default_factory=list)
     related: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -98,13 +99,14 @@ class Outcome:
                 f"the catalogue already has a function for this: {', '.join(self.existing)}. "
                 "Call it, or ask again with generate_anyway to write a new one."
             )
-        related = f"\nrelated functions in the catalogue: {', '.join(self.related)}" if self.related else ""
+        notes = f"\nrelated functions in the catalogue: {', '.join(self.related)}" if self.related else ""
+        notes += "".join(f"\nwarning: {w}" for w in self.warnings)
         if self.published:
             text = f"published {', '.join(self.published)} (module {self.module}) after {len(self.attempts)} attempt(s)"
             text += f"; the previous version of {self.replaced} is kept in its history" if self.replaced else ""
-            return text + related
+            return text + notes
         lines = [f"no function published after {len(self.attempts)} attempt(s); problems of the last attempt:"]
-        return "\n".join(lines + [f"- {p}" for p in self.problems]) + related
+        return "\n".join(lines + [f"- {p}" for p in self.problems]) + notes
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +116,7 @@ class Outcome:
             "replaced": self.replaced,
             "existing": self.existing,
             "related": self.related,
+            "warnings": self.warnings,
             "attempts": len(self.attempts),
             "problems": self.problems,
             "model_seconds": round(self.model_seconds, 3),
@@ -230,6 +233,7 @@ class Generator:
                     outcome.problems = attempt.problems
                     return outcome
                 attempt.model_seconds, attempt.tokens = generation.seconds, generation.tokens
+                outcome.warnings.extend(w for w in generation.warnings if w not in outcome.warnings)
                 started = time.perf_counter()
                 try:
                     names = await self._attempt(generation.text, attempt, outcome, overwrite, report, total)

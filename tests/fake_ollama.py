@@ -9,6 +9,8 @@ Answers are names of files in tests/recordings/ (without the .md suffix) or lite
 text (anything containing a newline or a backtick); each /api/chat request takes the
 next one from the queue, so a test can script attempt 1, attempt 2, ... Streaming
 answers are cut into small chunks (about one token each) like the real server's.
+With `prompt_eval_count=N`, every answer reports N prompt tokens, as Ollama does when
+it has cut a prompt that outgrew the context window.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class FakeOllama:
     models: Iterable[str] = DEFAULT_MODELS
     chunk_delay: float = 0.0
     version: str = "0.12.6"
+    prompt_eval_count: int | None = None
     requests: list[Request] = field(default_factory=list, init=False)
     _queue: deque[str] = field(default_factory=deque, init=False)
     _server: ThreadingHTTPServer | None = field(default=None, init=False)
@@ -210,7 +213,7 @@ def _handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
                         **_head(model),
                         "message": {"role": "assistant", "content": answer},
                         "done": True,
-                        **_stats(started, len(pieces), body),
+                        **_stats(started, len(pieces), body, fake.prompt_eval_count),
                     },
                 )
                 return
@@ -227,7 +230,7 @@ def _handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
                     **_head(model),
                     "message": {"role": "assistant", "content": ""},
                     "done": True,
-                    **_stats(started, len(pieces), body),
+                    **_stats(started, len(pieces), body, fake.prompt_eval_count),
                 }
             )
             self.wfile.write(b"0\r\n\r\n")
@@ -244,9 +247,10 @@ def _head(model: str) -> dict[str, Any]:
     return {"model": model, "created_at": _now()}
 
 
-def _stats(started_ns: int, tokens: int, body: dict[str, Any]) -> dict[str, Any]:
+def _stats(started_ns: int, tokens: int, body: dict[str, Any], prompt_tokens: int | None = None) -> dict[str, Any]:
     total = max(time.monotonic_ns() - started_ns, 1)
-    prompt_tokens = sum(len(str(m.get("content", ""))) // 4 for m in body.get("messages", []))
+    if prompt_tokens is None:
+        prompt_tokens = sum(len(str(m.get("content", ""))) // 4 for m in body.get("messages", []))
     return {
         "done_reason": "stop",
         "total_duration": total,

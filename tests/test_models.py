@@ -143,6 +143,58 @@ async def test_ollama_server_error_names_status_and_reason() -> None:
         await OllamaBackend(host=fake.host).generate(CHAT)
 
 
+def _long_chat(chars: int) -> _Prompt:
+    """A repair-sized prompt: the task, a long previous answer and the feedback."""
+    body = ("def step(value):\n    return value + 1\n" * (chars // 38 + 1))[:chars]
+    return _Prompt(messages=({"role": "user", "content": body},), completion=body)
+
+
+async def test_ollama_asks_for_a_context_window_that_fits_the_prompt_and_answer() -> None:
+    with FakeOllama(answers=["never_valid", "never_valid", "never_valid"]) as fake:
+        backend = OllamaBackend(host=fake.host, num_predict=2048)
+        short = await backend.generate(CHAT)
+        await backend.generate(_long_chat(30_000))
+        await OllamaBackend(host=fake.host, num_ctx_cap=8192).generate(_long_chat(30_000))
+        windows = [chat.body["options"]["num_ctx"] for chat in fake.chats() if chat.body]
+    # A short prompt gets the smallest window; 30,000 characters (up to 12,000 tokens) + 2048 to answer
+    # need 16384; a cap holds the window down, and then the outcome is warned that the prompt may not fit.
+    assert windows == [4096, 16384, 8192]
+    assert short.warnings == ()
+
+
+async def test_a_prompt_cut_by_ollama_is_detected_and_said() -> None:
+    prompt = _long_chat(30_000)
+    # Ollama keeps about half the window of a prompt that outgrew it, and reports that count.
+    with FakeOllama(answers=["never_valid"], prompt_eval_count=2050) as fake:
+        generation = await OllamaBackend(host=fake.host).generate(prompt)
+    (warning,) = generation.warnings
+    assert "did not fit" in warning and "read 2050 tokens" in warning and "30000 characters" in warning
+    with FakeOllama(answers=["never_valid"]) as fake:  # the full count: no warning
+        assert (await OllamaBackend(host=fake.host).generate(prompt)).warnings == ()
+    with FakeOllama(answers=["never_valid"]) as fake:
+        capped = await OllamaBackend(host=fake.host, num_ctx_cap=8192).generate(prompt)
+    assert len(capped.warnings) == 1 and "may not fit" in capped.warnings[0]
+
+
+async def test_a_cut_prompt_warns_in_the_generation_outcome(tmp_path: Path) -> None:
+    from mcp_server.catalog import Catalog
+    from mcp_server.generate import Generator
+    from mcp_server.sandbox import Sandbox
+
+    folder = tmp_path / "functions"
+    folder.mkdir()
+    catalog = Catalog(folder)
+    catalog.load()
+    async with Sandbox(tmp_path / "data") as sandbox:
+        with FakeOllama(answers=["clean_two_functions"], prompt_eval_count=12) as fake:
+            backend = OllamaBackend(host=fake.host)
+            outcome = await Generator(catalog, sandbox, lambda: backend, refresh=True).create("convert C to F")
+    assert outcome.ok, outcome.problems
+    assert len(outcome.warnings) == 1 and "did not fit the model's context window" in outcome.warnings[0]
+    assert "warning: the prompt did not fit" in outcome.summary()
+    assert outcome.as_json()["warnings"] == outcome.warnings
+
+
 def test_fake_speaks_the_non_streaming_and_show_forms() -> None:
     import ollama
 

@@ -19,11 +19,15 @@ class ModelError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Generation:
-    """One finished answer. For completion backends `text` includes the fence that ended the prompt."""
+    """One finished answer. For completion backends `text` includes the fence that ended the prompt.
+
+    `warnings` say what may make the answer worse than the model can do (a prompt cut short).
+    """
 
     text: str
     tokens: int
     seconds: float
+    warnings: tuple[str, ...] = ()
 
 
 class PromptLike(Protocol):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -23,6 +24,18 @@ _GENERATE_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
 _GEMMA = re.compile(r"^(?:.*/)?gemma(?P<version>\d+)n?(?::|-|$)", re.IGNORECASE)
 _SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[bm])\b", re.IGNORECASE)
 _BASE_MODEL = re.compile(r"(?:^|[-_])(?:pt|text|base)(?:$|[-_])", re.IGNORECASE)
+# Ollama cuts a prompt that outgrows the context window without an error (it keeps about half
+# the window and answers), so every request asks for a window (`num_ctx`) that fits the prompt
+# and the answer. Ollama has no endpoint to count tokens, so the prompt is measured in
+# characters: Gemma's tokenizer averages about 4 a token on English and code, and 2.5 leaves
+# room. The window is a power of two from 4096 up, since Ollama reloads the model whenever
+# num_ctx changes and a few sizes keep reloads rare; the cap bounds the KV cache's memory.
+_CHARS_PER_TOKEN = 2.5
+_MIN_CTX = 4096
+DEFAULT_CTX_CAP = 32768
+_TOKENS_PER_MESSAGE = 8  # the chat template's turn markers
+# A token of our prompts holds fewer than 6 characters: a prompt count below that is a cut prompt.
+_MAX_CHARS_PER_TOKEN = 6.0
 
 
 def ollama_host(host: str | None = None) -> str:
@@ -77,6 +90,44 @@ def list_models(host: str | None = None, timeout: float = 1.0) -> list[ollama.Li
         raise ModelError(f"Ollama at {address} failed to list its models: {exc.error}") from None
 
 
+def prompt_chars(messages: Sequence[Mapping[str, str]]) -> int:
+    """The characters of a chat prompt, the measure the window is sized by."""
+    return sum(len(m.get("content", "")) for m in messages)
+
+
+def tokens_needed(chars: int, messages: int, answer_tokens: int) -> int:
+    """A generous estimate of the window a prompt and its answer take."""
+    return math.ceil(chars / _CHARS_PER_TOKEN) + messages * _TOKENS_PER_MESSAGE + answer_tokens
+
+
+def context_window(needed: int, cap: int = DEFAULT_CTX_CAP) -> int:
+    """The num_ctx to ask for: the power of two (at least 4096) that holds `needed`, within the cap."""
+    return min(max(_MIN_CTX, 1 << (needed - 1).bit_length()), cap)
+
+
+def fit_warning(chars: int, prompt_tokens: int | None, num_ctx: int, needed: int) -> str | None:
+    """A warning when the prompt did not fit, or may not have: the count Ollama returned, else the estimate.
+
+    Ollama evaluating fewer tokens than the text can hold means it cut the prompt; a missing or
+    zero count tells nothing (some Ollama versions omit it for a cached prompt). Short of that,
+    a window held down by the cap may still have been too small.
+    """
+    expected = math.ceil(chars / _MAX_CHARS_PER_TOKEN)
+    fix = f"use a model with a larger context window, or raise the cap (num_ctx {needed} would fit)"
+    if prompt_tokens and prompt_tokens < expected:
+        return (
+            f"the prompt did not fit the model's context window: Ollama read {prompt_tokens} tokens of a prompt "
+            f"of {chars} characters (at least {expected} tokens) with num_ctx {num_ctx} and silently dropped the "
+            f"rest, so the model did not see the whole task and feedback; {fix}"
+        )
+    if needed > num_ctx:
+        return (
+            f"the prompt ({chars} characters, about {needed} tokens with the answer) may not fit the context "
+            f"window of {num_ctx} tokens (the cap); Ollama drops what does not fit without a word; {fix}"
+        )
+    return None
+
+
 class OllamaBackend:
     """A Gemma model in Ollama, asked with the chat form of the prompt."""
 
@@ -88,11 +139,14 @@ class OllamaBackend:
         temperature: float = 0.2,
         num_predict: int = 2048,
         seed: int = 7,
+        num_ctx_cap: int = DEFAULT_CTX_CAP,
     ) -> None:
         self.tag = tag
         self.name = f"ollama:{tag}"
         self._host = host
         self._options = {"temperature": temperature, "num_predict": num_predict, "seed": seed}
+        self._num_predict = num_predict
+        self._num_ctx_cap = num_ctx_cap
 
     @property
     def host(self) -> str:
@@ -105,10 +159,17 @@ class OllamaBackend:
         throttle = Throttle(on_progress)
         chunks: list[str] = []
         tokens = 0
+        prompt_tokens: int | None = None
+        chars = prompt_chars(prompt.messages)
+        needed = tokens_needed(chars, len(prompt.messages), self._num_predict)
+        num_ctx = context_window(needed, self._num_ctx_cap)
         started = time.perf_counter()
         try:
             stream = await client.chat(
-                model=self.tag, messages=[dict(m) for m in prompt.messages], stream=True, options=self._options
+                model=self.tag,
+                messages=[dict(m) for m in prompt.messages],
+                stream=True,
+                options={**self._options, "num_ctx": num_ctx},
             )
             async for part in stream:
                 if part.message.content:
@@ -117,6 +178,7 @@ class OllamaBackend:
                     await throttle(tokens, "".join(chunks))
                 if part.done:
                     tokens = part.eval_count or tokens
+                    prompt_tokens = part.prompt_eval_count
         except ollama.ResponseError as exc:
             raise self._response_error(exc, host) from None
         except (ConnectionError, httpx.ConnectError):
@@ -131,8 +193,13 @@ class OllamaBackend:
         text = "".join(chunks)
         await throttle(tokens, text, force=True)
         seconds = time.perf_counter() - started
-        logger.info("%s: %d tokens in %.1f s", self.name, tokens, seconds)
-        return Generation(text=text, tokens=tokens, seconds=seconds)
+        logger.info(
+            "%s: %d tokens in %.1f s (prompt %s tokens, num_ctx %d)", self.name, tokens, seconds, prompt_tokens, num_ctx
+        )
+        warning = fit_warning(chars, prompt_tokens, num_ctx, needed)
+        if warning:
+            logger.warning("%s: %s", self.name, warning)
+        return Generation(text=text, tokens=tokens, seconds=seconds, warnings=(warning,) if warning else ())
 
     def _response_error(self, exc: ollama.ResponseError, host: str) -> ModelError:
         if exc.status_code == 404 or "not found" in exc.error.lower():
