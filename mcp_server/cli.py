@@ -31,6 +31,23 @@ class CLIError(Exception):
     """A problem with what the user asked for, reported as one clear line."""
 
 
+class Options(argparse.Namespace):
+    """The parsed command line. The options shared by several subcommands default here, not in the parsers.
+
+    They are accepted before and after the subcommand (`funcsmith serve --functions DIR`), so each is defined
+    once, in a parent parser used by the top parser and by the subcommands that need it. argparse copies a
+    subparser's defaults over what the top parser read, so those parsers carry no defaults (SUPPRESS) and
+    an option left out keeps the value below.
+    """
+
+    verbose: int = 0
+    functions: str | None = None
+    data_dir: str | None = None
+    max_calls: int | None = None
+    model: str | None = None
+    attempts: int = 3
+
+
 def functions_folder(value: str | None) -> Path:
     """The catalogue folder: the option, else FUNCSMITH_FUNCTIONS, else ./functions; it must exist."""
     folder = Path(value or os.environ.get("FUNCSMITH_FUNCTIONS") or "functions").expanduser()
@@ -55,14 +72,14 @@ def load(folder: Path) -> Catalog:
     return catalog
 
 
-def make_sandbox(args: argparse.Namespace, folder: Path) -> Sandbox:
+def make_sandbox(args: Options, folder: Path) -> Sandbox:
     return Sandbox(data_root(args.data_dir, folder), max_concurrency=args.max_calls)
 
 
 # -- commands -------------------------------------------------------------------
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: Options) -> int:
     folder = functions_folder(args.functions)
     catalog = load(folder)
     logger.info("serving %d functions from %s", len(catalog.published), folder)
@@ -84,7 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def cmd_list(args: Options) -> int:
     folder = functions_folder(args.functions)
     catalog = Catalog(folder)
     catalog.load()
@@ -113,7 +130,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: Options) -> int:
     folder = functions_folder(args.folder or args.functions)
     catalog = Catalog(folder)
     catalog.load()
@@ -147,7 +164,7 @@ def find(catalog: Catalog, name: str) -> FunctionEntry:
     return entry
 
 
-def cmd_call(args: argparse.Namespace) -> int:
+def cmd_call(args: Options) -> int:
     folder = functions_folder(args.functions)
     arguments = parse_arguments(args.json_args)
     served = serve(find(load(folder), args.name))
@@ -167,7 +184,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
+def cmd_doctor(args: Options) -> int:
     print(f"funcsmith {__version__}, Python {sys.version.split()[0]} on {sys.platform}")
     print("isolation layers:")
     for layer in isolation_report():
@@ -176,7 +193,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
+def cmd_generate(args: Options) -> int:
     """Write, check and publish a function for a task, with a progress bar on stderr."""
     folder = functions_folder(args.functions)
     catalog = load(folder)
@@ -216,7 +233,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0 if outcome.ok or (outcome.existing and not outcome.attempts) else 1
 
 
-def cmd_history(args: argparse.Namespace) -> int:
+def cmd_history(args: Options) -> int:
     folder = functions_folder(args.functions)
     kept = history.modules(folder) if args.module is None else [args.module]
     if not kept:
@@ -230,7 +247,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_restore(args: argparse.Namespace) -> int:
+def cmd_restore(args: Options) -> int:
     folder = functions_folder(args.functions)
     versions = history.versions(folder, args.module)
     if not versions:
@@ -244,7 +261,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_grant(args: argparse.Namespace) -> int:
+def cmd_grant(args: Options) -> int:
     """Widen (or reset) one function's sandbox by editing its spec: a person's decision, never a model's."""
     folder = functions_folder(args.functions)
     catalog = Catalog(folder)
@@ -290,74 +307,142 @@ def cmd_grant(args: argparse.Namespace) -> int:
 # -- parser ----------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="funcsmith",
-        description="An MCP tool server that serves, and grows, a folder of Python functions.",
+def _shared(title: str) -> tuple[argparse.ArgumentParser, argparse._ArgumentGroup]:
+    """A parent parser with no defaults, and the help section its options are listed under."""
+    parent = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    return parent, parent.add_argument_group(title)
+
+
+def _shared_options() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The options shared by several subcommands: catalogue, sandbox and model options."""
+    catalogue, group = _shared("catalogue options")
+    group.add_argument("-v", "--verbose", action="count", help="more logging on stderr (-vv: debug)")
+    group.add_argument(
+        "--functions", metavar="DIR", help="the functions folder (env FUNCSMITH_FUNCTIONS, default ./functions)"
     )
-    parser.add_argument("--version", action="version", version=f"funcsmith {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv: debug)")
-    parser.add_argument(
-        "--functions", metavar="DIR", help="the catalogue folder (env FUNCSMITH_FUNCTIONS, default ./functions)"
-    )
-    parser.add_argument(
+    sandbox, group = _shared("sandbox options")
+    group.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="where functions keep data (env FUNCSMITH_DATA_DIR, default DIR/.funcsmith/data)",
+        help="where functions keep their data (env FUNCSMITH_DATA_DIR, default FUNCTIONS/.funcsmith/data)",
     )
-    parser.add_argument(
-        "--max-calls", type=int, metavar="N", help="calls run in parallel at most; more wait their turn"
-    )
-    parser.add_argument(
+    group.add_argument("--max-calls", type=int, metavar="N", help="calls run in parallel at most; more wait their turn")
+    model, group = _shared("model options")
+    group.add_argument(
         "--model",
         metavar="BACKEND",
         help="ollama[:TAG], llama-cpp[:GGUF] or auto (env FUNCSMITH_MODEL, default auto)",
     )
-    parser.add_argument("--attempts", type=int, default=3, metavar="N", help="model attempts per function (default 3)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    group.add_argument(
+        "--attempts", type=int, metavar="N", help=f"model attempts per function (default {Options.attempts})"
+    )
+    return catalogue, sandbox, model
 
-    serve = commands.add_parser("serve", help="serve the catalogue over MCP")
-    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+
+def build_parser() -> argparse.ArgumentParser:
+    catalogue, sandbox, model = _shared_options()
+    parser = argparse.ArgumentParser(
+        prog="funcsmith",
+        description="An MCP tool server that serves, and grows, a folder of Python functions.",
+        epilog="The catalogue, sandbox and model options may come before or after the command "
+        "(funcsmith serve --functions DIR).",
+        parents=[catalogue, sandbox, model],
+    )
+    parser.add_argument("--version", action="version", version=f"funcsmith {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", title="commands", help="`funcsmith COMMAND --help` for more"
+    )
+
+    def command(
+        name: str, summary: str, *parents: argparse.ArgumentParser, details: str = ""
+    ) -> argparse.ArgumentParser:
+        """A subcommand: its one-line summary in `funcsmith --help`, the summary and details in its own --help."""
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=f"{summary[0].upper()}{summary[1:]}." + (f" {details}" if details else ""),
+            parents=[catalogue, *parents],
+        )
+
+    serve = command(
+        "serve",
+        "serve the functions as MCP tools",
+        sandbox,
+        model,
+        details="Over stdio (the default) an MCP client starts this command itself; over HTTP clients connect "
+        "to http://HOST:PORT/mcp. The folder is watched: changes are served without a restart.",
+    )
+    serve.add_argument(
+        "--transport", choices=["stdio", "http"], default="stdio", help="how clients connect (default stdio)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
     serve.set_defaults(run=cmd_serve)
 
-    listing = commands.add_parser("list", help="list the functions with their status")
+    listing = command("list", "list the functions with their status")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(run=cmd_list)
 
-    check = commands.add_parser("check", help="check every function; exit 1 if anything is invalid")
-    check.add_argument("folder", nargs="?", metavar="DIR", help="the folder to check (default: the catalogue)")
+    check = command(
+        "check",
+        "check every function; exit 1 if anything is invalid",
+        details="Prints one line per problem: specs that do not validate, code that does not match its spec, "
+        "a .py without its .json and a .json without its .py.",
+    )
+    check.add_argument("folder", nargs="?", metavar="DIR", help="the folder to check (default: --functions)")
     check.set_defaults(run=cmd_check)
 
-    call = commands.add_parser("call", help="call a function in the sandbox and print its result as JSON")
-    call.add_argument("name")
-    call.add_argument("json_args", nargs="?", default="{}", metavar="JSON_ARGS", help='e.g. \'{"a": 2, "b": 3}\'')
+    call = command("call", "call a function in the sandbox and print its result as JSON", sandbox)
+    call.add_argument("name", help="the function's name")
+    call.add_argument(
+        "json_args",
+        nargs="?",
+        default="{}",
+        metavar="JSON_ARGS",
+        help='its arguments as a JSON object, e.g. \'{"a": 2, "b": 3}\' (default {})',
+    )
     call.set_defaults(run=cmd_call)
 
-    doctor = commands.add_parser("doctor", help="which isolation layers and model backend work here, and why")
+    doctor = command("doctor", "show which isolation layers and model backend work here, and why", model)
     doctor.set_defaults(run=cmd_doctor)
 
-    generate = commands.add_parser("generate", help="have the model write, check and publish a function")
+    generate = command(
+        "generate",
+        "have the model write, check and publish a function",
+        sandbox,
+        model,
+        details="Each attempt's code is checked and its examples run in the sandbox before it is published.",
+    )
     generate.add_argument("task", help="what the function should do, in words")
     generate.add_argument(
         "--overwrite", action="store_true", help="replace a function of the same name (kept in history)"
     )
-    generate.add_argument("--generate-anyway", action="store_true", help="even if a similar function exists")
+    generate.add_argument(
+        "--generate-anyway", action="store_true", help="write a new function even if a similar one exists"
+    )
     generate.set_defaults(run=cmd_generate)
 
-    kept = commands.add_parser("history", help="list the earlier versions kept of each module")
-    kept.add_argument("module", nargs="?")
+    kept = command("history", "list the earlier versions kept of each module")
+    kept.add_argument("module", nargs="?", help="only this module (default: every module)")
     kept.set_defaults(run=cmd_history)
 
-    restore = commands.add_parser("restore", help="put back an earlier version of a module")
-    restore.add_argument("module")
+    restore = command("restore", "put back an earlier version of a module (the current one is kept too)")
+    restore.add_argument("module", help="the module, i.e. the file name without .py")
     restore.add_argument("version", nargs="?", help="a version id from `funcsmith history` (default: the latest)")
     restore.set_defaults(run=cmd_restore)
 
-    grant = commands.add_parser("grant", help="widen one function's sandbox (only a person can)")
-    grant.add_argument("name")
-    grant.add_argument("--network", action=argparse.BooleanOptionalAction, default=None, help="allow network access")
+    grant = command(
+        "grant",
+        "widen one function's sandbox (only a person can)",
+        details="Edits the sandbox field of the function's spec; the server picks the change up by itself.",
+    )
+    grant.add_argument("name", help="the function's name")
+    grant.add_argument(
+        "--network",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="allow (or, with --no-network, forbid) network access",
+    )
     grant.add_argument("--read", action="append", metavar="PATH", help="also allow reading PATH (repeatable)")
     grant.add_argument("--write", action="append", metavar="PATH", help="also allow writing PATH (repeatable)")
     grant.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit in seconds")
@@ -368,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv, namespace=Options())
     level = logging.WARNING - 10 * args.verbose if args.command != "serve" else logging.INFO - 10 * args.verbose
     logging.basicConfig(
         stream=sys.stderr, level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"

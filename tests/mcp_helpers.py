@@ -28,7 +28,7 @@ def stdio_params(
 ) -> StdioServerParameters:
     return StdioServerParameters(
         command=sys.executable,
-        args=["-m", "mcp_server.cli", "--functions", str(functions), *extra, "serve"],
+        args=["-m", "mcp_server.cli", "serve", "--functions", str(functions), *extra],
         env={**server_env(data_dir), **(env or {})},
         cwd=str(ROOT),
     )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from mcp_server.cli import Options, build_parser
 from tests.calc import CALC_JSON, CALC_PY
 from tests.mcp_helpers import ROOT
 
@@ -20,6 +24,72 @@ def funcsmith(*args: str, data: Path | None = None, cwd: Path = ROOT) -> subproc
         cwd=cwd,
         timeout=60,
     )
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(commands.choices)
+
+
+def test_every_subcommand_describes_itself_and_each_option() -> None:
+    commands = subcommands()
+    assert {"serve", "list", "check", "call", "doctor", "generate", "history", "restore", "grant"} <= set(commands)
+    for name, sub in commands.items():
+        assert sub.description and len(sub.description) > 20, name
+        for action in sub._actions:
+            assert action.help and action.help != argparse.SUPPRESS, f"{name} {action.option_strings or action.dest}"
+    top = build_parser()
+    assert all(action.help for action in top._actions), [a.dest for a in top._actions if not a.help]
+    shown = funcsmith("generate", "--help")
+    assert shown.returncode == 0
+    assert "--generate-anyway" in shown.stdout and "write a new function even if a similar one exists" in shown.stdout
+
+
+SHARED = {  # option -> (value on the command line, parsed value)
+    "--functions": ("DIR", "DIR"),
+    "--data-dir": ("D", "D"),
+    "--max-calls": ("4", 4),
+    "--model": ("ollama:gemma3:4b", "ollama:gemma3:4b"),
+    "--attempts": ("5", 5),
+}
+
+
+@pytest.mark.parametrize("command", ["serve", "generate"])
+def test_shared_options_work_before_and_after_the_subcommand(command: str) -> None:
+    extra = ["task"] if command == "generate" else []
+    given = [item for option, (value, _) in SHARED.items() for item in (option, value)]
+    parser = build_parser()
+    after = parser.parse_args([command, *extra, *given, "-v"], namespace=Options())
+    before = parser.parse_args(["-v", *given, command, *extra], namespace=Options())
+    for args in (after, before):
+        assert args.verbose == 1
+        for option, (_, parsed) in SHARED.items():
+            assert getattr(args, option.lstrip("-").replace("-", "_")) == parsed, option
+    # Left out anywhere: the defaults, not values a subparser put over them.
+    plain = parser.parse_args([command, *extra], namespace=Options())
+    assert (plain.functions, plain.data_dir, plain.max_calls, plain.model, plain.attempts, plain.verbose) == (
+        None,
+        None,
+        None,
+        None,
+        3,
+        0,
+    )
+    # Given before the subcommand only: kept.
+    assert parser.parse_args(["--attempts", "7", command, *extra], namespace=Options()).attempts == 7
+
+
+def test_options_after_the_subcommand_reach_the_command(catalog: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    done = funcsmith("call", "--functions", str(catalog), "--data-dir", str(data), "divide", '{"a": 1, "b": 8}')
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"quotient": 0.125}
+    assert (data / "calc").is_dir() and not (catalog / ".funcsmith" / "data").exists()
+    listed = funcsmith("list", "--functions", str(catalog))
+    assert listed.stdout.split()[:2] == ["add", "published"]
+    unknown = funcsmith("list", "--max-calls", "3")
+    assert unknown.returncode == 2 and "unrecognized arguments: --max-calls" in unknown.stderr
 
 
 def test_check_passes_on_the_shipped_catalogue() -> None:
