@@ -144,6 +144,11 @@ def cmd_check(args: Options) -> int:
     return 0
 
 
+def flag(argument: str) -> str:
+    """An argument of the generator as this command line spells it: generate_anyway -> --generate-anyway."""
+    return "--" + argument.replace("_", "-")
+
+
 def parse_arguments(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -223,7 +228,7 @@ def cmd_generate(args: Options) -> int:
                 )
 
     outcome = anyio.run(main)
-    print(outcome.summary())
+    print(outcome.summary(flag))
     for attempt in outcome.attempts:
         print(
             f"  attempt {attempt.number}: {attempt.tokens} tokens, model {attempt.model_seconds:.1f} s, "

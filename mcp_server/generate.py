@@ -93,11 +93,13 @@ class Outcome:
     def pipeline_seconds(self) -> float:
         return sum(a.pipeline_seconds for a in self.attempts)
 
-    def summary(self) -> str:
+    def summary(self, option: Callable[[str], str] = str) -> str:
+        """One paragraph for the caller; `option` spells an argument of `create` as the caller's surface names it
+        (the MCP tool's argument names by default; the CLI passes its flag form)."""
         if self.existing and not self.attempts:
             return (
                 f"the catalogue already has a function for this: {', '.join(self.existing)}. "
-                "Call it, or ask again with generate_anyway to write a new one."
+                f"Call it, or ask again with {option('generate_anyway')} to write a new one."
             )
         notes = f"\nrelated functions in the catalogue: {', '.join(self.related)}" if self.related else ""
         notes += "".join(f"\nwarning: {w}" for w in self.warnings)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mcp_server.cli import Options, build_parser
+from mcp_server.generate import Outcome
 from tests.calc import CALC_JSON, CALC_PY
 from tests.mcp_helpers import ROOT
 
@@ -174,3 +175,12 @@ def test_history_and_restore(catalog: Path) -> None:
     assert (catalog / "calc.py").read_text() == CALC_PY
     # The version that was replaced by the restore is kept as well.
     assert len(history.versions(catalog, "calc")) == 2
+
+
+def test_generate_names_its_own_flags(catalog: Path, tmp_path: Path) -> None:
+    """A hint printed by the CLI names the CLI's flag; the MCP tool's result keeps the tool's argument name."""
+    done = funcsmith("generate", "add two numbers", "--functions", str(catalog), data=tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    assert "already has a function for this: add" in done.stdout
+    assert "--generate-anyway" in done.stdout and "generate_anyway" not in done.stdout
+    assert "ask again with generate_anyway" in Outcome(task="add two numbers", existing=["add"]).summary()
