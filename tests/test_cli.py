@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -177,10 +178,14 @@ def test_history_and_restore(catalog: Path) -> None:
     assert len(history.versions(catalog, "calc")) == 2
 
 
-def test_generate_names_its_own_flags(catalog: Path, tmp_path: Path) -> None:
+def test_generate_names_its_own_flags(tmp_path: Path) -> None:
     """A hint printed by the CLI names the CLI's flag; the MCP tool's result keeps the tool's argument name."""
-    done = funcsmith("generate", "add two numbers", "--functions", str(catalog), data=tmp_path / "data")
+    folder = tmp_path / "functions"
+    folder.mkdir()
+    for name in ("units.py", "units.json"):
+        shutil.copy(ROOT / "functions" / name, folder / name)
+    done = funcsmith("generate", "convert units of length", "--functions", str(folder), data=tmp_path / "data")
     assert done.returncode == 0, done.stderr
-    assert "already has a function for this: add" in done.stdout
+    assert "already has a function for this: convert_units" in done.stdout
     assert "--generate-anyway" in done.stdout and "generate_anyway" not in done.stdout
-    assert "ask again with generate_anyway" in Outcome(task="add two numbers", existing=["add"]).summary()
+    assert "ask again with generate_anyway" in Outcome(task="convert units", existing=["convert_units"]).summary()
