@@ -14,7 +14,7 @@ import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, get_args
 
 import anyio
 import mcp_types as types
@@ -26,6 +26,7 @@ from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_server import __version__
 from mcp_server.catalog import BUILTIN_TOOLS, Catalog, Diagnostic, FunctionStatus
@@ -78,17 +79,59 @@ class Notifier:
                 continue
 
 
+#: Severity-ascending, as the spec orders them (the LoggingLevel literal's declaration order).
+LOG_LEVELS: tuple[types.LoggingLevel, ...] = get_args(types.LoggingLevel)
+_LOG_LEVEL_STATE = "funcsmith.log_level"
+
+
+def _connection_state(session: ServerSession) -> dict[str, Any]:
+    """The per-connection scratch state of the connection behind a (per-request) session proxy."""
+    connection = getattr(session, "_connection", None)
+    return connection.state if connection is not None else {}
+
+
+async def set_log_level(ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams) -> types.EmptyResult:
+    """`logging/setLevel`: from now on this connection hears only messages at `level` or above."""
+    _connection_state(ctx.session)[_LOG_LEVEL_STATE] = LOG_LEVELS.index(params.level)
+    return types.EmptyResult()
+
+
 async def send_log(
     session: ServerSession, level: types.LoggingLevel, message: str, related_request_id: types.RequestId | None = None
 ) -> None:
-    """An MCP log message (a feature deprecated from 2026-07-28, where the SDK only sends opted-in levels)."""
+    """An MCP log message, unless its connection asked for a higher level.
+
+    A feature deprecated from 2026-07-28, where the SDK itself only sends the levels a
+    request opted in to; handshake-era filtering (`logging/setLevel`) is the server's job.
+    """
+    if LOG_LEVELS.index(level) < _connection_state(session).get(_LOG_LEVEL_STATE, 0):
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MCPDeprecationWarning)
         await session.send_log_message(level, message, logger="funcsmith", related_request_id=related_request_id)
 
 
 class _Server(Server[Any]):
-    """The SDK server, advertising `tools.listChanged` on every transport (HTTP builds its own options)."""
+    """The SDK server, advertising `tools.listChanged` on every transport (HTTP builds its own options).
+
+    `logging` is declared for the handshake-era revisions only: 2026-07-28 removed
+    `logging/setLevel` (log levels are a per-request opt-in there).
+    """
+
+    def get_capabilities(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+        *,
+        protocol_version: str | None = None,
+    ) -> types.ServerCapabilities:
+        capabilities = super().get_capabilities(
+            notification_options, experimental_capabilities, extensions, protocol_version=protocol_version
+        )
+        if protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return capabilities.model_copy(update={"logging": None})
+        return capabilities
 
     def create_initialization_options(
         self,
@@ -128,6 +171,7 @@ class FuncsmithServer:
             on_subscriptions_listen=ListenHandler(self.notifier.bus),
         )
         self.server.add_notification_handler("notifications/initialized", types.NotificationParams, self._initialized)
+        self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_log_level)
 
     def add_builtin(self, tool: types.Tool, handler: BuiltinHandler) -> None:
         """Serve a built-in tool; its name is reserved in the catalogue."""
@@ -203,7 +247,9 @@ class FuncsmithServer:
 
     async def _call_function(self, ctx: ServerRequestContext[Any], arguments: dict[str, Any]) -> types.CallToolResult:
         name = arguments.get("name")
-        args = arguments.get("arguments", {})
+        args = arguments.get("arguments")
+        if args is None:  # absent, or an explicit null: no arguments
+            args = {}
         if not isinstance(name, str) or not name:
             return error_result("call_function needs 'name': the name of a published function", type="InvalidArguments")
         if not isinstance(args, dict):

@@ -10,6 +10,7 @@ to a `Runner` (the sandbox, or a stand-in in benchmarks) and turns the runner's
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,11 @@ from jsonschema import Draft202012Validator
 
 from mcp_server.catalog import FunctionEntry
 from mcp_server.sandbox import CallResult, SandboxGrant
+
+logger = logging.getLogger(__name__)
+
+#: The `_meta` key of a tool error's structured details (the error's type, whose fault, where).
+ERROR_META = "funcsmith/error"
 
 
 class Runner(Protocol):
@@ -77,6 +83,7 @@ class ServedTool:
     tool: types.Tool
     wrap: bool
     grant: SandboxGrant
+    required: frozenset[str]
     arguments: Draft202012Validator
     responses: tuple[Draft202012Validator, ...]
 
@@ -98,9 +105,21 @@ def serve(entry: FunctionEntry) -> ServedTool:
         tool=tool,
         wrap=wrap,
         grant=grant,
+        required=frozenset(inputs.get("required", ())),
         arguments=Draft202012Validator(inputs),
         responses=tuple(Draft202012Validator(dict(r)) for r in entry.responses),
     )
+
+
+def without_nulls(arguments: Mapping[str, Any], required: frozenset[str]) -> Mapping[str, Any]:
+    """The arguments with every explicit null for a parameter that is not required taken as "not given".
+
+    Adapters such as LlamaIndex's and OpenAI's strict mode send `null` for each optional
+    parameter they leave out; the function's own default must apply, not a schema error.
+    """
+    if None not in arguments.values():
+        return arguments
+    return {name: value for name, value in arguments.items() if value is not None or name in required}
 
 
 def argument_problems(validator: Draft202012Validator, arguments: Mapping[str, Any]) -> list[str]:
@@ -113,12 +132,15 @@ def argument_problems(validator: Draft202012Validator, arguments: Mapping[str, A
 
 
 def error_result(message: str, **details: Any) -> types.CallToolResult:
-    """A tool error (isError) with a readable message and structured details."""
-    structured = {"error": {"message": message, **details}}
+    """A tool error: the message as text, the structured details under `_meta`.
+
+    Never as structuredContent: clients on the TypeScript SDK check that against the
+    tool's outputSchema even for errors, and would show a schema mismatch instead.
+    """
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=message)],
-        structured_content=structured,
         is_error=True,
+        _meta={ERROR_META: details},
     )
 
 
@@ -128,7 +150,14 @@ def to_call_result(served: ServedTool, result: CallResult) -> types.CallToolResu
         kind = result.error_type or "Error"
         message = result.error_message or kind
         text = message if message.startswith(f"{kind}:") else f"{kind}: {message}"
-        return error_result(text, type=kind, sandbox=result.sandbox_error, details=dict(result.details))
+        details = dict(result.details)
+        frames = details.pop("traceback", None)
+        if frames:
+            # The source lines go to the server log (at -v); what a model sees names only the lines.
+            details["lines"] = [{"line": f.get("line"), "function": f.get("function")} for f in frames]
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s failed: %s\n%s", served.entry.name, text, _format_frames(served, frames))
+        return error_result(text, type=kind, sandbox=result.sandbox_error, details=details)
     value = result.value
     problems = result_problems(served, value)
     if problems:
@@ -140,6 +169,14 @@ def to_call_result(served: ServedTool, result: CallResult) -> types.CallToolResu
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=json.dumps(value, ensure_ascii=False))],
         structured_content={"result": value} if served.wrap else value,
+    )
+
+
+def _format_frames(served: ServedTool, frames: list[Mapping[str, Any]]) -> str:
+    """The function-file frames of a failed call, as a traceback's lines read."""
+    where = served.entry.module_path.name
+    return "\n".join(
+        f'  File "{where}", line {f.get("line")}, in {f.get("function")}\n    {f.get("code", "")}' for f in frames
     )
 
 
@@ -157,6 +194,7 @@ def result_problems(served: ServedTool, value: Any) -> list[str]:
 async def run_tool(runner: Runner, served: ServedTool, arguments: Mapping[str, Any]) -> types.CallToolResult:
     """Check the arguments, run the call in the runner, and shape the answer."""
     entry = served.entry
+    arguments = without_nulls(arguments, served.required)
     problems = argument_problems(served.arguments, arguments)
     if problems:
         return error_result(

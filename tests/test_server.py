@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 import httpx
+import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from tests.calc import CALC_JSON
+from tests.calc import CALC_JSON, CALC_PY
 from tests.mcp_helpers import ROOT, handshake_client, http_server, names, stdio_params, texts
 
 pytestmark = pytest.mark.anyio
@@ -41,20 +43,35 @@ async def exercise(client: Client) -> None:
     result = await client.call_tool("divide", {"a": 7, "b": 0})
     assert result.is_error
     assert texts(result) == "DivisionByZero: cannot divide 7 by zero"
-    assert result.structured_content["error"]["type"] == "DivisionByZero"
+    assert result.structured_content is None, "an error must not carry structuredContent against the outputSchema"
+    error = result.meta["funcsmith/error"]
+    assert error["type"] == "DivisionByZero" and error["sandbox"] is False
+    assert error["details"]["lines"] == [{"line": 16, "function": "divide"}]
 
     result = await client.call_tool("divide", {"a": 7, "b": "zero"})
     assert result.is_error
     assert "argument 'b'" in texts(result) and "'zero' is not of type 'number'" in texts(result)
 
+    assert result.structured_content is None and result.meta["funcsmith/error"]["type"] == "InvalidArguments"
+
     result = await client.call_tool("divide", {"a": 7})
     assert result.is_error and "'b' is a required property" in texts(result)
+
+    # An explicit null for a parameter that is not required means "not given"; for a required one it is wrong.
+    assert (await client.call_tool("add", {"a": 2, "b": None})).structured_content == {"result": 2}
+    result = await client.call_tool("divide", {"a": 7, "b": None})
+    assert result.is_error and "argument 'b': None is not of type 'number'" in texts(result)
+    result = await client.call_tool("call_function", {"name": "add", "arguments": {"a": 1, "b": None}})
+    assert result.structured_content == {"result": 1}
+    result = await client.call_tool("call_function", {"name": "add", "arguments": None})
+    assert result.is_error and "'a' is a required property" in texts(result)
 
     result = await client.call_tool("call_function", {"name": "add", "arguments": {"a": 40, "b": 2}})
     assert result.structured_content == {"result": 42}
 
     result = await client.call_tool("call_function", {"name": "nope", "arguments": {}})
     assert result.is_error and "no published function named 'nope'" in texts(result)
+    assert result.structured_content is None and result.meta["funcsmith/error"]["type"] == "UnknownFunction"
 
     listing = await client.call_tool("list_functions", {})
     functions = {f["name"]: f for f in listing.structured_content["functions"]}
@@ -72,11 +89,13 @@ async def test_stdio_handshake_era(catalog: Path, tmp_path: Path, version: str) 
     async with handshake_client(stdio_params(catalog, tmp_path / "data"), version) as client:
         assert client.server_capabilities.tools is not None
         assert client.server_capabilities.tools.list_changed is True
+        assert client.server_capabilities.logging is not None
         await exercise(client)
 
 
 async def test_stdio_modern(catalog: Path, tmp_path: Path) -> None:
     async with Client(stdio_params(catalog, tmp_path / "data"), mode="2026-07-28") as client:
+        assert client.server_capabilities.logging is None, "2026-07-28 has no logging/setLevel"
         await exercise(client)
 
 
@@ -162,3 +181,59 @@ async def test_shipped_catalogue_over_http(tmp_path: Path) -> None:
             assert stats.structured_content["words"] == 5 and stats.structured_content["sentences"] == 2
             unknown = await client.call_tool("convert_units", {"value": 1, "from_unit": "parsec", "to_unit": "km"})
             assert unknown.is_error and texts(unknown).startswith("UnknownUnit:")
+
+
+class Heard:
+    """What one client hears: log messages and tool-list changes, with a wait for a condition."""
+
+    def __init__(self) -> None:
+        self.logs: list[str] = []
+        self.tools_changed = 0
+        self._event = anyio.Event()
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(f"{params.level}: {params.data}")
+        self._poke()
+
+    async def message(self, message: object) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self.tools_changed += 1
+            self._poke()
+
+    def _poke(self) -> None:
+        self._event.set()
+        self._event = anyio.Event()
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 30) -> None:
+        with anyio.fail_after(timeout):
+            while not predicate():
+                await self._event.wait()
+
+
+def write_broken(folder: Path, module: str) -> None:
+    """A module whose code does not parse: a problem the server reports as a warning log message."""
+    (folder / f"{module}.json").write_text(json.dumps({**HANG_JSON, "name": module}))
+    (folder / f"{module}.py").write_text(f"def {module}(seconds:\n")
+
+
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+async def test_logging_level_is_declared_and_honoured_per_session(catalog: Path, tmp_path: Path) -> None:
+    quiet, loud = Heard(), Heard()
+    with http_server(catalog, tmp_path / "data") as url:
+        async with (
+            handshake_client(url, logging_callback=quiet.log, message_handler=quiet.message) as quiet_client,
+            handshake_client(url, logging_callback=loud.log, message_handler=loud.message),
+        ):
+            assert quiet_client.server_capabilities.logging is not None
+            assert await quiet_client.set_logging_level("error") is not None
+            write_broken(catalog, "broken_a")
+            await loud.until(lambda: any("broken_a" in line for line in loud.logs))
+            # A change after that one: once the quiet client hears of it, it would have heard broken_a's warning.
+            (catalog / "later.py").write_text(CALC_PY.replace("def add(", "def later("))
+            (catalog / "later.json").write_text(json.dumps([{**CALC_JSON[0], "name": "later"}]))
+            await quiet.until(lambda: quiet.tools_changed >= 1)
+            assert not [line for line in quiet.logs if "broken_a" in line], quiet.logs
+            await quiet_client.set_logging_level("warning")
+            write_broken(catalog, "broken_b")
+            await quiet.until(lambda: any("broken_b" in line for line in quiet.logs))
+            assert any(line.startswith("warning: ") and "broken_b" in line for line in quiet.logs)
