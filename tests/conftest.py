@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.calc import CALC_JSON, CALC_PY
+from tests.nodejs import Node, install
 
 
 @pytest.fixture
@@ -21,3 +22,9 @@ def catalog(tmp_path: Path) -> Path:
     (folder / "calc.py").write_text(CALC_PY)
     (folder / "calc.json").write_text(json.dumps(CALC_JSON))
     return folder
+
+
+@pytest.fixture(scope="session")
+def node() -> Node:
+    """Node with the TypeScript MCP SDK and the conformance suite, installed once (see tests/nodejs.py)."""
+    return install()
