@@ -336,7 +336,7 @@ def _shared_options() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser,
     group.add_argument(
         "--model",
         metavar="BACKEND",
-        help="ollama[:TAG], llama-cpp[:GGUF] or auto (env FUNCSMITH_MODEL, default auto)",
+        help="ollama[:TAG], openai:MODEL, llama-cpp[:GGUF] or auto (env FUNCSMITH_MODEL, default auto)",
     )
     group.add_argument(
         "--attempts", type=int, metavar="N", help=f"model attempts per function (default {Options.attempts})"

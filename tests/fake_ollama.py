@@ -88,7 +88,7 @@ class FakeOllama:
         return [r for r in self.requests if r.path == "/api/chat"]
 
     def __enter__(self) -> FakeOllama:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_type())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-ollama", daemon=True)
         self._thread.start()
@@ -100,6 +100,10 @@ class FakeOllama:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def _handler_type(self) -> type[BaseHTTPRequestHandler]:
+        """The wire format spoken (a look-alike of another server overrides it)."""
+        return _handler(self)
 
     def _record(self, request: Request) -> None:
         with self._lock:

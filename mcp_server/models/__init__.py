@@ -1,8 +1,9 @@
-"""Model backends: Ollama (chat, instruction-tuned Gemma) and llama.cpp in process (completion, small base Gemma)."""
+"""Model backends: Ollama and OpenAI-compatible servers (chat), and llama.cpp in process (completion, small Gemma)."""
 
 from mcp_server.models.base import Generation, ModelBackend, ModelError, ProgressCallback, PromptLike
 from mcp_server.models.llamacpp_backend import LlamaCppBackend
 from mcp_server.models.ollama_backend import OllamaBackend
+from mcp_server.models.openai_backend import OpenAIBackend
 from mcp_server.models.select import describe_backend, resolve_backend
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "ModelBackend",
     "ModelError",
     "OllamaBackend",
+    "OpenAIBackend",
     "ProgressCallback",
     "PromptLike",
     "describe_backend",

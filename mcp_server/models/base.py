@@ -65,3 +65,23 @@ class Throttle:
         if force or now - self._last >= self._interval:
             self._last, self._reported = now, tokens
             await self._callback(tokens, text)
+
+
+class StreamedAnswer:
+    """A chat answer arriving in pieces: collects them, reports progress, and makes the Generation at the end."""
+
+    def __init__(self, on_progress: ProgressCallback | None) -> None:
+        self._throttle = Throttle(on_progress)
+        self._pieces: list[str] = []
+        self.tokens = 0  # a piece per token, until the server's own count arrives
+        self._started = time.perf_counter()
+
+    async def add(self, piece: str) -> None:
+        self._pieces.append(piece)
+        self.tokens += 1
+        await self._throttle(self.tokens, "".join(self._pieces))
+
+    async def finish(self, warnings: tuple[str, ...] = ()) -> Generation:
+        text = "".join(self._pieces)
+        await self._throttle(self.tokens, text, force=True)
+        return Generation(text, self.tokens, time.perf_counter() - self._started, warnings)

@@ -6,14 +6,13 @@ import logging
 import math
 import os
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
 import ollama
 
-from mcp_server.models.base import Generation, ModelError, ProgressCallback, PromptLike, Throttle
+from mcp_server.models.base import Generation, ModelError, ProgressCallback, PromptLike, StreamedAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -156,14 +155,11 @@ class OllamaBackend:
     async def generate(self, prompt: PromptLike, *, on_progress: ProgressCallback | None = None) -> Generation:
         host = self.host
         client = ollama.AsyncClient(host=host, timeout=_GENERATE_TIMEOUT)
-        throttle = Throttle(on_progress)
-        chunks: list[str] = []
-        tokens = 0
+        answer = StreamedAnswer(on_progress)
         prompt_tokens: int | None = None
         chars = prompt_chars(prompt.messages)
         needed = tokens_needed(chars, len(prompt.messages), self._num_predict)
         num_ctx = context_window(needed, self._num_ctx_cap)
-        started = time.perf_counter()
         try:
             stream = await client.chat(
                 model=self.tag,
@@ -173,11 +169,9 @@ class OllamaBackend:
             )
             async for part in stream:
                 if part.message.content:
-                    chunks.append(part.message.content)
-                    tokens += 1
-                    await throttle(tokens, "".join(chunks))
+                    await answer.add(part.message.content)
                 if part.done:
-                    tokens = part.eval_count or tokens
+                    answer.tokens = part.eval_count or answer.tokens
                     prompt_tokens = part.prompt_eval_count
         except ollama.ResponseError as exc:
             raise self._response_error(exc, host) from None
@@ -190,16 +184,19 @@ class OllamaBackend:
             raise ModelError(f"talking to Ollama at {host} failed: {exc.__class__.__name__}: {exc}") from None
         finally:
             await client.close()
-        text = "".join(chunks)
-        await throttle(tokens, text, force=True)
-        seconds = time.perf_counter() - started
-        logger.info(
-            "%s: %d tokens in %.1f s (prompt %s tokens, num_ctx %d)", self.name, tokens, seconds, prompt_tokens, num_ctx
-        )
         warning = fit_warning(chars, prompt_tokens, num_ctx, needed)
         if warning:
             logger.warning("%s: %s", self.name, warning)
-        return Generation(text=text, tokens=tokens, seconds=seconds, warnings=(warning,) if warning else ())
+        generation = await answer.finish((warning,) if warning else ())
+        logger.info(
+            "%s: %d tokens in %.1f s (prompt %s tokens, num_ctx %d)",
+            self.name,
+            generation.tokens,
+            generation.seconds,
+            prompt_tokens,
+            num_ctx,
+        )
+        return generation
 
     def _response_error(self, exc: ollama.ResponseError, host: str) -> ModelError:
         if exc.status_code == 404 or "not found" in exc.error.lower():

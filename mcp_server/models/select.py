@@ -1,4 +1,4 @@
-"""Pick the model backend from `--model` / FUNCSMITH_MODEL: ollama[:TAG], llama-cpp[:GGUF] or auto."""
+"""Pick the model backend from `--model` / FUNCSMITH_MODEL: ollama[:TAG], openai:MODEL, llama-cpp[:GGUF] or auto."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from pathlib import Path
 from mcp_server.models.base import ModelBackend, ModelError
 from mcp_server.models.llamacpp_backend import INSTALL_EMBEDDED, LlamaCppBackend, missing_embedded
 from mcp_server.models.ollama_backend import DEFAULT_TAG, OllamaBackend, gemma_tags, list_models, ollama_host
+from mcp_server.models.openai_backend import OpenAIBackend
 
 ENV_MODEL = "FUNCSMITH_MODEL"
 PROBE_TIMEOUT = 1.0
-_FORMS = "auto, ollama, ollama:<tag> (e.g. ollama:gemma3:4b), llama-cpp or llama-cpp:<path to a .gguf file>"
+_FORMS = (
+    "auto, ollama, ollama:<tag> (e.g. ollama:gemma3:4b), openai:<model> (an OpenAI-compatible server at "
+    "OPENAI_BASE_URL), llama-cpp or llama-cpp:<path to a .gguf file>"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,10 @@ def _explicit(spec: str) -> ModelBackend:
         if spec.endswith(":") and not argument:
             raise ModelError(f"model {spec!r} has an empty tag; use one of: {_FORMS}")
         return OllamaBackend(argument or DEFAULT_TAG)
+    if kind == "openai":
+        if not argument:
+            raise ModelError(f"model {spec!r} names no model; use one of: {_FORMS}")
+        return OpenAIBackend(argument)
     if kind in ("llama-cpp", "llama_cpp", "llamacpp"):
         missing = missing_embedded() if not argument else [d for d in missing_embedded() if d == "llama-cpp-python"]
         if missing:
@@ -91,6 +99,8 @@ def describe_backend(spec: str | None = None) -> str:
         return f"unusable: {exc}"
     if isinstance(backend, OllamaBackend):
         return f"{backend.name} (chosen explicitly; {_ollama_state(backend)})"
+    if isinstance(backend, OpenAIBackend):
+        return f"{backend.name} (chosen explicitly; {_openai_state(backend)})"
     assert isinstance(backend, LlamaCppBackend)
     path = backend.model_path
     state = "bundled, assembled on first use" if path is None else ("file found" if path.is_file() else "FILE MISSING")
@@ -105,3 +115,13 @@ def _ollama_state(backend: OllamaBackend) -> str:
     if backend.tag in pulled or f"{backend.tag}:latest" in pulled:
         return f"Ollama at {backend.host} has it"
     return f"Ollama at {backend.host} does not have it: run `ollama pull {backend.tag}`"
+
+
+def _openai_state(backend: OpenAIBackend) -> str:
+    try:
+        served = backend.served_models(timeout=PROBE_TIMEOUT)
+    except ModelError as exc:
+        return str(exc)
+    if backend.model in served:
+        return "the server lists it"
+    return f"the server does not list it (it lists: {', '.join(served) or 'nothing'})"
