@@ -18,9 +18,10 @@ from tqdm import tqdm
 from mcp_server import __version__, history
 from mcp_server.catalog import STATE_FOLDER, Catalog, FunctionEntry
 from mcp_server.generate import Generator, Outcome, Progress
+from mcp_server.http import HTTPConfigError, configure, serve_http
 from mcp_server.models import describe_backend, resolve_backend
 from mcp_server.sandbox import Sandbox, isolation_report
-from mcp_server.server import FuncsmithServer, serve_http, serve_stdio
+from mcp_server.server import FuncsmithServer, serve_stdio
 from mcp_server.tools import run_tool, serve
 from mcp_server.watch import watch_catalog
 
@@ -83,6 +84,18 @@ def cmd_serve(args: Options) -> int:
     folder = functions_folder(args.functions)
     catalog = load(folder)
     logger.info("serving %d functions from %s", len(catalog.published), folder)
+    if args.transport == "http":
+        try:
+            settings = configure(
+                args.host,
+                args.port,
+                allowed_hosts=args.allowed_host,
+                allowed_origins=args.allowed_origin,
+                token_file=args.token_file,
+                no_auth=args.no_auth,
+            )
+        except HTTPConfigError as exc:
+            raise CLIError(str(exc)) from None
 
     async def main() -> None:
         async with make_sandbox(args, folder) as sandbox, anyio.create_task_group() as tasks:
@@ -94,7 +107,7 @@ def cmd_serve(args: Options) -> int:
             if args.transport == "stdio":
                 await serve_stdio(app)
             else:
-                await serve_http(app, args.host, args.port)
+                await serve_http(app, settings)
             tasks.cancel_scope.cancel()
 
     anyio.run(main)
@@ -382,6 +395,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="also accept this Host header: a name, LAN address or remapped port (repeatable; env "
+        "FUNCSMITH_ALLOWED_HOSTS, comma-separated; default loopback names only)",
+    )
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="also accept browser requests from this origin, like https://app.example.com (repeatable; env "
+        "FUNCSMITH_ALLOWED_ORIGINS, comma-separated)",
+    )
+    serve.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="HTTP bearer token file, made if missing (default: env FUNCSMITH_TOKEN, else "
+        "$XDG_STATE_HOME/funcsmith/token, made 0600 on first start)",
+    )
+    serve.add_argument("--no-auth", action="store_true", help="no bearer token over HTTP (loopback development only)")
     serve.set_defaults(run=cmd_serve)
 
     listing = command("list", "list the functions with their status")

@@ -18,13 +18,11 @@ from typing import Any, get_args
 
 import anyio
 import mcp_types as types
-import uvicorn
 from mcp.server import NotificationOptions, Server, ServerRequestContext
 from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
-from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -382,28 +380,7 @@ _CALL_FUNCTION = types.Tool(
 )
 
 
-def http_security(host: str, port: int) -> TransportSecuritySettings:
-    """Accept only Host/Origin headers naming this server, against DNS rebinding."""
-    hosts = {"127.0.0.1", "localhost", "[::1]"}
-    if host not in ("0.0.0.0", "::", ""):
-        hosts.add(f"[{host}]" if ":" in host else host)
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=sorted(f"{h}:{port}" for h in hosts) + sorted(hosts),
-        allowed_origins=sorted(f"http://{h}:{port}" for h in hosts),
-    )
-
-
 async def serve_stdio(app: FuncsmithServer) -> None:
     """Serve one client over this process's stdin/stdout until it hangs up."""
     async with stdio_server() as (read_stream, write_stream):
         await app.server.run(read_stream, write_stream, app.server.create_initialization_options())
-
-
-async def serve_http(app: FuncsmithServer, host: str, port: int) -> None:
-    """Serve any number of clients over Streamable HTTP at http://host:port/mcp."""
-    asgi = app.server.streamable_http_app(host=host, transport_security=http_security(host, port))
-    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="on", log_config=None)
-    server = uvicorn.Server(config)
-    logger.info("serving MCP over HTTP at http://%s:%d/mcp", host, port)
-    await server.serve()

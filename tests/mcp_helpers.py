@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import mcp.client.session
 from mcp import Client
+from mcp.client._transport import TransportStreams
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def server_env(data_dir: Path) -> dict[str, str]:
     """The environment a test server runs in: its data under the test's folder, never the real home."""
-    return {"FUNCSMITH_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    return {
+        "FUNCSMITH_DATA_DIR": str(data_dir),
+        "XDG_STATE_HOME": str(data_dir.parent / "state"),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def stdio_params(
@@ -40,41 +49,69 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class HTTPServer:
+    """A running `funcsmith serve --transport http`: where it is, the bearer token it wants, its stderr."""
+
+    url: str
+    port: int
+    token: str | None
+    log: Path
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def transport(self, token: str | None = None) -> contextlib.AbstractAsyncContextManager[TransportStreams]:
+        """A Streamable HTTP transport for `Client`, sending `token` (default: the server's own)."""
+        return bearer_transport(self.url, token if token is not None else self.token)
+
+
+@contextlib.asynccontextmanager
+async def bearer_transport(url: str, token: str | None) -> AsyncIterator[TransportStreams]:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        streamable_http_client(url, http_client=http) as streams,
+    ):
+        yield streams
+
+
 @contextlib.contextmanager
-def http_server(functions: Path, data_dir: Path, *extra: str) -> Iterator[str]:
-    """Run `funcsmith serve --transport http` on a free port; yield its MCP URL."""
+def http_server(
+    functions: Path,
+    data_dir: Path,
+    *extra: str,
+    serve_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Iterator[HTTPServer]:
+    """Run `funcsmith serve --transport http` on a free port; yield where it is and how to get in.
+
+    The server gets a fresh FUNCSMITH_TOKEN unless `env` sets one (empty: none, so the token comes from a
+    file); its stderr goes to a file beside `data_dir`.
+    """
     port = free_port()
-    env = {**os.environ, **server_env(data_dir)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mcp_server.cli",
-            "--functions",
-            str(functions),
-            *extra,
-            "serve",
-            "--transport",
-            "http",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    env = {**os.environ, **server_env(data_dir), "FUNCSMITH_TOKEN": secrets.token_urlsafe(16), **(env or {})}
+    log = data_dir.parent / f"server-{port}.log"
+    command = [sys.executable, "-m", "mcp_server.cli", "--functions", str(functions), *extra]
+    command += ["serve", "--transport", "http", "--port", str(port), *serve_args]
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=preexec_fn
+        )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                raise RuntimeError(f"server exited: {log.read_text(errors='replace')}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 break
             if time.monotonic() > deadline:
-                raise TimeoutError("HTTP server did not start within 20 s")
+                raise TimeoutError("HTTP server did not start within 60 s")
             time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
+        token = None if "--no-auth" in serve_args else env["FUNCSMITH_TOKEN"] or None
+        yield HTTPServer(f"http://127.0.0.1:{port}/mcp", port, token, log)
     finally:
         proc.terminate()
         try:
@@ -82,13 +119,13 @@ def http_server(functions: Path, data_dir: Path, *extra: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
 
 
 @contextlib.asynccontextmanager
 async def handshake_client(
-    server: StdioServerParameters | str, version: str = "2025-11-25", **kwargs: object
+    server: StdioServerParameters | str | contextlib.AbstractAsyncContextManager[TransportStreams],
+    version: str = "2025-11-25",
+    **kwargs: object,
 ) -> AsyncIterator[Client]:
     """A handshake-era client that offers `version` in `initialize`."""
     original = mcp.client.session.LATEST_HANDSHAKE_VERSION

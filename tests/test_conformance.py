@@ -139,13 +139,14 @@ def test_conformance_suite_over_http(node: Node, tmp_path: Path) -> None:
     (functions / "conformance.py").write_text(CONFORMANCE_PY)
     (functions / "conformance.json").write_text(json.dumps(CONFORMANCE_JSON))
     output = tmp_path / "results"
-    with http_server(functions, tmp_path / "data") as url:
+    # The suite sends no Authorization header: it runs against a loopback server with --no-auth.
+    with http_server(functions, tmp_path / "data", serve_args=["--no-auth"]) as server:
         # The suite exits non-zero when any scenario fails, and most of those do not apply: judge each below.
         node.run(
             "node_modules/@modelcontextprotocol/conformance/dist/index.js",
             "server",
             "--url",
-            url,
+            server.url,
             "--suite",
             "all",
             "--output-dir",

@@ -156,11 +156,11 @@ async def test_lifecycle_over_stdio(folder: Path, tmp_path: Path) -> None:
 
 
 async def test_lifecycle_over_http_with_two_clients(folder: Path, tmp_path: Path) -> None:
-    with http_server(folder, tmp_path / "data") as url:
+    with http_server(folder, tmp_path / "data") as server:
         legacy_changes = Changes()
         async with (
-            handshake_client(url, "2025-06-18", message_handler=legacy_changes.handle) as legacy,
-            Client(url, mode="2026-07-28") as modern,
+            handshake_client(server.transport(), "2025-06-18", message_handler=legacy_changes.handle) as legacy,
+            Client(server.transport(), mode="2026-07-28") as modern,
             listening(modern) as modern_changes,
         ):
             await lifecycle(modern, modern_changes, folder)

@@ -100,11 +100,11 @@ async def test_stdio_modern(catalog: Path, tmp_path: Path) -> None:
 
 
 async def test_http_handshake_and_modern(catalog: Path, tmp_path: Path) -> None:
-    with http_server(catalog, tmp_path / "data") as url:
-        async with handshake_client(url, "2025-11-25") as client:
+    with http_server(catalog, tmp_path / "data") as server:
+        async with handshake_client(server.transport(), "2025-11-25") as client:
             assert client.server_capabilities.tools.list_changed is True
             await exercise(client)
-        async with Client(url, mode="2026-07-28") as client:
+        async with Client(server.transport(), mode="2026-07-28") as client:
             await exercise(client)
 
 
@@ -115,8 +115,10 @@ async def test_http_refuses_foreign_host_and_origin(catalog: Path, tmp_path: Pat
         "method": "initialize",
         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
     }
-    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-    with http_server(catalog, tmp_path / "data") as url:
+    with http_server(catalog, tmp_path / "data") as server:
+        url = server.url
+        headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        headers |= server.headers
         async with httpx.AsyncClient() as http:
             foreign = await http.post(url, json=body, headers={**headers, "Host": "evil.example:80"})
             assert foreign.status_code == 421
@@ -170,8 +172,8 @@ async def test_cancelled_call_kills_the_whole_tree_and_the_server_keeps_serving(
 
 
 async def test_shipped_catalogue_over_http(tmp_path: Path) -> None:
-    with http_server(ROOT / "functions", tmp_path / "data") as url:
-        async with Client(url) as client:
+    with http_server(ROOT / "functions", tmp_path / "data") as server:
+        async with Client(server.transport()) as client:
             tools = {t.name for t in (await client.list_tools()).tools}
             assert {"convert_units", "text_stats", "add_expense", "days_between"} <= tools
             miles = await client.call_tool("convert_units", {"value": 42.195, "from_unit": "km", "to_unit": "mi"})
@@ -219,10 +221,12 @@ def write_broken(folder: Path, module: str) -> None:
 @pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
 async def test_logging_level_is_declared_and_honoured_per_session(catalog: Path, tmp_path: Path) -> None:
     quiet, loud = Heard(), Heard()
-    with http_server(catalog, tmp_path / "data") as url:
+    with http_server(catalog, tmp_path / "data") as server:
         async with (
-            handshake_client(url, logging_callback=quiet.log, message_handler=quiet.message) as quiet_client,
-            handshake_client(url, logging_callback=loud.log, message_handler=loud.message),
+            handshake_client(
+                server.transport(), logging_callback=quiet.log, message_handler=quiet.message
+            ) as quiet_client,
+            handshake_client(server.transport(), logging_callback=loud.log, message_handler=loud.message),
         ):
             assert quiet_client.server_capabilities.logging is not None
             assert await quiet_client.set_logging_level("error") is not None

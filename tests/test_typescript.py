@@ -106,6 +106,6 @@ def test_typescript_client_over_stdio(node: Node, functions: Path, tmp_path: Pat
 
 
 def test_typescript_client_over_http(node: Node, functions: Path, tmp_path: Path) -> None:
-    with http_server(functions, tmp_path / "data") as url:
-        report = node.client({"transport": "http", "url": url, "calls": CALLS})
+    with http_server(functions, tmp_path / "data") as server:
+        report = node.client({"transport": "http", "url": server.url, "token": server.token, "calls": CALLS})
     check(report)
