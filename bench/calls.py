@@ -1,13 +1,17 @@
-"""Call latency and throughput over MCP (stdio): the sandbox against the in-process floor and a naive design.
+"""Call latency and throughput over MCP (stdio): the sandbox against the SDK's own floor and a naive design.
 
 Run from the project root: `python -m bench.calls [--calls N] [--concurrency 1 4 16] [--raw]`.
 
-The same trivial function is served by the same server over the same transport,
-with four runners behind it: (a) `sandbox`: the Sandbox as shipped (a fresh,
-locked-down process per call, from the zygote's warm pool), (b) `inprocess`:
-the floor, no isolation at all, (c) `spawn`: the naive sandbox, the same
+The same trivial function (`add`) is served over the same transport to the same
+SDK client by: (a) `sdk`: the honest floor, the SDK's own `MCPServer` with one
+`@tool` add function, no funcsmith at all; and funcsmith's server with four
+runners behind it: (b) `sandbox`: the Sandbox as shipped (a fresh, locked-down
+process per call, from the zygote's warm pool), (c) `inprocess`: funcsmith's
+server and tool layer with no isolation at all (the function called in the
+server process), so `inprocess` - `sdk` is what funcsmith's own call path
+costs, (d) `spawn`: the naive sandbox, the same
 Sandbox with `start="spawn"`: a fresh interpreter per call running the same
-supervisor and worker code with the same lockdown, (d) `python-c`: a bare
+supervisor and worker code with the same lockdown, (e) `python-c`: a bare
 `python -I -c` one-liner per call, no lockdown at all (a lower bound for any
 fresh-interpreter design, not a sandbox). `--raw` times `Sandbox.call` directly
 instead, without MCP.
@@ -31,19 +35,24 @@ from typing import Any
 import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.server.mcpserver import MCPServer
 
 from mcp_server.catalog import Catalog
 from mcp_server.sandbox import CallResult, Sandbox, SandboxGrant
 from mcp_server.server import FuncsmithServer, serve_stdio
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNNERS = ("sandbox", "inprocess", "spawn", "python-c")
+RUNNERS = ("sdk", "sandbox", "inprocess", "spawn", "python-c")
 NAIVE = ("spawn", "python-c")
-FUNCTION_PY = 'def echo(n: int) -> int:\n    """Return n."""\n    return n\n'
+FUNCTION_PY = 'def add(a: int, b: int) -> int:\n    """Add two integers."""\n    return a + b\n'
 FUNCTION_SPEC = {
-    "name": "echo",
-    "description": "Return the number it is given.",
-    "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+    "name": "add",
+    "description": "Add two integers.",
+    "parameters": {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+        "required": ["a", "b"],
+    },
     "responses": [{"type": "integer"}],
 }
 # What the naive runner's fresh interpreter runs: read the request, exec the source, print the result.
@@ -115,9 +124,24 @@ class FreshInterpreterRunner:
         return CallResult(ok=True, value=json.loads(out)["value"], elapsed_s=time.perf_counter() - started)
 
 
+def serve_sdk_floor() -> None:
+    """The floor: the SDK's own MCPServer with one `@tool` add function over stdio, no funcsmith at all."""
+    floor = MCPServer("sdk-floor", log_level="WARNING")
+
+    @floor.tool()
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    anyio.run(floor.run_stdio_async)
+
+
 def serve(kind: str, functions: Path, data: Path) -> None:
     """The server side of one measurement: the catalogue over stdio, with the chosen runner."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if kind == "sdk":
+        serve_sdk_floor()
+        return
     catalog = Catalog(functions)
     catalog.load()
 
@@ -151,9 +175,9 @@ async def measure(kind: str, functions: Path, data: Path, calls: int, levels: Se
     async with Client(params) as client:
 
         async def one(n: int) -> None:
-            result = await client.call_tool("echo", {"n": n})
-            if result.is_error or result.structured_content != {"result": n}:
-                raise RuntimeError(f"{kind}: echo({n}) answered {result}")
+            result = await client.call_tool("add", {"a": n, "b": 1})
+            if result.is_error or result.structured_content != {"result": n + 1}:
+                raise RuntimeError(f"{kind}: add({n}, 1) answered {result}")
 
         return await timed(one, calls, levels)
 
@@ -164,10 +188,10 @@ async def measure_raw(kind: str, data: Path, calls: int, levels: Sequence[int]) 
 
         async def one(n: int) -> None:
             result = await sandbox.call(
-                module="bench", source=FUNCTION_PY, filename="bench.py", function="echo", arguments={"n": n}
+                module="bench", source=FUNCTION_PY, filename="bench.py", function="add", arguments={"a": n, "b": 1}
             )
-            if not result.ok or result.value != n:
-                raise RuntimeError(f"{kind}: echo({n}) answered {result}")
+            if not result.ok or result.value != n + 1:
+                raise RuntimeError(f"{kind}: add({n}, 1) answered {result}")
 
         return await timed(one, calls, levels)
 
@@ -208,12 +232,23 @@ def report(results: Mapping[str, Mapping[int, Stats]], levels: Sequence[int]) ->
             s = by_level[level]
             lines.append(f"{kind:<12}{level:>8}{s.p50_ms:>10.2f}{s.p95_ms:>10.2f}{s.calls_per_s:>10.1f}")
     one, top = min(levels), max(levels)
+    lines.append("")
+    if "sdk" in results:
+        floor = results["sdk"][one].p50_ms
+        if "sandbox" in results:
+            ratio = results["sandbox"][one].p50_ms / floor
+            lines.append(f"sandbox p50 / SDK floor p50 ({one} caller): {ratio:.2f}x (target <= 3x)")
+        if "inprocess" in results:
+            extra = results["inprocess"][one].p50_ms - floor
+            ratio = results["inprocess"][one].p50_ms / floor
+            lines.append(
+                f"in-process p50 - SDK floor p50 ({one} caller): {extra:+.2f} ms, {ratio:.2f}x (target <= +0.3 ms)"
+            )
     if "sandbox" in results:
-        lines.append("")
         sandbox = results["sandbox"]
         if "inprocess" in results:
             ratio = sandbox[one].p50_ms / results["inprocess"][one].p50_ms
-            lines.append(f"sandbox p50 / in-process p50 ({one} caller): {ratio:.2f}x (target <= 3x)")
+            lines.append(f"sandbox p50 / in-process p50 ({one} caller): {ratio:.2f}x")
         if "spawn" in results:
             ratio = results["spawn"][one].p50_ms / sandbox[one].p50_ms
             lines.append(f"naive sandbox (spawn) p50 / sandbox p50 ({one} caller): {ratio:.1f}x (target >= 15x)")

@@ -124,8 +124,10 @@ def without_nulls(arguments: Mapping[str, Any], required: frozenset[str]) -> Map
 
 def argument_problems(validator: Draft202012Validator, arguments: Mapping[str, Any]) -> list[str]:
     """Every way `arguments` breaks the input schema, each naming the argument and why."""
+    if validator.is_valid(arguments):  # the common case, without collecting and sorting
+        return []
     problems = []
-    for error in sorted(validator.iter_errors(dict(arguments)), key=lambda e: [str(p) for p in e.absolute_path]):
+    for error in sorted(validator.iter_errors(arguments), key=lambda e: [str(p) for p in e.absolute_path]):
         where = ".".join(str(p) for p in error.absolute_path)
         problems.append(f"argument '{where}': {error.message}" if where else error.message)
     return problems
@@ -182,13 +184,9 @@ def _format_frames(served: ServedTool, frames: list[Mapping[str, Any]]) -> str:
 
 def result_problems(served: ServedTool, value: Any) -> list[str]:
     """Why `value` matches none of the declared responses (empty when it matches one)."""
-    messages: list[str] = []
-    for validator in served.responses:
-        errors = list(validator.iter_errors(value))
-        if not errors:
-            return []
-        messages.extend(e.message for e in errors[:2])
-    return messages
+    if any(validator.is_valid(value) for validator in served.responses):
+        return []
+    return [e.message for validator in served.responses for e in list(validator.iter_errors(value))[:2]]
 
 
 async def run_tool(runner: Runner, served: ServedTool, arguments: Mapping[str, Any]) -> types.CallToolResult:
