@@ -218,12 +218,20 @@ class FuncsmithServer:
     ) -> types.CallToolResult:
         arguments = params.arguments or {}
         builtin = self._builtins.get(params.name)
-        if builtin is not None:
-            return await builtin[1](ctx, arguments)
-        served = self._served.get(params.name)
-        if served is None:
+        served = self._served.get(params.name) if builtin is None else None
+        if builtin is None and served is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
-        return await run_tool(self.runner, served, arguments)
+        try:
+            if builtin is not None:
+                return await builtin[1](ctx, arguments)
+            assert served is not None
+            return await run_tool(self.runner, served, arguments)
+        except Exception as exc:
+            # Not the function's failure (that comes back as a CallResult) but ours or the machine's:
+            # the caller still gets a tool error naming it, instead of "Internal server error".
+            logger.exception("tool %s failed inside funcsmith", params.name)
+            kind = type(exc).__name__
+            return error_result(f"{params.name} failed: {kind}: {exc}", type=kind, internal=True)
 
     async def _list_functions(self, ctx: ServerRequestContext[Any], arguments: dict[str, Any]) -> types.CallToolResult:
         query = str(arguments.get("query") or "").strip().lower()

@@ -13,6 +13,9 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from mcp_server.catalog import Catalog
+from mcp_server.sandbox import CallResult
+from mcp_server.server import FuncsmithServer
 from tests.calc import CALC_JSON, CALC_PY
 from tests.mcp_helpers import ROOT, handshake_client, http_server, names, stdio_params, texts
 
@@ -241,3 +244,31 @@ async def test_logging_level_is_declared_and_honoured_per_session(catalog: Path,
             write_broken(catalog, "broken_b")
             await quiet.until(lambda: any("broken_b" in line for line in quiet.logs))
             assert any(line.startswith("warning: ") and "broken_b" in line for line in quiet.logs)
+
+
+async def test_traceback_source_lines_go_to_the_server_log_at_v_only(catalog: Path, tmp_path: Path) -> None:
+    with http_server(catalog, tmp_path / "data", "-v") as server:
+        async with Client(server.transport()) as client:
+            result = await client.call_tool("divide", {"a": 7, "b": 0})
+        log = server.log.read_text()
+    seen = texts(result) + json.dumps(result.meta)
+    assert "raise" not in seen and "cannot divide {a}" not in seen, seen
+    assert 'File "calc.py", line 16, in divide' in log
+    assert 'raise DivisionByZero(f"cannot divide {a} by zero")' in log
+
+
+class RaisingRunner:
+    """A runner that fails the way a dead supervisor or a full disk would: by raising, not with a CallResult."""
+
+    async def call(self, **request: object) -> CallResult:
+        raise OSError(28, "No space left on device")
+
+
+async def test_a_failure_inside_funcsmith_is_a_tool_error_naming_it(catalog: Path) -> None:
+    loaded = Catalog(catalog)
+    loaded.load()
+    async with Client(FuncsmithServer(loaded, RaisingRunner()).server, mode="legacy") as client:
+        result = await client.call_tool("add", {"a": 1})
+        assert result.is_error and result.structured_content is None
+        assert texts(result) == "add failed: OSError: [Errno 28] No space left on device"
+        assert (await client.call_tool("call_function", {"name": "add", "arguments": {"a": 1}})).is_error
