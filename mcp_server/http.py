@@ -103,30 +103,41 @@ def token_path() -> Path:
 def load_token(token_file: str | None) -> tuple[str, str]:
     """The token and where it came from: --token-file, else FUNCSMITH_TOKEN, else the state file (made once)."""
     if token_file is None and (env := os.environ.get("FUNCSMITH_TOKEN", "").strip()):
-        return env, "FUNCSMITH_TOKEN"
-    path = Path(token_file).expanduser() if token_file else token_path()
-    try:
-        _create_token_file(path)
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise HTTPConfigError(f"cannot read or create the token file {path}: {exc.strerror or exc}") from None
-    if not token:
-        raise HTTPConfigError(f"the token file {path} is empty (delete it to have a new token made)")
-    if path.stat().st_mode & 0o077:
-        logger.warning("token file %s can be read by other users: chmod 600 %s", path, path)
-    return token, str(path)
+        token, source = env, "FUNCSMITH_TOKEN"
+    else:
+        path = Path(token_file).expanduser() if token_file else token_path()
+        source = str(path)
+        try:
+            _create_token_file(path)
+            token = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise HTTPConfigError(f"cannot read or create the token file {path}: {exc}") from None
+        if not token:
+            raise HTTPConfigError(f"the token file {path} is empty (delete it to have a new token made)")
+        if path.stat().st_mode & 0o077:
+            logger.warning("token file %s can be read by other users: chmod 600 %s", path, path)
+    if not token.isascii() or not token.isprintable() or " " in token:
+        raise HTTPConfigError(f"the token from {source} must be printable ASCII without spaces")
+    return token, source
 
 
 def _create_token_file(path: Path) -> None:
-    """Write a fresh random token to `path` if there is none: created 0600 in one step, in a 0700 folder."""
+    """Put a fresh random token at `path` if there is none: written 0600 beside it, then linked into place,
+    so a server starting at the same moment reads either no file or the whole token, never half of one."""
     if path.exists():
         return
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):  # another server made it first: use theirs
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(secrets.token_urlsafe(32) + "\n")
+        os.link(temp, path)
         logger.info("made a new bearer token in %s", path)
+    except FileExistsError:
+        pass  # another server made one first: use theirs
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def configure(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import resource
 import socket
 import stat
@@ -21,7 +22,7 @@ import httpx
 import pytest
 from mcp import Client
 
-from mcp_server.http import REQUEST_TIMEOUT, SESSIONS_PER_CLIENT
+from mcp_server.http import REQUEST_TIMEOUT, SESSIONS_PER_CLIENT, HTTPConfigError, configure
 from tests.calc import CALC_JSON, CALC_PY
 from tests.mcp_helpers import ROOT, HTTPServer, http_server, server_env
 
@@ -216,3 +217,33 @@ async def test_slowloris_neither_stalls_calls_nor_floods_the_log(tmp_path: Path)
                 conn.close()
         lines = server.log.read_text().splitlines()
         assert len(lines) < 300, "\n".join(lines[:50])
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("allowed_hosts", "http://funcsmith.lan", "--allowed-host 'http://funcsmith.lan'"),
+        ("allowed_hosts", "funcsmith.lan:http", "'http' is not a port number"),
+        ("allowed_hosts", "fe80::zz:8765", "brackets"),
+        ("allowed_origins", "app.example.com", "--allowed-origin 'app.example.com'"),
+        ("allowed_origins", "https://app.example.com/page", "scheme://host[:port]"),
+    ],
+)
+def test_bad_names_are_refused_with_what_to_write(option: str, value: str, named: str) -> None:
+    with pytest.raises(HTTPConfigError, match=re.escape(named)):
+        configure("127.0.0.1", 8765, no_auth=True, **{option: [value]})
+
+
+def test_names_as_clients_send_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUNCSMITH_ALLOWED_HOSTS", "mcp:9000,,[::1]:8080 ")
+    monkeypatch.setenv("FUNCSMITH_ALLOWED_ORIGINS", "HTTPS://App.Example.com/")
+    settings = configure("127.0.0.1", 8765, allowed_hosts=["Funcsmith.LAN", "fe80::1"], no_auth=True)
+    names = ("funcsmith.lan", "funcsmith.lan:*", "[fe80::1]", "[fe80::1]:*", "mcp:9000", "[::1]:8080")
+    assert settings.allowed_hosts == names
+    assert settings.allowed_origins == ("https://app.example.com",)
+
+
+def test_a_token_that_cannot_go_in_a_header_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUNCSMITH_TOKEN", "two words")
+    with pytest.raises(HTTPConfigError, match="FUNCSMITH_TOKEN must be printable ASCII"):
+        configure("127.0.0.1", 8765)
