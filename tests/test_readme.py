@@ -22,7 +22,16 @@ def readme_blocks() -> dict[str, str]:
 
 def funcsmith(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mcp_server.cli", "--functions", str(folder), "--data-dir", str(folder.parent / "d"), *args],
+        [
+            sys.executable,
+            "-m",
+            "mcp_server.cli",
+            "--functions",
+            str(folder),
+            "--data-dir",
+            str(folder.parent / "d"),
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=120,
