@@ -13,14 +13,16 @@ costs, (d) `spawn`: the naive sandbox, the same
 Sandbox with `start="spawn"`: a fresh interpreter per call running the same
 supervisor and worker code with the same lockdown, (e) `python-c`: a bare
 `python -I -c` one-liner per call, no lockdown at all (a lower bound for any
-fresh-interpreter design, not a sandbox). `--raw` times `Sandbox.call` directly
-instead, without MCP.
+fresh-interpreter design, not a sandbox). The first three run side by side,
+taking turns in blocks of calls, so their ratios hold on a busy machine. `--raw`
+times `Sandbox.call` directly instead, without MCP.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import statistics
@@ -44,6 +46,7 @@ from mcp_server.server import FuncsmithServer, serve_stdio
 ROOT = Path(__file__).resolve().parent.parent
 RUNNERS = ("sdk", "sandbox", "inprocess", "spawn", "python-c")
 NAIVE = ("spawn", "python-c")
+BLOCKS = 10  # the runners measured together take turns, this many blocks of calls each
 FUNCTION_PY = 'def add(a: int, b: int) -> int:\n    """Add two integers."""\n    return a + b\n'
 FUNCTION_SPEC = {
     "name": "add",
@@ -165,21 +168,31 @@ class Stats:
     calls_per_s: float
 
 
-async def measure(kind: str, functions: Path, data: Path, calls: int, levels: Sequence[int]) -> dict[int, Stats]:
-    """Start a server with runner `kind`, then time `calls` tool calls at each concurrency level."""
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "bench.calls", "serve", kind, str(functions), str(data)],
-        cwd=str(ROOT),
-    )
-    async with Client(params) as client:
+def caller_for(kind: str, client: Client) -> Callable[[int], Awaitable[None]]:
+    """One checked `add` call through `client`, the server of runner `kind`."""
 
-        async def one(n: int) -> None:
-            result = await client.call_tool("add", {"a": n, "b": 1})
-            if result.is_error or result.structured_content != {"result": n + 1}:
-                raise RuntimeError(f"{kind}: add({n}, 1) answered {result}")
+    async def one(n: int) -> None:
+        result = await client.call_tool("add", {"a": n, "b": 1})
+        if result.is_error or result.structured_content != {"result": n + 1}:
+            raise RuntimeError(f"{kind}: add({n}, 1) answered {result}")
 
-        return await timed(one, calls, levels)
+    return one
+
+
+async def measure(
+    kinds: Sequence[str], functions: Path, data: Path, calls: int, levels: Sequence[int]
+) -> dict[str, dict[int, Stats]]:
+    """Start one server per runner kind, then time `calls` tool calls of each at each concurrency level."""
+    async with contextlib.AsyncExitStack() as stack:
+        ones = {}
+        for kind in kinds:
+            params = StdioServerParameters(
+                command=sys.executable,
+                args=["-m", "bench.calls", "serve", kind, str(functions), str(data)],
+                cwd=str(ROOT),
+            )
+            ones[kind] = caller_for(kind, await stack.enter_async_context(Client(params)))
+        return await timed(ones, calls, levels)
 
 
 async def measure_raw(kind: str, data: Path, calls: int, levels: Sequence[int]) -> dict[int, Stats]:
@@ -193,34 +206,52 @@ async def measure_raw(kind: str, data: Path, calls: int, levels: Sequence[int]) 
             if not result.ok or result.value != n + 1:
                 raise RuntimeError(f"{kind}: add({n}, 1) answered {result}")
 
-        return await timed(one, calls, levels)
+        return (await timed({kind: one}, calls, levels))[kind]
 
 
-async def timed(one: Callable[[int], Awaitable[None]], calls: int, levels: Sequence[int]) -> dict[int, Stats]:
-    """Warm up, then make `calls` calls of `one` at each concurrency level, each caller waiting for its answer."""
-    for n in range(min(20, calls)):  # warm up the server, the zygote and the caches
-        await one(n)
-    results: dict[int, Stats] = {}
+async def run_block(
+    one: Callable[[int], Awaitable[None]], numbers: Sequence[int], level: int, latencies: list[float]
+) -> float:
+    """Make the calls `numbers` with `level` concurrent callers; add each latency to `latencies`; the wall time."""
+
+    async def caller(offset: int) -> None:
+        for n in numbers[offset::level]:
+            started = time.perf_counter()
+            await one(n)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tasks:
+        for offset in range(level):
+            tasks.start_soon(caller, offset)
+    return time.perf_counter() - started
+
+
+async def timed(
+    ones: Mapping[str, Callable[[int], Awaitable[None]]], calls: int, levels: Sequence[int]
+) -> dict[str, dict[int, Stats]]:
+    """Warm up, then make `calls` calls of each `one` at each concurrency level, each caller waiting for its answer.
+
+    The runners take turns, a block of calls each, so that a change in the machine's load
+    (other jobs starting or ending) falls on every runner alike: their ratios hold on a busy machine.
+    """
+    for one in ones.values():
+        for n in range(min(20, calls)):  # warm up the server, the zygote and the caches
+            await one(n)
+    results: dict[str, dict[int, Stats]] = {kind: {} for kind in ones}
     for level in levels:
-        latencies: list[float] = []
-
-        async def caller(offset: int, latencies: list[float] = latencies, level: int = level) -> None:
-            for n in range(offset, calls, level):
-                started = time.perf_counter()
-                await one(n)
-                latencies.append(time.perf_counter() - started)
-
-        started = time.perf_counter()
-        async with anyio.create_task_group() as tasks:
-            for offset in range(level):
-                tasks.start_soon(caller, offset)
-        wall = time.perf_counter() - started
-        ordered = sorted(latencies)
-        results[level] = Stats(
-            p50_ms=statistics.median(ordered) * 1000,
-            p95_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000,
-            calls_per_s=len(ordered) / wall,
-        )
+        latencies: dict[str, list[float]] = {kind: [] for kind in ones}
+        walls = dict.fromkeys(ones, 0.0)
+        for block in range(BLOCKS):
+            for kind, one in ones.items():
+                walls[kind] += await run_block(one, range(block, calls, BLOCKS), level, latencies[kind])
+        for kind, measured in latencies.items():
+            ordered = sorted(measured)
+            results[kind][level] = Stats(
+                p50_ms=statistics.median(ordered) * 1000,
+                p95_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000,
+                calls_per_s=len(ordered) / walls[kind],
+            )
     return results
 
 
@@ -277,16 +308,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         (functions / "bench.py").write_text(FUNCTION_PY)
         (functions / "bench.json").write_text(json.dumps(FUNCTION_SPEC))
         data = Path(scratch) / "data"
-        results = {}
-        for kind in options.runners:
-            calls = options.naive_calls if kind in NAIVE else options.calls
-            if not options.raw:
-                results[kind] = anyio.run(measure, kind, functions, data, calls, options.concurrency)
-            elif kind in {"sandbox", "spawn"}:
+        results: dict[str, dict[int, Stats]] = {}
+        if options.raw:
+            for kind in (k for k in options.runners if k in {"sandbox", "spawn"}):
+                calls = options.naive_calls if kind in NAIVE else options.calls
                 results[kind] = anyio.run(measure_raw, kind, data, calls, options.concurrency)
-            else:
-                continue
-            print(f"measured {kind}", file=sys.stderr)
+        else:
+            # The runners compared by the targets are measured together, taking turns; the naive ones after.
+            together = [k for k in options.runners if k not in NAIVE]
+            if together:
+                results.update(anyio.run(measure, together, functions, data, options.calls, options.concurrency))
+            for kind in (k for k in options.runners if k in NAIVE):
+                results.update(anyio.run(measure, [kind], functions, data, options.naive_calls, options.concurrency))
     print(report(results, options.concurrency))
 
 
