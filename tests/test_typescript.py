@@ -59,7 +59,7 @@ def text(call: dict[str, Any]) -> str:
 
 
 def check(report: dict[str, Any]) -> None:
-    """What the TypeScript client saw for each of CALLS."""
+    """What the TypeScript client saw for each of CALLS (after logging/setLevel succeeded)."""
     assert report["capabilities"]["logging"] == {}
     schemas = {t["name"]: t["outputSchema"] for t in report["tools"]}
     assert schemas["divide"]["required"] == ["quotient"], "the error cases must be checked against a real schema"
@@ -99,6 +99,7 @@ def test_typescript_client_over_stdio(node: Node, functions: Path, tmp_path: Pat
             "args": ["-m", "mcp_server.cli", "--functions", str(functions), "serve"],
             "env": server_env(tmp_path / "data"),
             "cwd": str(ROOT),
+            "logLevel": "warning",
             "calls": CALLS,
         }
     )
@@ -107,5 +108,6 @@ def test_typescript_client_over_stdio(node: Node, functions: Path, tmp_path: Pat
 
 def test_typescript_client_over_http(node: Node, functions: Path, tmp_path: Path) -> None:
     with http_server(functions, tmp_path / "data") as server:
-        report = node.client({"transport": "http", "url": server.url, "token": server.token, "calls": CALLS})
+        config = {"transport": "http", "url": server.url, "token": server.token, "logLevel": "warning"}
+        report = node.client({**config, "calls": CALLS})
     check(report)
