@@ -295,10 +295,10 @@ class FuncsmithServer:
             self.sync()
         summary = outcome.summary()
         await send_log(ctx.session, "info" if outcome.ok or outcome.existing else "warning", summary, ctx.request_id)
+        if not outcome.ok and not (outcome.existing and not outcome.attempts):
+            return error_result(summary, type="NotPublished", outcome=outcome.as_json())
         return types.CallToolResult(
-            content=[types.TextContent(type="text", text=summary)],
-            structured_content=outcome.as_json(),
-            is_error=not outcome.ok and not (outcome.existing and not outcome.attempts),
+            content=[types.TextContent(type="text", text=summary)], structured_content=outcome.as_json()
         )
 
 

@@ -158,6 +158,17 @@ async def test_create_function_over_mcp_reports_progress(folder: Path, tmp_path:
     assert changed
 
 
+async def test_create_function_failure_is_a_tool_error_with_its_outcome_in_meta(folder: Path, tmp_path: Path) -> None:
+    with FakeOllama(answers=["never_valid"]) as fake:
+        env = {"FUNCSMITH_MODEL": "ollama:gemma3:4b", "OLLAMA_HOST": fake.host}
+        async with handshake_client(stdio_params(folder, tmp_path / "data", env=env)) as client:
+            result = await client.call_tool("create_function", {"task": "reverse a string", "attempts": 1})
+    assert result.is_error and texts(result).startswith("no function published after 1 attempt(s)")
+    assert result.structured_content is None
+    error = result.meta["funcsmith/error"]
+    assert error["type"] == "NotPublished" and error["outcome"]["attempts"] == 1 and error["outcome"]["problems"]
+
+
 def test_same_value_compares_json_by_value() -> None:
     assert same_value(5, 5.0) and same_value([1, {"a": 0.1 + 0.2}], [1, {"a": 0.3}])
     assert not same_value(True, 1) and not same_value({"a": 1}, {"a": 1, "b": 2}) and not same_value("1", 1)
