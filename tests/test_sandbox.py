@@ -407,7 +407,7 @@ async def test_a_pooled_call_sees_only_its_own_folders(sandbox: Sandbox, data_ro
 
 async def test_calls_with_a_grant_or_other_limits_take_the_cold_path(data_root: Path) -> None:
     async with Sandbox(data_root, limits=LIMITS, pool_size=1) as box:
-        more_memory = SandboxGrant(memory_mb=LIMITS.memory_mb * 2)
+        more_memory = SandboxGrant(memory_mb=LIMITS.memory_mb * 2, timeout_s=30)  # filling it takes a while
         result = await run(box, "whoami", grant=more_memory)
         assert result.ok and result.value["pid"] == 1
         assert (await run(box, "memory_bomb", grant=more_memory)).error_type == "MemoryLimit"

@@ -1,95 +1,237 @@
-"""Per-call process groups in the cgroup "pids" controller.
+"""Per-call cgroups: the "pids" controller caps a call's tasks, the "memory" controller gives it one budget.
 
 RLIMIT_NPROC counts per user and is ignored for root, so it cannot cap one call's
 processes and threads. A pids cgroup per call can: `pids.max` caps the call's
 tasks, and `cgroup.procs` lists every one of them for the final sweep, whatever
 they did to escape their process group.
+
+RLIMIT_AS is per process and never sees shared memory or memory files. A memory
+cgroup per call counts all of it: every process of the call, the pages of its
+tmpfs (its temp folder) and of its memfds. Going past the budget makes the kernel
+kill a process of the call; the zygote hears of it on the slot's `oom` fd (an
+eventfd on cgroup v1, `memory.events` on v2) and stops the whole call.
+
+Cgroups are made once and reused call after call (a slot), with their limits
+written only when they change: making and removing one per call would cost more
+than the call.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
+from dataclasses import dataclass, field
 from pathlib import Path
 
+_MIB = 1 << 20
 
-def pids_controller() -> Path:
-    """The directory of this process's cgroup in the pids controller (v1 or v2); OSError naming why not."""
+
+def controller(name: str) -> Path:
+    """The directory of this process's cgroup in controller `name` (v1 or v2); OSError naming why not."""
     mounts = {}
     with open("/proc/self/mountinfo") as f:
         for line in f:
             left, _, right = line.partition(" - ")
             fstype, _, options = right.split()[:3]
-            if fstype == "cgroup" and "pids" in options.split(","):
+            if fstype == "cgroup" and name in options.split(","):
                 mounts["v1"] = left.split()[4]
             elif fstype == "cgroup2":
                 mounts.setdefault("v2", left.split()[4])
     with open("/proc/self/cgroup") as f:
         entries = [line.rstrip("\n").split(":", 2) for line in f]
     for _, controllers, path in entries:
-        if "v1" in mounts and "pids" in controllers.split(","):
+        if "v1" in mounts and name in controllers.split(","):
             return Path(mounts["v1"] + path)
     for _, controllers, path in entries:
         if "v2" in mounts and controllers == "":
             where = Path(mounts["v2"] + path)
-            if "pids" in (where / "cgroup.controllers").read_text().split():
+            if name in (where / "cgroup.controllers").read_text().split():
                 return where
-    raise OSError("no cgroup pids controller is mounted for this process")
+    raise OSError(f"no cgroup {name} controller is mounted for this process")
+
+
+@dataclass(eq=False)
+class Slot:
+    """One call's cgroups: its pids group, and its memory group where there is one (the same folder on v2)."""
+
+    pids: Path
+    memory: Path | None = None
+    oom: int = -1  # readable (v1) or POLLPRI (v2) after the kernel killed a process of the slot for memory
+    v2: bool = False
+    written: dict[str, int] = field(default_factory=dict)  # the limits last written, to skip rewriting them
+    oom_kills: int = 0
+
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        return (self.pids,) if self.memory in (None, self.pids) else (self.pids, self.memory)
+
+    @property
+    def oom_events(self) -> int:
+        """The poll events that mean the `oom` fd has news."""
+        return select.POLLPRI if self.v2 else select.POLLIN
+
+    def limit(self, max_tasks: int, memory_mb: int) -> None:
+        """Cap the slot at `max_tasks` processes and threads and `memory_mb` of memory, all its processes together."""
+        if self.written.get("pids") != max_tasks:
+            _write(self.pids / "pids.max", b"%d" % max_tasks)
+            self.written["pids"] = max_tasks
+        if self.memory is not None and self.written.get("memory") != memory_mb:
+            size = b"%d" % (memory_mb * _MIB)
+            if self.v2:
+                _write(self.memory / "memory.max", size)
+            else:  # with swap accounted, memory+swap must stay at or above memory: raising it, it goes first
+                names = ["memory.limit_in_bytes"]
+                if (self.memory / "memory.memsw.limit_in_bytes").exists():
+                    names.append("memory.memsw.limit_in_bytes")
+                try:
+                    for name in names:
+                        _write(self.memory / name, size)
+                except OSError:
+                    if len(names) == 1:
+                        raise
+                    for name in reversed(names):
+                        _write(self.memory / name, size)
+            self.written["memory"] = memory_mb
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel killed a process of this slot for memory since the last time this was asked."""
+        if self.oom < 0:
+            return False
+        poller = select.poll()
+        poller.register(self.oom, self.oom_events)
+        if not poller.poll(0):
+            return False
+        if not self.v2:
+            with contextlib.suppress(BlockingIOError):
+                os.eventfd_read(self.oom)
+        kills = self.kills()
+        killed, self.oom_kills = kills > self.oom_kills, kills
+        return killed
+
+    def kills(self) -> int:
+        """How many processes of this slot the kernel has killed for memory, all calls together."""
+        if self.memory is None:
+            return 0
+        if self.v2 and self.oom >= 0:  # read through the polled fd: that is what re-arms its POLLPRI
+            data = os.pread(self.oom, 4096, 0)
+        else:
+            data = _read(self.memory / ("memory.events" if self.v2 else "memory.oom_control"))
+        for line in data.decode().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
 
 
 class CallGroups:
-    """A folder of per-call pids cgroups under this process's cgroup, owned by one zygote."""
+    """The folders of per-call cgroups under this process's cgroups, owned by one zygote."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, memory_base: Path | None = None, *, v2: bool = False) -> None:
         self.base = base
-        self.free: list[Path] = []
+        self.memory_base = memory_base
+        self.memory_error = ""  # why there is no memory_base, when there is none
+        self.v2 = v2
+        self.free: list[Slot] = []
         self.made = 0
 
     @classmethod
     def create(cls, name: str) -> CallGroups:
-        """Make (and check we may use) a child cgroup `name`; OSError naming the cause if we may not."""
-        parent = pids_controller()
+        """Make (and check we may use) child cgroups `name`; OSError naming the cause if the pids one fails.
+
+        A memory controller that cannot be used leaves `memory_base` None and says why in `memory_error`.
+        """
+        parent = controller("pids")
         base = parent / name
         base.mkdir(exist_ok=True)
-        if not (base / "pids.max").exists():
-            with contextlib.suppress(OSError):
-                (parent / "cgroup.subtree_control").write_text("+pids")
-            (base / "cgroup.subtree_control").write_text("+pids")
-        return cls(base)
+        v2 = not (base / "tasks").exists()  # every v1 cgroup has a tasks file, no v2 one has
+        if v2:
+            for folder in (parent, base):
+                for wanted in (b"+pids", b"+memory"):
+                    with contextlib.suppress(OSError):
+                        _write(folder / "cgroup.subtree_control", wanted)
+            if "pids" not in (base / "cgroup.subtree_control").read_text().split():
+                raise OSError(f"the pids controller cannot be enabled below {base}")
+        groups = cls(base, v2=v2)
+        try:
+            if v2 and "memory" not in (base / "cgroup.subtree_control").read_text().split():
+                raise OSError(f"the memory controller cannot be enabled below {base}")
+            groups.memory_base = base if v2 else controller("memory") / name
+            groups.memory_base.mkdir(exist_ok=True)
+        except OSError as exc:
+            groups.memory_error = str(exc)
+        return groups
 
-    def acquire(self) -> Path:
-        """An empty call cgroup: a reused one when free (cheaper than mkdir/rmdir per call), else a new one."""
+    def acquire(self) -> Slot:
+        """An empty call slot: a reused one when free (cheaper than mkdir/rmdir per call), else a new one."""
         if self.free:
             return self.free.pop()
         self.made += 1
-        group = self.base / f"slot-{self.made}"
-        group.mkdir(exist_ok=True)
-        return group
+        name = f"slot-{self.made}"
+        slot = Slot(self.base / name, v2=self.v2)
+        slot.pids.mkdir(exist_ok=True)
+        if self.memory_base is not None:
+            slot.memory = self.memory_base / name
+            slot.memory.mkdir(exist_ok=True)
+            slot.oom = _oom_fd(slot.memory, self.v2)
+        return slot
 
-    def release(self, group: Path) -> None:
-        """Kill whatever is left in a call's cgroup; reuse the cgroup only once it is empty."""
-        if sweep(group):
-            self.free.append(group)
+    def release(self, slot: Slot) -> None:
+        """Kill whatever is left in a call's slot; reuse it only once it is empty."""
+        if sweep(slot.pids):
+            self.free.append(slot)
+        elif slot.oom >= 0:
+            os.close(slot.oom)
+            slot.oom = -1
 
     def remove(self) -> None:
-        """Kill what is left in every call cgroup and remove them all, then the base."""
-        for group in self.base.iterdir() if self.base.exists() else ():
-            if group.is_dir():
-                sweep(group)
-                for _ in range(200):  # busy until the killed tasks are reaped
-                    try:
-                        group.rmdir()
-                        break
-                    except OSError:
-                        os.sched_yield()
+        """Kill what is left in every call cgroup and remove them all, then the bases."""
+        for slot in self.free:
+            if slot.oom >= 0:
+                os.close(slot.oom)
+        self.free.clear()
+        for base in dict.fromkeys(b for b in (self.base, self.memory_base) if b is not None):
+            for group in base.iterdir() if base.exists() else ():
+                if group.is_dir():
+                    sweep(group)
+                    for _ in range(200):  # busy until the killed tasks are reaped
+                        try:
+                            group.rmdir()
+                            break
+                        except OSError:
+                            os.sched_yield()
+            with contextlib.suppress(OSError):
+                base.rmdir()
+
+    @classmethod
+    def stale(cls, name: str) -> list[CallGroups]:
+        """The slots folders named `name`-prefixed under this process's cgroups, as groups to remove."""
+        found = []
         with contextlib.suppress(OSError):
-            self.base.rmdir()
+            found += [cls(base) for base in controller("pids").glob(f"{name}*")]
+        with contextlib.suppress(OSError):
+            memory = controller("memory")
+            found += [cls(base) for base in memory.glob(f"{name}*") if not (base / "pids.max").exists()]
+        return found
 
 
-def limit(group: Path, max_tasks: int) -> None:
-    """Cap a call cgroup at `max_tasks` processes and threads."""
-    _write(group / "pids.max", b"%d" % max_tasks)
+def _oom_fd(memory: Path, v2: bool) -> int:
+    """An fd that tells of OOM kills in a memory group: its memory.events (v2, POLLPRI), or a v1 eventfd."""
+    if v2:
+        with contextlib.suppress(OSError):
+            _write(memory / "memory.oom.group", b"1")  # one OOM kill takes the whole call
+        return os.open(memory / "memory.events", os.O_RDONLY | os.O_CLOEXEC)
+    event = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+    control = os.open(memory / "memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _write(memory / "cgroup.event_control", b"%d %d" % (event, control))
+    except OSError:
+        os.close(event)
+        raise
+    finally:
+        os.close(control)
+    return event
 
 
 def sweep(group: Path) -> bool:
@@ -108,9 +250,11 @@ def sweep(group: Path) -> bool:
     return False
 
 
-def enter(group: Path) -> None:
-    """Move the calling process into a call's cgroup (before it runs anything of the function's)."""
-    _write(group / "cgroup.procs", b"%d" % os.getpid())
+def enter(slot: Slot) -> None:
+    """Move the calling process into a call's cgroups (before it runs anything of the function's)."""
+    me = b"%d" % os.getpid()
+    for folder in slot.folders:
+        _write(folder / "cgroup.procs", me)
 
 
 # Plain fd reads and writes: a call's cgroup files are touched on every call, by processes that have

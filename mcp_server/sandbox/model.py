@@ -13,6 +13,8 @@ SANDBOX_ERRORS = frozenset(
         "Timeout",
         "CPULimit",
         "MemoryLimit",
+        "TempLimit",
+        "NotStarted",
         "FileSizeLimit",
         "OutputLimit",
         "ResultTooLarge",
@@ -77,6 +79,8 @@ class Limits:
     cpu_s: int = 10
     memory_mb: int = 512
     file_size_mb: int = 64
+    tmp_mb: int = 128  # the call's temp folder (a tmpfs: within the memory budget)
+    tmp_files: int = 10_000
     processes: int = 64
     open_files: int = 256
     output_bytes: int = 1 << 20
@@ -92,6 +96,8 @@ class Limits:
             cpu_s=cpu,
             memory_mb=memory,
             file_size_mb=self.file_size_mb,
+            tmp_mb=self.tmp_mb,
+            tmp_files=self.tmp_files,
             processes=self.processes,
             open_files=self.open_files,
             output_bytes=self.output_bytes,

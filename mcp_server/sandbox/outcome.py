@@ -53,9 +53,28 @@ def from_reply(reply: Mapping[str, Any], blobs: Sequence[bytes], limits: Limits,
     return CallResult(ok=False, error_type=kind, error_message=message, sandbox_error=True, details=details, **out)
 
 
+def timeout(limits: Limits, cpu_s: float | None) -> tuple[str, dict[str, Any]]:
+    """Why a call the wall clock stopped was stopped: the wall clock came first, here is how far the CPU clock got."""
+    used = f"{cpu_s:g} s" if cpu_s is not None else "an unknown amount"
+    message = (
+        f"the call ran longer than {limits.timeout_s:g} s of wall-clock time and was stopped, "
+        f"having used {used} of its {limits.cpu_s:g} s of CPU time"
+    )
+    return message, {"limit_s": limits.timeout_s, "cpu_limit_s": limits.cpu_s, "cpu_s": cpu_s}
+
+
 def _stopped(reason: str, reply: Mapping[str, Any], limits: Limits) -> tuple[str, str, dict[str, Any]]:
     if reason == "Timeout":
-        return reason, f"the call ran longer than {limits.timeout_s:g} s and was stopped", {"limit_s": limits.timeout_s}
+        return reason, *timeout(limits, reply.get("cpu_s"))
+    if reason == "CPULimit":
+        message = f"the call used more than {limits.cpu_s} s of CPU time and was stopped"
+        return reason, message, {"limit_s": limits.cpu_s, "cpu_s": reply.get("cpu_s")}
+    if reason == "MemoryLimit":
+        message = (
+            f"the call used more than its memory budget of {limits.memory_mb} MiB "
+            "(all its processes, shared memory and memory files together) and was stopped"
+        )
+        return reason, message, {"limit_mb": limits.memory_mb}
     if reason == "OutputLimit":
         cap = limits.output_bytes
         return (

@@ -20,7 +20,7 @@ _PROBE = "import sys; sys.path.insert(0, sys.argv[1]); from mcp_server.sandbox.p
 
 def probe_main() -> None:
     """Run in a throwaway interpreter: try each layer for real and print the findings as JSON."""
-    from mcp_server.sandbox import landlock, linux, zygote
+    from mcp_server.sandbox import landlock, linux, tmpfs, zygote
     from mcp_server.sandbox.cgroup import CallGroups
 
     facts: dict[str, Any] = {"euid": os.geteuid(), "landlock_abi": landlock.abi_version()}
@@ -35,10 +35,13 @@ def probe_main() -> None:
     facts["netns"] = True if os.waitstatus_to_exitcode(status) == 0 else "unshare(CLONE_NEWNET) was refused"
     facts["pidns"] = zygote._try(zygote.probe_pid_namespace)
     try:
-        CallGroups.create(f"funcsmith-probe-{os.getpid()}").remove()
+        groups = CallGroups.create(f"funcsmith-probe-{os.getpid()}")
         facts["cgroup"] = True
+        facts["memory_cgroup"] = True if groups.memory_base is not None else groups.memory_error
+        groups.remove()
     except OSError as exc:
-        facts["cgroup"] = str(exc)
+        facts["cgroup"] = facts["memory_cgroup"] = str(exc)
+    facts["tmpfs"] = zygote._try(tmpfs.probe)
     sys.stdout.write(json.dumps(facts))
 
 
@@ -69,6 +72,7 @@ def isolation_report() -> list[Layer]:
         return [Layer("isolation", False, reason)]
     abi, root = facts["landlock_abi"], facts["euid"] == 0
     cgroup, netns, pidns = facts["cgroup"], facts["netns"], facts["pidns"]
+    memory, temp = facts.get("memory_cgroup", cgroup), facts.get("tmpfs", "not probed")
     no_landlock = "the kernel has no Landlock (Linux 5.13+ with landlock in the LSM list)"
     layers = [
         Layer("rlimits", True, "CPU time, address space, file size, open files, no core dumps; per call process"),
@@ -87,6 +91,20 @@ def isolation_report() -> list[Layer]:
             if cgroup is True
             else f"no pids cgroup ({cgroup}); "
             + ("RLIMIT_NPROC is ignored for root" if root else "RLIMIT_NPROC applies, counted per user"),
+        ),
+        Layer(
+            "memory budget",
+            memory is True,
+            "a memory cgroup per call: one budget for all its processes, shared memory and memory files"
+            if memory is True
+            else f"no memory cgroup ({memory}); RLIMIT_AS caps each process on its own",
+        ),
+        Layer(
+            "temp folder limit",
+            temp is True,
+            "each call's temp folder is a tmpfs of its own, capped in size and files, gone with the call"
+            if temp is True
+            else f"no tmpfs of its own ({temp}); the temp folder is on disk, each file capped by RLIMIT_FSIZE",
         ),
         Layer(
             "network namespace", netns is True, "calls run in an empty network namespace" if netns is True else netns
@@ -122,6 +140,9 @@ def warn_missing(facts: dict[str, Any]) -> None:
     if "cgroup_error" in facts and "cgroup" not in _warned:
         _warned.add("cgroup")
         logger.warning("sandbox: no per-call pids cgroup: %s", facts["cgroup_error"])
+    if "memory_cgroup_error" in facts and "memory" not in _warned:
+        _warned.add("memory")
+        logger.warning("sandbox: no per-call memory cgroup: %s", facts["memory_cgroup_error"])
     if facts.get("landlock_abi", 0) < 4 and "landlock" not in _warned:
         _warned.add("landlock")
         logger.warning(

@@ -19,26 +19,29 @@ import array
 import asyncio
 import collections
 import contextlib
+import fcntl
 import itertools
 import json
 import os
 import select
-import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from mcp_server.sandbox import protocol
-from mcp_server.sandbox.cgroup import CallGroups
+from mcp_server.sandbox import cleanup, protocol
+from mcp_server.sandbox.cgroup import CallGroups, Slot
 from mcp_server.sandbox.model import CallResult, Limits, SandboxGrant
-from mcp_server.sandbox.outcome import from_reply, sandbox_failure
+from mcp_server.sandbox.outcome import from_reply, sandbox_failure, timeout
 from mcp_server.sandbox.paths import python_read_paths
 from mcp_server.sandbox.probe import ROOT, logger, probe, warn_missing
 
@@ -54,7 +57,6 @@ _BOOT = _PACKAGES + "from mcp_server.sandbox.zygote import main\nmain()\n"
 _SPAWN_BOOT = _PACKAGES + "from mcp_server.sandbox.spawn import main\nmain()\n"
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _GRACE_S = 2.0  # how long past its own timeout the supervisor may take before the server steps in
-_DRAIN_S = 5.0
 _spawner_ids = itertools.count(1)
 
 
@@ -68,7 +70,7 @@ async def _boot(
         pass_fds=(channel.fileno(),),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        env=_ENV,
+        env={**_ENV, "TMPDIR": tempfile.gettempdir()},  # where the sandbox's scratch folders go
         start_new_session=True,
     )  # fmt: skip
 
@@ -81,6 +83,7 @@ class _Zygote:
         self.control = control
         self.facts = facts
         self.pool: collections.deque[tuple[int, socket.socket]] = collections.deque()
+        self.replaced = False
         asyncio.get_running_loop().add_reader(control.fileno(), self._receive)
 
     @classmethod
@@ -109,7 +112,7 @@ class _Zygote:
 
     @property
     def alive(self) -> bool:
-        return self.process.returncode is None and self.control.fileno() >= 0
+        return self.process.returncode is None and self.control.fileno() >= 0 and not self.replaced
 
     def _receive(self) -> None:
         """Take in what the zygote sent: pooled calls' sockets, or word that the pool failed."""
@@ -150,12 +153,19 @@ class _Zygote:
     def run(self, call_id: int, sock: socket.socket) -> None:
         message = json.dumps({"v": protocol.VERSION, "op": "run", "id": call_id}).encode()
         fds = array.array("i", [sock.fileno()])
-        self.control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+        self.control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())], socket.MSG_DONTWAIT)
 
     def kill(self, **which: int) -> None:
-        """Have the zygote stop one call: a cold one by `call_id`, a pooled one by `pid`."""
+        """Have the zygote stop one call: a cold one by `call_id`, a pooled one by `pid` (never waiting on it)."""
         with contextlib.suppress(OSError):
-            self.control.send(json.dumps({"v": protocol.VERSION, "op": "kill", **which}).encode())
+            self.control.send(json.dumps({"v": protocol.VERSION, "op": "kill", **which}).encode(), socket.MSG_DONTWAIT)
+
+    def stuck(self) -> None:
+        """The zygote failed to start or end a call: kill it (with every call of its), to be replaced."""
+        if self.process.returncode is None:
+            logger.warning("sandbox: zygote %s is not responding; replacing it", self.facts.get("pid"))
+            _signal(self.process, signal.SIGKILL)
+        self.replaced = True
 
     async def close(self) -> None:
         """Close the control socket (the zygote stops every call it started) and wait for it to exit."""
@@ -178,7 +188,7 @@ class _Spawner:
     def __init__(self, label: str, facts: dict[str, Any]) -> None:
         self.label = label
         self.facts = facts
-        self.scratch = Path(tempfile.mkdtemp(prefix=f"funcsmith-{os.getpid()}-"))
+        self.scratch, self.scratch_lock = cleanup.make_scratch()
         self.groups: CallGroups | None = None
         if facts.get("cgroup") is True:
             try:
@@ -196,10 +206,10 @@ class _Spawner:
         warn_missing(spawner.facts)
         return spawner
 
-    async def run(self, payload: bytes, limits: Limits, *, network: bool) -> CallResult:
+    async def run(self, payload: bytes, limits: Limits, slot: _Slot, *, network: bool) -> CallResult:
         group = self.groups.acquire() if self.groups is not None else None
         config = {
-            "group": str(group) if group is not None else None,
+            "group": [str(group.pids), group.memory and str(group.memory), group.v2] if group is not None else None,
             "scratch": str(self.scratch),
             "landlock_abi": self.facts["landlock_abi"],
             "pidns": self.facts["pidns"] is True,
@@ -217,9 +227,10 @@ class _Spawner:
         cleanup = asyncio.create_task(self._reaped(process, group))
         self.cleanups.add(cleanup)
         cleanup.add_done_callback(self.cleanups.discard)
-        return await _exchange(ours, payload, limits, kill=lambda: _signal(process, signal.SIGTERM))
+        end = slot.ender(partial(_signal, process, signal.SIGKILL))
+        return await _exchange(ours, payload, limits, end, kill=partial(_signal, process, signal.SIGTERM))
 
-    async def _reaped(self, process: asyncio.subprocess.Process, group: Path | None) -> None:
+    async def _reaped(self, process: asyncio.subprocess.Process, group: Slot | None) -> None:
         """After the reply is in: wait for the call's interpreter to exit, then recycle its cgroup."""
         await process.wait()
         if group is not None and self.groups is not None:
@@ -230,7 +241,8 @@ class _Spawner:
             await asyncio.wait(set(self.cleanups))
         if self.groups is not None:
             self.groups.remove()
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        await asyncio.to_thread(cleanup.remove_all, [self.scratch])
+        os.close(self.scratch_lock)
 
 
 class Sandbox:
@@ -268,6 +280,7 @@ class Sandbox:
         self._starting: dict[bool, asyncio.Lock] = {False: asyncio.Lock(), True: asyncio.Lock()}
         self._spawner: _Spawner | None = None
         self._ids = itertools.count(1)
+        self._ending: set[asyncio.Task[None]] = set()  # calls answered whose tree may still be dying
         self._made: set[Path] = set()
         self._closed = False
 
@@ -296,6 +309,8 @@ class Sandbox:
             await zygote.close()
         if self._spawner is not None:
             await self._spawner.close()
+        if self._ending:  # each ends as soon as its supervisor is gone
+            await asyncio.wait(set(self._ending))
 
     async def call(
         self,
@@ -337,24 +352,39 @@ class Sandbox:
             payload = protocol.encode(request)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"Sandbox.call: arguments for {function} are not JSON: {exc}") from None
-        async with self._slots:
+        poolable = not (grant.network or granted) and limits == self.limits and home.is_relative_to(self.data_root)
+        await self._slots.acquire()
+        slot = _Slot(self._slots, self._ending)
+        try:
             if self._spawner is not None:
-                return await self._spawner.run(payload, limits, network=grant.network)
-            zygote = await self._zygote(network=grant.network)
-            poolable = not (grant.network or granted) and limits == self.limits and home.is_relative_to(self.data_root)
-            pooled = zygote.take() if poolable else None
-            if pooled is not None:
-                pid, sock = pooled
-                return await _exchange(sock, payload, limits, kill=lambda: zygote.kill(pid=pid))
-            call_id = next(self._ids)
-            ours, theirs = socket.socketpair()
-            try:
-                with theirs:
-                    zygote.run(call_id, theirs)
-            except OSError as exc:
-                ours.close()
-                return sandbox_failure("Crashed", f"the sandbox zygote is gone: {exc}", elapsed=0.0)
-            return await _exchange(ours, payload, limits, kill=lambda: zygote.kill(id=call_id))
+                return await self._spawner.run(payload, limits, slot, network=grant.network)
+            for attempt in range(2):  # a zygote that died since the last call is replaced, once
+                zygote = await self._zygote(network=grant.network)
+                pooled = zygote.take() if poolable else None
+                if pooled is not None:
+                    pid, sock = pooled
+                    return await _exchange(
+                        sock, payload, limits, slot.ender(zygote.stuck), kill=partial(zygote.kill, pid=pid)
+                    )
+                call_id = next(self._ids)
+                ours, theirs = socket.socketpair()
+                try:
+                    with theirs:
+                        zygote.run(call_id, theirs)
+                except OSError as exc:
+                    ours.close()
+                    zygote.stuck()
+                    if attempt:
+                        return sandbox_failure(
+                            "NotStarted", f"the sandbox could not start the call: {exc}", elapsed=0.0
+                        )
+                    continue
+                return await _exchange(
+                    ours, payload, limits, slot.ender(zygote.stuck), kill=partial(zygote.kill, id=call_id)
+                )
+            raise AssertionError("unreachable")
+        finally:
+            slot.release_unless_handed()
 
     def _home(self, module: str, data_dir: Path | None) -> Path:
         """The call's data folder (its HOME), created on first use."""
@@ -400,6 +430,8 @@ def _limits(limits: Limits) -> dict[str, Any]:
         "cpu_s": limits.cpu_s,
         "memory_mb": limits.memory_mb,
         "file_size_mb": limits.file_size_mb,
+        "tmp_mb": limits.tmp_mb,
+        "tmp_files": limits.tmp_files,
         "processes": limits.processes,
         "open_files": limits.open_files,
         "output_bytes": limits.output_bytes,
@@ -407,8 +439,66 @@ def _limits(limits: Limits) -> dict[str, Any]:
     }
 
 
-async def _exchange(sock: socket.socket, payload: bytes, limits: Limits, *, kill: Callable[[], None]) -> CallResult:
-    """Send the request to a call's supervisor and turn its reply into a CallResult; `kill` stops the call."""
+class _Slot:
+    """One call's hold on a concurrency slot: let go once the call's whole tree is dead, or when it never ran."""
+
+    def __init__(self, slots: asyncio.Semaphore, ending: set[asyncio.Task[None]]) -> None:
+        self.slots = slots
+        self.ending = ending
+        self.handed = False
+        self.held = True
+
+    def ender(self, stuck: Callable[[], None]) -> Callable[[socket.socket, float], None]:
+        """What takes over the call's socket once its reply is in (or it was given up).
+
+        `stuck` replaces the call's supervisor when it has not closed the socket by the deadline.
+        """
+
+        def end(sock: socket.socket, deadline: float) -> None:
+            self.handed = True
+            task = asyncio.get_running_loop().create_task(self._ended(sock, deadline, stuck))
+            self.ending.add(task)
+            task.add_done_callback(self.ending.discard)
+
+        return end
+
+    async def _ended(self, sock: socket.socket, deadline: float, stuck: Callable[[], None]) -> None:
+        """Wait for the supervisor to close its end of the call's socket: it does once nothing of the call is alive."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                while await loop.sock_recv(sock, 1 << 16):
+                    pass
+        except TimeoutError:
+            stuck()
+        except OSError:
+            pass
+        finally:
+            sock.close()
+            self.release()
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.slots.release()
+
+    def release_unless_handed(self) -> None:
+        if not self.handed:
+            self.release()
+
+
+async def _exchange(
+    sock: socket.socket,
+    payload: bytes,
+    limits: Limits,
+    end: Callable[[socket.socket, float], None],
+    *,
+    kill: Callable[[], None],
+) -> CallResult:
+    """Send the request to a call's supervisor and turn its reply into a CallResult; `kill` stops the call.
+
+    The socket then goes to `end`, which holds the call's slot until the supervisor closes it.
+    """
     started = time.monotonic()
     sock.setblocking(False)
     reader = protocol.ReplyReader(limit=limits.result_bytes + 8 * limits.output_bytes + (1 << 20))
@@ -417,22 +507,31 @@ async def _exchange(sock: socket.socket, payload: bytes, limits: Limits, *, kill
             await _send_and_receive(sock, payload, reader)
     except TimeoutError:
         kill()
-        _drain(sock)
-        message = f"the call ran longer than {limits.timeout_s:g} s and was stopped"
-        return sandbox_failure("Timeout", message, elapsed=time.monotonic() - started, limit_s=limits.timeout_s)
+        elapsed = time.monotonic() - started
+        if _unread(sock):  # the request is still in the socket: nothing ever took it
+            message = f"the sandbox could not start the call: its supervisor did not take it within {elapsed:.0f} s"
+            return sandbox_failure("NotStarted", message, elapsed=elapsed)
+        message, details = timeout(limits, None)
+        return sandbox_failure("Timeout", message, elapsed=elapsed, **details)
     except (protocol.ProtocolError, OSError) as exc:
         kill()
-        _drain(sock)
         return sandbox_failure(
             "ProtocolError", f"bad reply from the call supervisor: {exc}", elapsed=time.monotonic() - started
         )
     except BaseException:  # cancelled (or the loop is going down): kill the tree before letting go
         kill()
-        _drain(sock)
         raise
     finally:
-        sock.close()
+        end(sock, started + limits.timeout_s + 2 * _GRACE_S)
     return from_reply(reader.meta or {}, reader.blobs, limits, elapsed=time.monotonic() - started)
+
+
+def _unread(sock: socket.socket) -> int:
+    """How many bytes sent on `sock` its peer has not read yet."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 async def _send_and_receive(sock: socket.socket, payload: bytes, reader: protocol.ReplyReader) -> None:
@@ -451,21 +550,3 @@ async def _send_and_receive(sock: socket.socket, payload: bytes, reader: protoco
 def _signal(process: asyncio.subprocess.Process, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         process.send_signal(signum)
-
-
-def _drain(sock: socket.socket) -> None:
-    """Wait (blocking, briefly) until the supervisor has closed its socket: by then the call's tree is dead."""
-    deadline = time.monotonic() + _DRAIN_S
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    while (left := deadline - time.monotonic()) > 0:
-        if not poller.poll(int(left * 1000) + 1):
-            continue
-        try:
-            if not sock.recv(1 << 18):
-                return
-        except BlockingIOError:
-            continue
-        except OSError:
-            return
-    logger.warning("sandbox: a cancelled call's supervisor did not finish within %s s", _DRAIN_S)

@@ -14,9 +14,9 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from mcp_server.sandbox import linux, protocol, supervisor
+from mcp_server.sandbox import cgroup, linux, protocol, supervisor
 
 
 def main() -> NoReturn:
@@ -34,8 +34,16 @@ def main() -> NoReturn:
             os._exit(1)
     supervisor.main(
         sock,
-        group=Path(config["group"]) if config["group"] else None,
+        group=_slot(config["group"]),
         pid_namespace=config["pidns"],
         scratch=Path(config["scratch"]),
         landlock_abi=config["landlock_abi"],
     )
+
+
+def _slot(group: list[Any] | None) -> cgroup.Slot | None:
+    """The call's cgroups, as the server passed them: [pids folder, memory folder or null, cgroup v2 or not]."""
+    if not group:
+        return None
+    pids, memory, v2 = group
+    return cgroup.Slot(Path(pids), Path(memory) if memory else None, v2=v2)

@@ -13,14 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import shutil
 import signal
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mcp_server.sandbox import cgroup, linux, protocol, worker
+from mcp_server.sandbox import cgroup, cleanup, linux, protocol, worker
 
 
 class _Call:
@@ -62,7 +61,7 @@ class _Call:
         return protocol.encode_reply(meta, out, err, result)
 
 
-def main(sock: int, *, group: Path | None, pid_namespace: bool, scratch: Path, landlock_abi: int) -> NoReturn:
+def main(sock: int, *, group: cgroup.Slot | None, pid_namespace: bool, scratch: Path, landlock_abi: int) -> NoReturn:
     """Run one call end to end and exit; `sock` is this call's socket to the server, `group` its empty cgroup."""
     started = time.monotonic()
     tmp = scratch / f"call-{os.getpid()}"
@@ -92,8 +91,8 @@ def main(sock: int, *, group: Path | None, pid_namespace: bool, scratch: Path, l
         )
     finally:
         if group is not None:
-            cgroup.sweep(group)
-        shutil.rmtree(tmp, ignore_errors=True)
+            cgroup.sweep(group.pids)
+        cleanup.remove_all([tmp])
     if reply is not None:
         _send(sock, reply)
     os._exit(0)
@@ -108,12 +107,12 @@ def _start(
     target: Callable[[int, int, int], NoReturn],
     *,
     limits: Mapping[str, Any],
-    group: Path | None,
+    group: cgroup.Slot | None,
     pid_namespace: bool,
 ) -> _Call:
     """Fork the call process (the first of its own PID namespace) running `target(out_w, err_w, result_w)`."""
     if group is not None:
-        cgroup.limit(group, int(limits["processes"]))
+        group.limit(int(limits["processes"]), int(limits["memory_mb"]))
     if pid_namespace:
         linux.unshare(linux.CLONE_NEWPID)
     out_r, out_w = os.pipe()

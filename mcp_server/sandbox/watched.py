@@ -161,6 +161,11 @@ class WatchedCall:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
 
+    @property
+    def killed(self) -> bool:
+        """Whether the call process ended by SIGKILL."""
+        return self.status is not None and os.WIFSIGNALED(self.status) and os.WTERMSIG(self.status) == signal.SIGKILL
+
     def reap(self) -> bool:
         """Collect the call process's exit status if it has exited; True once it has."""
         pid, status, rusage = os.wait4(self.pid, os.WNOHANG)

@@ -21,10 +21,9 @@ import tempfile
 import traceback
 import types
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, NoReturn
 
-from mcp_server.sandbox import cgroup, landlock, linux, protocol
+from mcp_server.sandbox import cgroup, landlock, linux, protocol, tmpfs
 from mcp_server.sandbox.jsonify import NotJSONError, to_json
 
 _MIB = 1 << 20
@@ -36,11 +35,12 @@ REPLIED = b"\x03"  # and this once its function is done, just before it sends th
 POOL_NAME = "funcsmith-pool"  # the process name of a pooled call process waiting for its call
 
 
-def run(request: Mapping[str, Any], *, out_fd: int, err_fd: int, result_fd: int, group: Path | None) -> NoReturn:
+def run(request: Mapping[str, Any], *, out_fd: int, err_fd: int, result_fd: int, group: cgroup.Slot | None) -> NoReturn:
     """Lock down for this request, run the requested function, write one result frame to `result_fd`, exit."""
     me = os.getpid()
     try:
         contain(request["limits"], out_fd=out_fd, err_fd=err_fd, keep=(result_fd,), group=group)
+        own_temp(request["tmp_dir"], request["limits"])
         settle(request["data_dir"], request["tmp_dir"])
         problems = confine(request)
         reply = call(request)
@@ -58,7 +58,7 @@ def run_pooled(
     out_fd: int,
     err_fd: int,
     result_fd: int,
-    group: Path | None,
+    group: cgroup.Slot | None,
     tmp_dir: str,
     landlock_abi: int,
 ) -> NoReturn:
@@ -76,6 +76,7 @@ def run_pooled(
     try:
         keep = (result_fd, request_fd, out_fd, err_fd)
         contain(pool["limits"], out_fd=out_fd, err_fd=err_fd, keep=keep, group=group)
+        own_temp(tmp_dir, pool["limits"])
         if landlock_abi:
             python, _ = landlock.prepare(landlock_abi, read=pool["read_paths"], write=(), files=["/dev/null"])
             roots = [pool["data_root"], os.path.dirname(tmp_dir)]
@@ -97,6 +98,7 @@ def run_pooled(
     except (OSError, protocol.ProtocolError):
         os._exit(0)  # the pool was shut down before a call came: nothing ran, nothing to report
     os.write(result_fd, STARTED)
+    request["tmp_dir"] = tmp_dir
     linux.set_name(BUSY_NAME)
     try:
         if failed is not None:
@@ -171,7 +173,9 @@ def read_output(fd: int, size: int) -> bytes:
         return b""
 
 
-def contain(limits: Mapping[str, Any], *, out_fd: int, err_fd: int, keep: Iterable[int], group: Path | None) -> None:
+def contain(
+    limits: Mapping[str, Any], *, out_fd: int, err_fd: int, keep: Iterable[int], group: cgroup.Slot | None
+) -> None:
     """The layers that do not depend on the call: cgroup, std streams, no other fds, signals, rlimits, environment."""
     linux.set_parent_death_signal(signal.SIGKILL)
     if group is not None:
@@ -190,6 +194,16 @@ def contain(limits: Mapping[str, Any], *, out_fd: int, err_fd: int, keep: Iterab
     os.environ.clear()
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"})
     sys.dont_write_bytecode = True
+
+
+def own_temp(tmp: str, limits: Mapping[str, Any]) -> None:
+    """Make the call's temp folder a bounded tmpfs of its own where the kernel lets us (see tmpfs.py).
+
+    Where it does not (no mount namespace without privileges), the folder stays on disk, each
+    file capped by RLIMIT_FSIZE, and the zygote removes what is left; `doctor` says which it is.
+    """
+    with contextlib.suppress(OSError):
+        tmpfs.mount_own(tmp, size_mb=int(limits["tmp_mb"]), files=int(limits["tmp_files"]))
 
 
 def settle(home: str, tmp: str) -> None:
@@ -246,7 +260,7 @@ def call(request: Mapping[str, Any]) -> dict[str, Any]:
         exec(compile(source, filename, "exec"), module.__dict__)
     except BaseException as exc:
         context = f"importing module {request['module']!r} failed"
-        return failure(exc, filename, file_size_mb=request["limits"]["file_size_mb"], context=context)
+        return failure(exc, filename, request=request, context=context)
     function = getattr(module, request["function"], None)
     if not callable(function):
         message = f"module {request['module']!r} has no top-level function {request['function']!r}"
@@ -254,7 +268,7 @@ def call(request: Mapping[str, Any]) -> dict[str, Any]:
     try:
         value = function(**request["arguments"])
     except BaseException as exc:
-        return failure(exc, filename, file_size_mb=request["limits"]["file_size_mb"])
+        return failure(exc, filename, request=request)
     try:
         return {"ok": True, "value": to_json(value)}
     except NotJSONError as exc:
@@ -262,7 +276,7 @@ def call(request: Mapping[str, Any]) -> dict[str, Any]:
         return {"ok": False, "kind": "sandbox", "error_type": "NotJSON", "error_message": message}
 
 
-def failure(exc: BaseException, filename: str, *, file_size_mb: int, context: str = "") -> dict[str, Any]:
+def failure(exc: BaseException, filename: str, *, request: Mapping[str, Any], context: str = "") -> dict[str, Any]:
     """A reply for an exception: its class and message, and the frames of the function's own file."""
     frames = [
         {"line": frame.lineno, "function": frame.name, "code": frame.line or ""}
@@ -274,6 +288,19 @@ def failure(exc: BaseException, filename: str, *, file_size_mb: int, context: st
     message = f"{name}: {text}" if text else name
     if context:
         message = f"{context}: {message}"
+    limits = request["limits"]
+    file_size_mb = limits["file_size_mb"]
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and tmpfs.is_full(request["tmp_dir"]):
+        return {
+            "ok": False,
+            "kind": "sandbox",
+            "error_type": "TempLimit",
+            "error_message": (
+                f"the call's temp folder is full: it holds at most {limits['tmp_mb']} MiB "
+                f"in {limits['tmp_files']} files ({text})"
+            ),
+            "details": {"traceback": frames, "limit_mb": limits["tmp_mb"], "limit_files": limits["tmp_files"]},
+        }
     if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
         return {
             "ok": False,
@@ -282,12 +309,12 @@ def failure(exc: BaseException, filename: str, *, file_size_mb: int, context: st
             "error_message": f"the call tried to write a file larger than {file_size_mb} MiB",
             "details": {"traceback": frames, "limit_mb": file_size_mb},
         }
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM):
         return {
             "ok": False,
             "kind": "sandbox",
             "error_type": "MemoryLimit",
-            "error_message": "the call ran out of its memory limit",
+            "error_message": f"the call ran out of its memory budget of {limits['memory_mb']} MiB",
             "details": {"traceback": frames},
         }
     details = {"traceback": frames}

@@ -30,7 +30,6 @@ The server closing the socket shuts the zygote down, with every call it started.
 from __future__ import annotations
 
 import array
-import contextlib
 import functools
 import gc
 import itertools
@@ -38,18 +37,16 @@ import json
 import math
 import os
 import select
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mcp_server.sandbox import cgroup, landlock, linux, protocol, worker
-from mcp_server.sandbox.cgroup import CallGroups, pids_controller
+from mcp_server.sandbox import cgroup, cleanup, landlock, linux, protocol, worker
+from mcp_server.sandbox.cgroup import CallGroups
 from mcp_server.sandbox.watched import LINGER_S, WatchedCall
 
 # Preloaded so that calls do not pay for importing them (imported for their side effect only).
@@ -59,6 +56,7 @@ PRELOAD = (
     "textwrap", "typing", "uuid", "zoneinfo",
 )  # fmt: skip
 _IN = select.POLLIN
+_REFILL_BATCH = 4
 
 
 class Zygote:
@@ -76,7 +74,8 @@ class Zygote:
         self.closing = False
         self.facts: dict[str, Any] = {"network": network}
         self.groups: CallGroups | None = None
-        self.scratch = Path(tempfile.mkdtemp(prefix=f"funcsmith-{os.getpid()}-"))
+        self.scratch, self.scratch_lock = cleanup.make_scratch()
+        self.cleaners: dict[int, int] = {}  # pidfd -> pid of each process removing what calls or dead zygotes left
         self.landlock_abi = landlock.abi_version()
         self.facts["landlock_abi"] = self.landlock_abi
 
@@ -87,6 +86,8 @@ class Zygote:
         try:
             self.groups = CallGroups.create(f"funcsmith-{os.getpid()}")
             self.facts["cgroup"] = str(self.groups.base)
+            if self.groups.memory_base is None:
+                self.facts["memory_cgroup_error"] = self.groups.memory_error
         except OSError as exc:
             self.facts["cgroup_error"] = str(exc)
         self.facts["pidns"] = _try(probe_pid_namespace)
@@ -106,6 +107,8 @@ class Zygote:
                     if not self.handle():
                         self.shutdown()
                         return
+                elif fd in self.cleaners:
+                    self.reap_cleaner(fd)
                 elif (call := self.watched.get(fd)) is not None:
                     try:
                         self.on_event(call, fd, mask)
@@ -116,6 +119,8 @@ class Zygote:
 
     def wait_ms(self) -> int | None:
         """How long the loop may sleep: until the nearest deadline, or for good when there is none."""
+        if self.filling:
+            return 0
         now = time.monotonic()
         soonest = min((c.deadline if c.status is None else c.exited_at + LINGER_S for c in self.live), default=math.inf)
         return None if soonest == math.inf else max(0, math.ceil((soonest - now) * 1000))
@@ -179,6 +184,9 @@ class Zygote:
             self.unwatch(fd)
             call.reap()  # a readable pidfd means the process has exited
             self.finish(call)
+        elif call.group is not None and fd == call.group.oom:
+            if call.group.out_of_memory():  # the kernel killed a process of the call: the budget is spent
+                call.stop("MemoryLimit")
         elif not call.pump(fd):
             self.unwatch(fd)
             call.close_pipe(fd)
@@ -203,7 +211,9 @@ class Zygote:
         call.tmp.mkdir(mode=0o700)
         if self.groups is not None:
             call.group = self.groups.acquire()
-            cgroup.limit(call.group, int(call.limits["processes"]))
+            call.group.limit(int(call.limits["processes"]), int(call.limits["memory_mb"]))
+            if call.group.oom >= 0:
+                self.watch(call.group.oom, call, call.group.oom_events)
         group, tmp, abi = call.group, str(call.tmp), self.landlock_abi
         idle = call.idle
         call.launch(self.fork, lambda out, err, res: _child(name, target, out, err, res, group, tmp, abi, idle))
@@ -225,12 +235,23 @@ class Zygote:
         for fd in list(call.open_fds):
             self.unwatch(fd)
             call.close_pipe(fd)
+        if call.group is not None:
+            self.unwatch(call.group.oom)
+            if call.group.out_of_memory() and call.stopped is None:
+                call.stopped = "MemoryLimit"
+        if call.stopped is None and call.killed and self.fork is not os.fork:
+            call.stopped = "CPULimit"  # only the kernel kills a namespace's first process, and not for memory
         if call.started:
             call.answer()
         call.close_output()
         if call.group is not None and self.groups is not None:
             self.groups.release(call.group)
-        _remove_folder(call.tmp)
+        try:
+            os.rmdir(call.tmp)  # empty in the usual case: the call's temp folder was its own tmpfs
+        except FileNotFoundError:
+            pass
+        except OSError:
+            self.clean([call.tmp])
         self.live.discard(call)
         if call.pooled:
             self.pooled.discard(call)
@@ -258,9 +279,18 @@ class Zygote:
         if not call.pid:
             self.finish(call)
 
+    @property
+    def filling(self) -> bool:
+        return self.pool is not None and not self.closing and len(self.pooled) < self.pool["size"]
+
     def refill(self) -> None:
-        """Fork pooled call processes until the pool is full, handing each one's socket to the server."""
-        while self.pool is not None and not self.closing and len(self.pooled) < self.pool["size"]:
+        """Fork pooled call processes toward a full pool, handing each one's socket to the server.
+
+        A few at a time: between them the loop serves whatever arrived (a large pool takes a while to fill).
+        """
+        for _ in range(_REFILL_BATCH):
+            if not self.filling:
+                return
             ours, theirs = socket.socketpair()
             call = WatchedCall(ours, call_id=0, tmp=self.tmp(), limits=self.pool["limits"])
             self.live.add(call)
@@ -270,6 +300,35 @@ class Zygote:
             with theirs:
                 if not self.tell({"op": "pooled", "pid": call.pid}, theirs):
                     return  # the server is gone; its socket closing will shut the zygote down
+
+    def clean(self, paths: list[Path]) -> None:
+        """Remove what a call (or a dead zygote) left, in a process of its own: the loop never waits on it."""
+        if not paths:
+            return
+        try:
+            pid = cleanup.start_cleaner(paths)
+        except OSError as exc:
+            sys.stderr.write(f"funcsmith sandbox: could not start removing {paths[0]}: {exc}\n")
+            return
+        pidfd = os.pidfd_open(pid)
+        self.cleaners[pidfd] = pid
+        self.poller.register(pidfd, _IN)
+
+    def reap_cleaner(self, pidfd: int) -> None:
+        self.poller.unregister(pidfd)
+        os.waitpid(self.cleaners.pop(pidfd), 0)
+        os.close(pidfd)
+
+    def remove_stale(self) -> None:
+        """Remove what zygotes that were killed outright (no chance to clean up) left behind."""
+        self.clean(cleanup.claim_stale(self.scratch))
+        for groups in CallGroups.stale(cleanup.PREFIX):
+            pid = groups.base.name.split("-")[1]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                try:
+                    groups.remove()
+                except OSError as exc:
+                    sys.stderr.write(f"funcsmith sandbox: could not remove the stale cgroup {groups.base}: {exc}\n")
 
     def tmp(self) -> Path:
         return self.scratch / f"call-{next(self.serial)}"
@@ -304,7 +363,13 @@ class Zygote:
                 time.sleep(0.005)
         if self.groups is not None:
             self.groups.remove()
-        _remove_tree(self.scratch)
+        for pidfd, pid in list(self.cleaners.items()):  # give them a moment; what they leave goes below
+            waiter = select.poll()
+            waiter.register(pidfd, _IN)
+            if not waiter.poll(max(0, int((deadline + 3.0 - time.monotonic()) * 1000))):
+                os.kill(pid, signal.SIGKILL)
+            self.reap_cleaner(pidfd)
+        cleanup.remove_all([self.scratch])
 
 
 def _child(
@@ -313,7 +378,7 @@ def _child(
     out: int,
     err: int,
     res: int,
-    group: Path | None,
+    group: cgroup.Slot | None,
     tmp: str,
     abi: int,
     idle: bool,
@@ -326,7 +391,9 @@ def _child(
     target(out_fd=out, err_fd=err, result_fd=res, group=group, tmp_dir=tmp, landlock_abi=abi)
 
 
-def _cold(request: dict[str, Any], *, out_fd: int, err_fd: int, result_fd: int, group: Path | None, **_: Any) -> None:
+def _cold(
+    request: dict[str, Any], *, out_fd: int, err_fd: int, result_fd: int, group: cgroup.Slot | None, **_: Any
+) -> None:
     worker.run(request, out_fd=out_fd, err_fd=err_fd, result_fd=result_fd, group=group)
 
 
@@ -376,32 +443,18 @@ def _try(action: Any) -> bool | str:
     return True
 
 
-def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _remove_folder(path: Path) -> None:
-    """Remove a call's temp folder: one rmdir when the call left it empty (the usual case), else the whole tree."""
-    try:
-        os.rmdir(path)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        _remove_tree(path)
-
-
 def main() -> None:
     """Entry point: `python -c ... <control fd> <label> <offline|online> <root> <pool JSON>`."""
     fd, network, pool = int(sys.argv[1]), sys.argv[3] == "online", json.loads(sys.argv[5])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
     linux.set_parent_death_signal(signal.SIGTERM)  # the server died: stop every call and clean up
-    remove_stale(Path(tempfile.gettempdir()))
     for name in PRELOAD:
         __import__(name)
     control = socket.socket(fileno=fd)
     zygote = Zygote(control, network=network, pool=pool)
     zygote.isolate()
+    zygote.remove_stale()
     gc.collect()
     gc.freeze()  # forked calls then never touch (and copy) the zygote's objects when they collect garbage
     control.sendall(json.dumps({"v": protocol.VERSION, "op": "ready", "pid": os.getpid(), **zygote.facts}).encode())
@@ -414,17 +467,3 @@ def main() -> None:
 
 def _stop(signum: int, frame: Any) -> None:
     raise SystemExit(f"stopped by signal {signum}")
-
-
-def remove_stale(tmp: Path) -> None:
-    """Remove what zygotes that were killed outright (no chance to clean up) left behind."""
-    for scratch in tmp.glob("funcsmith-*-*"):
-        pid = scratch.name.split("-")[1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            _remove_tree(scratch)
-    with contextlib.suppress(OSError):
-        parent = pids_controller()
-        for base in parent.glob("funcsmith-*"):
-            pid = base.name.split("-")[1]
-            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-                CallGroups(base).remove()

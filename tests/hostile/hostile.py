@@ -200,3 +200,85 @@ def priority():
 
 def kill_my_group():
     os.killpg(0, signal.SIGKILL)
+
+
+def memory_in_children(children, mib):
+    pids = []
+    for _ in range(children):
+        pid = os.fork()
+        if pid == 0:
+            hoard = b"x" * (mib << 20)  # written, so every page is resident
+            time.sleep(60)
+            os._exit(len(hoard) and 0)
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    return f"{children} children held {mib} MiB each"
+
+
+def memfd_hoard(mib):
+    kept = []
+    chunk = b"x" * (1 << 20)
+    for i in range(mib):
+        if i % 32 == 0:  # memory files of 32 MiB each: below the file-size limit
+            kept.append(os.memfd_create("hoard"))
+        os.write(kept[-1], chunk)
+    return f"memory files of {mib} MiB"
+
+
+def now():
+    return time.time()
+
+
+def reply_early_and_linger(heartbeat):
+    """Send the server a complete, valid reply on the call's own socket, then keep running."""
+    import json
+    import stat
+    import struct
+
+    def frame(message):
+        body = json.dumps(message).encode()
+        return struct.pack(">Q", len(body)) + body
+
+    result = frame({"v": 1, "ok": True, "value": "early"})
+    reply = frame({"v": 1, "stopped": None, "status": None, "cpu_s": None, "sizes": [0, 0, len(result)]}) + result
+    sent = False
+    for fd in range(3, 4096):
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.write(fd, reply)
+                sent = True
+        except OSError:
+            pass
+    if not sent:
+        raise RuntimeError("no socket to reply on")
+    while True:
+        with open(heartbeat, "a") as f:
+            f.write(f"{time.time()}\n")
+        time.sleep(0.01)
+
+
+def fill_temp(files, size_kib=0):
+    tmp = os.environ["TMPDIR"]
+    chunk = b"x" * (size_kib << 10)
+    for i in range(files):
+        with open(os.path.join(tmp, f"f{i}"), "wb") as f:
+            f.write(chunk)
+    return files
+
+
+def deep_chain(depth, where):
+    os.chdir(os.environ["TMPDIR"] if where == "tmp" else os.environ["HOME"])
+    for _ in range(depth):
+        os.mkdir("d")
+        os.chdir("d")
+    return depth
+
+
+def fill_data(files, size_kib, name):
+    folder = pathlib.Path("~/data").expanduser() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    chunk = b"x" * (size_kib << 10)
+    for i in range(files):
+        (folder / f"f{i}").write_bytes(chunk)
+    return files

@@ -1,0 +1,61 @@
+"""A call's temp folder as a tmpfs of its own, bounded in size and file count, seen by the call alone.
+
+The call process leaves the host's mount namespace for a private copy and mounts a
+fresh tmpfs on its temp folder, before any Landlock layer (which forbids mounting)
+is applied. Nothing of it is visible outside the call: the zygote sees the empty
+folder below, and the kernel drops the tmpfs with its contents when the call's
+last process exits, however deep or large the tree the call made in it. Its pages
+are charged to the call's memory cgroup, within the call's one memory budget.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import tempfile
+
+from mcp_server.sandbox import linux
+
+CLONE_NEWNS = 0x00020000
+_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
+_MIB = 1 << 20
+
+
+def mount_own(path: str, *, size_mb: int, files: int) -> None:
+    """Give this process its own mount namespace with a tmpfs of `size_mb` MiB and `files` files at `path`."""
+    linux.unshare(CLONE_NEWNS)
+    _mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)  # nothing mounted here propagates to the host
+    options = b"size=%d,nr_inodes=%d,mode=0700" % (size_mb * _MIB, files + 1)  # + its root folder
+    _mount(b"funcsmith-tmp", os.fsencode(path), b"tmpfs", _MS_NOSUID | _MS_NODEV, options)
+
+
+def _mount(source: bytes, target: bytes, fstype: bytes | None, flags: int, data: bytes | None) -> None:
+    if linux.libc.mount(source, target, fstype, ctypes.c_ulong(flags), data) != 0:
+        raise linux.os_error(f"mount {target.decode(errors='replace')}")
+
+
+def probe() -> None:
+    """Check, in a child that then exits, that a call process may mount a tmpfs of its own; OSError if not."""
+    folder = tempfile.mkdtemp(prefix="funcsmith-probe-")
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                mount_own(folder, size_mb=1, files=8)
+            except OSError:
+                os._exit(1)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.rmdir(folder)
+    if status != 0:
+        raise OSError("a mount namespace with a tmpfs of its own was refused (it needs root or a user namespace)")
+
+
+def is_full(path: str) -> bool:
+    """Whether the filesystem at `path` has no room left, in bytes or in files."""
+    try:
+        stats = os.statvfs(path)
+    except OSError:
+        return False
+    return stats.f_bavail == 0 or stats.f_favail == 0

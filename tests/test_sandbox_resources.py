@@ -1,0 +1,190 @@
+"""One budget per call, cleanup that cannot be broken, and a server that never waits on a stuck sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from mcp_server.sandbox import Limits, Sandbox, SandboxGrant
+from tests.test_sandbox import LIMITS, assert_still_serving, eventually, no_call_processes, run, sandbox_processes
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def zygote_pids(data_root: Path) -> set[int]:
+    return {pid for pid, ppid in sandbox_processes(data_root) if ppid == os.getpid()}
+
+
+def cold(folder: Path) -> SandboxGrant:
+    """A grant that sends a call down the cold path (the zygote forks it for its request)."""
+    return SandboxGrant(read_paths=(str(folder),))
+
+
+@pytest.fixture(scope="module")
+async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
+    data_root = tmp_path_factory.mktemp("resources-data").resolve()
+    async with Sandbox(data_root, limits=LIMITS) as box:
+        yield box
+    assert not sandbox_processes(data_root)
+
+
+@pytest.fixture
+async def roomy(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    """A sandbox with the default memory budget and room on the clocks, so only the budget can stop a call."""
+    async with Sandbox(tmp_path / "data", limits=Limits(timeout_s=15, cpu_s=15)) as box:
+        yield box
+    assert not sandbox_processes(tmp_path / "data")
+
+
+@pytest.mark.parametrize("path", ["pooled", "cold"])
+async def test_memory_of_every_process_of_a_call_is_one_budget(roomy: Sandbox, tmp_path: Path, path: str) -> None:
+    grant = cold(tmp_path) if path == "cold" else None
+    result = await run(roomy, "memory_in_children", grant=grant, children=6, mib=450)
+    assert (result.ok, result.error_type, result.sandbox_error) == (False, "MemoryLimit", True), result
+    assert "512 MiB" in result.error_message, result
+    assert no_call_processes(roomy.data_root)
+    await assert_still_serving(roomy)
+
+
+async def test_a_memory_file_counts_against_the_budget(roomy: Sandbox) -> None:
+    result = await run(roomy, "memfd_hoard", mib=1536)
+    assert (result.ok, result.error_type) == (False, "MemoryLimit"), result
+    await assert_still_serving(roomy)
+
+
+async def test_a_call_that_replies_early_keeps_its_slot_until_its_tree_is_dead(tmp_path: Path) -> None:
+    data_root = (tmp_path / "data").resolve()
+    heartbeat = data_root / "hostile" / "heartbeat"
+    async with Sandbox(data_root, limits=LIMITS, max_concurrency=1) as box:
+        with anyio.fail_after(30):
+            while not box._zygotes[False].pool:  # only a pooled call process holds the call's socket
+                await anyio.sleep(0.01)
+        early = await run(box, "reply_early_and_linger", heartbeat=str(heartbeat))
+        assert (early.ok, early.value) == (True, "early"), early  # it was served from the pool
+        second = await run(box, "now")
+        beats = [float(line) for line in heartbeat.read_text().split()]
+        assert beats and second.value > beats[-1], "a second call ran while the first was still running"
+
+
+async def test_the_temp_folder_has_a_file_count_limit(tmp_path: Path) -> None:
+    async with Sandbox(tmp_path / "data", limits=dataclasses.replace(LIMITS, timeout_s=20, cpu_s=20)) as box:
+        result = await run(box, "fill_temp", files=200_000)
+        assert (result.ok, result.error_type, result.sandbox_error) == (False, "TempLimit", True), result
+        assert f"{LIMITS.tmp_files} files" in result.error_message, result
+        await assert_still_serving(box)
+
+
+async def test_the_temp_folder_has_a_size_limit(sandbox: Sandbox) -> None:
+    result = await run(sandbox, "fill_temp", files=100, size_kib=3 << 10)  # 300 MiB in files of 3 MiB
+    assert (result.ok, result.error_type, result.sandbox_error) == (False, "TempLimit", True), result
+    assert f"{LIMITS.tmp_mb} MiB" in result.error_message, result
+    await assert_still_serving(sandbox)
+
+
+async def test_a_deep_folder_chain_left_in_the_temp_folder_is_cleaned_up(roomy: Sandbox, tmp_path: Path) -> None:
+    zygotes = zygote_pids(roomy.data_root)
+    for grant in (None, cold(tmp_path)):
+        result = await run(roomy, "deep_chain", grant=grant, depth=3000, where="tmp")
+        assert (result.ok, result.value) == (True, 3000), result
+        await assert_still_serving(roomy)
+    assert zygote_pids(roomy.data_root) == zygotes, "the zygote died and was replaced"
+
+
+async def timed(box: Sandbox, grant: SandboxGrant) -> float:
+    started = time.monotonic()
+    result = await run(box, "add", grant=grant, a=1, b=2)
+    assert result.value == 3, result
+    return time.monotonic() - started
+
+
+async def test_200k_files_left_in_the_temp_folder_do_not_hold_up_other_calls(tmp_path: Path) -> None:
+    limits = dataclasses.replace(LIMITS, timeout_s=120, cpu_s=120, tmp_files=250_000)
+    async with Sandbox(tmp_path / "data", limits=limits, pool_size=0) as box:
+        base = max([await timed(box, cold(tmp_path)) for _ in range(3)])
+        result = await run(box, "fill_temp", files=200_000)
+        assert (result.ok, result.value) == (True, 200_000), result
+        waits = [await timed(box, cold(tmp_path)) for _ in range(5)]  # cold calls: each needs the zygote
+    assert max(waits) < max(1.5, 10 * base), f"calls waited {max(waits):.2f} s after a big cleanup"
+
+
+def chain(top: Path, depth: int) -> None:
+    """Make a `depth`-deep folder chain under `top` (relative steps: its full path is far beyond PATH_MAX)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+
+
+async def test_a_replacement_zygote_removes_a_dead_ones_leftovers_and_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the sandbox's scratch root: no other sandbox's
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    leftover = tmp_path / f"funcsmith-{gone.pid}-leftover"
+    (leftover / "call-1").mkdir(parents=True)
+    chain(leftover / "call-1", 3000)
+    for i in range(20_000):
+        (leftover / "call-1" / f"f{i}").touch()
+    data_root = (tmp_path / "data").resolve()
+    async with Sandbox(data_root, limits=LIMITS) as box:
+        assert box.start == "fork", "the zygote did not start"
+        await assert_still_serving(box)
+        zygote = next(iter(zygote_pids(data_root)))
+        os.kill(zygote, signal.SIGKILL)  # and its replacement meets the same leftovers, if any are still there
+        assert eventually(lambda: zygote not in zygote_pids(data_root))
+        await assert_still_serving(box)
+        assert eventually(lambda: not leftover.exists(), within_s=60), "the leftovers were not removed"
+
+
+async def test_a_stuck_supervisor_neither_freezes_the_server_nor_passes_for_a_timeout(tmp_path: Path) -> None:
+    data_root = (tmp_path / "data").resolve()
+    async with Sandbox(data_root, limits=dataclasses.replace(LIMITS, timeout_s=1), pool_size=0) as box:
+        await assert_still_serving(box)
+        (zygote,) = zygote_pids(data_root)
+        lags: list[float] = []
+
+        async def ticker() -> None:
+            while True:
+                before = time.monotonic()
+                await asyncio.sleep(0.01)
+                lags.append(time.monotonic() - before)
+
+        ticking = asyncio.create_task(ticker())
+        os.kill(zygote, signal.SIGSTOP)
+        try:
+            result = await run(box, "add", a=1, b=2)
+        finally:
+            os.kill(zygote, signal.SIGCONT)
+            ticking.cancel()
+        assert (result.ok, result.error_type, result.sandbox_error) == (False, "NotStarted", True), result
+        assert "could not start the call" in result.error_message, result
+        assert max(lags) < 1.0, f"the event loop stalled for {max(lags):.2f} s"
+        await assert_still_serving(box)
+
+
+async def test_the_wall_clock_before_the_cpu_limit_is_a_timeout_naming_both(sandbox: Sandbox) -> None:
+    box_limits = dataclasses.replace(LIMITS, timeout_s=1.0, cpu_s=30)
+    async with Sandbox(sandbox.data_root, limits=box_limits) as box:
+        result = await run(box, "sleep_forever")
+    assert (result.ok, result.error_type) == (False, "Timeout"), result
+    assert "1 s of wall-clock time" in result.error_message and "of its 30 s of CPU time" in result.error_message
+    assert result.details["limit_s"] == 1.0 and result.details["cpu_limit_s"] == 30
