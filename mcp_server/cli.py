@@ -311,6 +311,14 @@ def cmd_grant(args: Options) -> int:
         if args.memory < 16:
             raise CLIError("--memory must be at least 16 (MiB)")
         sandbox["memory_mb"] = args.memory
+    for key, flag, value in (
+        ("data_quota_mb", "--data-quota", args.data_quota),
+        ("data_files", "--data-files", args.data_files),
+    ):
+        if value is not None:
+            if value < 1:
+                raise CLIError(f"{flag} must be at least 1")
+            sandbox[key] = value
     if sandbox:
         spec["sandbox"] = sandbox
     else:
@@ -486,6 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     grant.add_argument("--write", action="append", metavar="PATH", help="also allow writing PATH (repeatable)")
     grant.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit in seconds")
     grant.add_argument("--memory", type=int, metavar="MB", help="memory limit in MiB")
+    grant.add_argument("--data-quota", type=int, metavar="MB", help="size quota of the module's data folder in MiB")
+    grant.add_argument("--data-files", type=int, metavar="N", help="file-count quota of the module's data folder")
     grant.add_argument("--reset", action="store_true", help="drop every earlier grant first")
     grant.set_defaults(run=cmd_grant)
     return parser

@@ -161,6 +161,10 @@ def test_grant_edits_only_the_sandbox_field(catalog: Path, tmp_path: Path) -> No
     funcsmith("--functions", str(catalog), "grant", "add", "--reset")
     assert "sandbox" not in json.loads((catalog / "calc.json").read_text())[0]
     assert funcsmith("--functions", str(catalog), "grant", "add", "--memory", "4").returncode == 2
+    quota = funcsmith("--functions", str(catalog), "grant", "add", "--data-quota", "1024", "--data-files", "50000")
+    assert quota.returncode == 0, quota.stderr
+    assert json.loads((catalog / "calc.json").read_text())[0]["sandbox"] == {"data_quota_mb": 1024, "data_files": 50000}
+    assert funcsmith("check", str(catalog)).returncode == 0
 
 
 def test_history_and_restore(catalog: Path) -> None:

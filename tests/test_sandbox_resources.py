@@ -61,6 +61,17 @@ async def test_memory_of_every_process_of_a_call_is_one_budget(roomy: Sandbox, t
     await assert_still_serving(roomy)
 
 
+async def test_spawn_mode_has_the_same_memory_budget(tmp_path: Path) -> None:
+    async with Sandbox(tmp_path / "data", limits=Limits(timeout_s=15, cpu_s=15), start="spawn") as box:
+        for function, arguments in (
+            ("memory_in_children", {"children": 6, "mib": 450}),
+            ("memfd_hoard", {"mib": 1536}),
+        ):
+            result = await run(box, function, **arguments)
+            assert (result.ok, result.error_type) == (False, "MemoryLimit"), result
+        await assert_still_serving(box)
+
+
 async def test_a_memory_file_counts_against_the_budget(roomy: Sandbox) -> None:
     result = await run(roomy, "memfd_hoard", mib=1536)
     assert (result.ok, result.error_type) == (False, "MemoryLimit"), result
@@ -188,3 +199,41 @@ async def test_the_wall_clock_before_the_cpu_limit_is_a_timeout_naming_both(sand
     assert (result.ok, result.error_type) == (False, "Timeout"), result
     assert "1 s of wall-clock time" in result.error_message and "of its 30 s of CPU time" in result.error_message
     assert result.details["limit_s"] == 1.0 and result.details["cpu_limit_s"] == 30
+
+
+def usage(folder: Path) -> tuple[int, int]:
+    """(bytes on disk, files and folders) under `folder`."""
+    sizes = [p.lstat().st_blocks * 512 for p in folder.rglob("*")]
+    return sum(sizes), len(sizes)
+
+
+async def test_a_data_folder_has_a_size_quota_and_what_it_held_stays(tmp_path: Path) -> None:
+    data_root = (tmp_path / "data").resolve()
+    limits = Limits(timeout_s=60, cpu_s=60)  # the default quota: 256 MiB, 10,000 files
+    async with Sandbox(data_root, limits=limits) as box:
+        assert (await run(box, "save", key="kept", value="before")).ok
+        attempt = await run(box, "fill_data", files=30, size_kib=64 << 10, name="big")  # 1.9 GB
+        assert (attempt.ok, attempt.error_type, attempt.sandbox_error) == (False, "DataQuota", True), attempt
+        assert "256 MiB" in attempt.error_message, attempt
+        held, _ = usage(data_root / "hostile")
+        assert held < 2 * 256 << 20, f"the folder holds {held >> 20} MiB"
+        assert (await run(box, "load", key="kept")).value == "before"
+        again = await run(box, "save", key="more", value="after")
+        assert (again.ok, again.error_type) == (False, "DataQuota"), again
+        assert "is full" in again.error_message, again
+        assert (await run(box, "load", key="kept")).value == "before"
+        raised = await run(box, "save", grant=SandboxGrant(data_quota_mb=4096), key="more", value="after")
+        assert raised.ok, raised
+
+
+async def test_a_data_folder_has_a_file_count_quota(tmp_path: Path) -> None:
+    data_root = (tmp_path / "data").resolve()
+    async with Sandbox(data_root, limits=Limits(timeout_s=60, cpu_s=60)) as box:
+        assert (await run(box, "save", key="kept", value="before")).ok
+        attempt = await run(box, "fill_data", files=20_000, size_kib=0, name="many")
+        assert (attempt.ok, attempt.error_type) == (False, "DataQuota"), attempt
+        assert "10000 files" in attempt.error_message, attempt
+        _, files = usage(data_root / "hostile")
+        assert files < 20_000
+        assert (await run(box, "fill_data", files=1, size_kib=0, name="one")).error_type == "DataQuota"
+        assert (await run(box, "load", key="kept")).value == "before"

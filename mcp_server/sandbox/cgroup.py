@@ -61,7 +61,9 @@ class Slot:
     oom: int = -1  # readable (v1) or POLLPRI (v2) after the kernel killed a process of the slot for memory
     v2: bool = False
     written: dict[str, int] = field(default_factory=dict)  # the limits last written, to skip rewriting them
-    oom_kills: int = 0
+    oom_kills: int = 0  # the counts seen at the end of the slot's last call
+    ooms: int = 0
+    pending: bool = False  # an OOM event came during the current call
 
     @property
     def folders(self) -> tuple[Path, ...]:
@@ -95,34 +97,51 @@ class Slot:
                         _write(self.memory / name, size)
             self.written["memory"] = memory_mb
 
-    def out_of_memory(self) -> bool:
-        """Whether the kernel killed a process of this slot for memory since the last time this was asked."""
-        if self.oom < 0:
-            return False
-        poller = select.poll()
-        poller.register(self.oom, self.oom_events)
-        if not poller.poll(0):
-            return False
-        if not self.v2:
+    def watch_oom(self) -> None:
+        """Open the slot's `oom` fd (once: it serves the slot's every call)."""
+        if self.memory is not None and self.oom < 0:
+            self.oom = _oom_fd(self.memory, self.v2)
+
+    def oom_event(self) -> bool:
+        """The `oom` fd has news: whether it is an OOM of this slot (its kill follows), taking the news in."""
+        if self.v2:  # memory.events changes for other events too; reading it through the fd re-arms POLLPRI
+            ooms = _count(os.pread(self.oom, 4096, 0), "oom")
+            news, self.ooms = ooms > self.ooms, ooms
+        else:  # the v1 eventfd fires for an OOM only
             with contextlib.suppress(BlockingIOError):
                 os.eventfd_read(self.oom)
-        kills = self.kills()
-        killed, self.oom_kills = kills > self.oom_kills, kills
-        return killed
+            news = True
+        self.pending = self.pending or news
+        return news
 
-    def kills(self) -> int:
-        """How many processes of this slot the kernel has killed for memory, all calls together."""
+    def settle(self, *, killed: bool) -> bool:
+        """At a call's end: whether it met the OOM killer; its counts are taken in for the slot's next call."""
         if self.memory is None:
-            return 0
-        if self.v2 and self.oom >= 0:  # read through the polled fd: that is what re-arms its POLLPRI
-            data = os.pread(self.oom, 4096, 0)
-        else:
-            data = _read(self.memory / ("memory.events" if self.v2 else "memory.oom_control"))
-        for line in data.decode().splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill":
-                return int(value)
-        return 0
+            return False
+        if self.oom >= 0 and _readable(self.oom, self.oom_events):
+            self.oom_event()
+        met = self.pending
+        if killed or met:  # an OOM of the whole machine's raises no event on v1: ask the count
+            name = "memory.events" if self.v2 else "memory.oom_control"
+            kills = _count(_read(self.memory / name), "oom_kill")
+            met, self.oom_kills = met or kills > self.oom_kills, kills
+        self.pending = False
+        return met
+
+
+def _count(data: bytes, key: str) -> int:
+    """One counter of a cgroup's flat-keyed file (memory.events, memory.oom_control)."""
+    for line in data.decode().splitlines():
+        name, _, value = line.partition(" ")
+        if name == key:
+            return int(value)
+    return 0
+
+
+def _readable(fd: int, events: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, events)
+    return bool(poller.poll(0))
 
 
 class CallGroups:
@@ -174,7 +193,7 @@ class CallGroups:
         if self.memory_base is not None:
             slot.memory = self.memory_base / name
             slot.memory.mkdir(exist_ok=True)
-            slot.oom = _oom_fd(slot.memory, self.v2)
+            slot.watch_oom()
         return slot
 
     def release(self, slot: Slot) -> None:

@@ -27,6 +27,7 @@ NET_BIND_TCP, NET_CONNECT_TCP = 1, 2
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1, 2
 
 READ = READ_FILE | READ_DIR
+PRUNE = READ | TRUNCATE | REMOVE_DIR | REMOVE_FILE  # a full data folder: read, shrink and remove, add nothing
 WRITE = READ | WRITE_FILE | TRUNCATE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG | MAKE_FIFO | MAKE_SYM | REFER
 
 
@@ -72,6 +73,7 @@ def restrict(
     write: Iterable[str],
     files: Iterable[str],
     deny_tcp: bool,
+    prune: Iterable[str] = (),
 ) -> list[str]:
     """Confine this process (and all it starts) to `read`/`write` trees plus read-write `files`.
 
@@ -79,7 +81,7 @@ def restrict(
     abstract unix sockets cannot reach outside the sandbox. Paths that do not exist
     are skipped and returned, so the caller can say so.
     """
-    rules, missing = prepare(abi, read=read, write=write, files=files)
+    rules, missing = prepare(abi, read=read, write=write, files=files, prune=prune)
     try:
         enforce(abi, rules, deny_tcp=deny_tcp)
     finally:
@@ -88,14 +90,14 @@ def restrict(
 
 
 def prepare(
-    abi: int, *, read: Iterable[str], write: Iterable[str], files: Iterable[str]
+    abi: int, *, read: Iterable[str], write: Iterable[str], files: Iterable[str], prune: Iterable[str] = ()
 ) -> tuple[list[Rule], list[str]]:
     """Open the rules' paths (O_PATH) ahead of `enforce`, so that opening them is not paid when it counts;
     the rules, and the paths that do not exist."""
     fs = handled_fs(abi)
     rules: list[Rule] = []
     missing: list[str] = []
-    for paths, rights in ((read, READ), (write, WRITE), (files, READ_FILE | WRITE_FILE | TRUNCATE)):
+    for paths, rights in ((read, READ), (write, WRITE), (files, READ_FILE | WRITE_FILE | TRUNCATE), (prune, PRUNE)):
         for path in paths:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)

@@ -14,6 +14,7 @@ SANDBOX_ERRORS = frozenset(
         "CPULimit",
         "MemoryLimit",
         "TempLimit",
+        "DataQuota",
         "NotStarted",
         "FileSizeLimit",
         "OutputLimit",
@@ -35,6 +36,8 @@ class SandboxGrant:
     write_paths: tuple[str, ...] = ()
     timeout_s: float | None = None
     memory_mb: int | None = None
+    data_quota_mb: int | None = None
+    data_files: int | None = None
 
     @classmethod
     def from_spec(cls, sandbox: Mapping[str, Any] | None) -> SandboxGrant:
@@ -43,7 +46,7 @@ class SandboxGrant:
             return cls()
         if not isinstance(sandbox, Mapping):
             raise ValueError(f"sandbox grant must be an object, not {type(sandbox).__name__}")
-        unknown = set(sandbox) - {"network", "read_paths", "write_paths", "timeout_s", "memory_mb"}
+        unknown = set(sandbox) - {"network", "read_paths", "write_paths", "timeout_s", "memory_mb", *_COUNTS}
         if unknown:
             raise ValueError(f"sandbox grant has unknown field(s): {', '.join(sorted(unknown))}")
         network = sandbox.get("network", False)
@@ -55,13 +58,22 @@ class SandboxGrant:
         memory = sandbox.get("memory_mb")
         if memory is not None and (isinstance(memory, bool) or not isinstance(memory, int) or memory < 16):
             raise ValueError(f"sandbox grant 'memory_mb' must be an integer of at least 16, not {memory!r}")
+        for key in _COUNTS:
+            value = sandbox.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"sandbox grant '{key}' must be a positive integer, not {value!r}")
         return cls(
             network=network,
             read_paths=_paths(sandbox, "read_paths"),
             write_paths=_paths(sandbox, "write_paths"),
             timeout_s=float(timeout) if timeout is not None else None,
             memory_mb=memory,
+            data_quota_mb=sandbox.get("data_quota_mb"),
+            data_files=sandbox.get("data_files"),
         )
+
+
+_COUNTS = ("data_quota_mb", "data_files")
 
 
 def _paths(sandbox: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -81,6 +93,8 @@ class Limits:
     file_size_mb: int = 64
     tmp_mb: int = 128  # the call's temp folder (a tmpfs: within the memory budget)
     tmp_files: int = 10_000
+    data_quota_mb: int = 256  # the module's data folder, all calls together (its disk blocks)
+    data_files: int = 10_000  # files and folders in it
     processes: int = 64
     open_files: int = 256
     output_bytes: int = 1 << 20
@@ -98,6 +112,8 @@ class Limits:
             file_size_mb=self.file_size_mb,
             tmp_mb=self.tmp_mb,
             tmp_files=self.tmp_files,
+            data_quota_mb=grant.data_quota_mb or self.data_quota_mb,
+            data_files=grant.data_files or self.data_files,
             processes=self.processes,
             open_files=self.open_files,
             output_bytes=self.output_bytes,

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import termios
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -44,6 +44,9 @@ from mcp_server.sandbox.model import CallResult, Limits, SandboxGrant
 from mcp_server.sandbox.outcome import from_reply, sandbox_failure, timeout
 from mcp_server.sandbox.paths import python_read_paths
 from mcp_server.sandbox.probe import ROOT, logger, probe, warn_missing
+from mcp_server.sandbox.quota import DataQuotas
+
+_Opened = tuple[socket.socket, Callable[[], None], Callable[[], None]]  # the call's socket, kill, stuck
 
 # The zygote (and a spawned call) imports only the modules a call needs: registering the two packages by path
 # skips their __init__ (and with it asyncio and this module), which keeps the zygote small and every fork of it cheap.
@@ -206,7 +209,8 @@ class _Spawner:
         warn_missing(spawner.facts)
         return spawner
 
-    async def run(self, payload: bytes, limits: Limits, slot: _Slot, *, network: bool) -> CallResult:
+    async def open(self, *, network: bool) -> _Opened | CallResult:
+        """Start the call's own interpreter; the socket to it, how to kill it, and how to give up on it."""
         group = self.groups.acquire() if self.groups is not None else None
         config = {
             "group": [str(group.pids), group.memory and str(group.memory), group.v2] if group is not None else None,
@@ -227,8 +231,7 @@ class _Spawner:
         cleanup = asyncio.create_task(self._reaped(process, group))
         self.cleanups.add(cleanup)
         cleanup.add_done_callback(self.cleanups.discard)
-        end = slot.ender(partial(_signal, process, signal.SIGKILL))
-        return await _exchange(ours, payload, limits, end, kill=partial(_signal, process, signal.SIGTERM))
+        return ours, partial(_signal, process, signal.SIGTERM), partial(_signal, process, signal.SIGKILL)
 
     async def _reaped(self, process: asyncio.subprocess.Process, group: Slot | None) -> None:
         """After the reply is in: wait for the call's interpreter to exit, then recycle its cgroup."""
@@ -280,7 +283,8 @@ class Sandbox:
         self._starting: dict[bool, asyncio.Lock] = {False: asyncio.Lock(), True: asyncio.Lock()}
         self._spawner: _Spawner | None = None
         self._ids = itertools.count(1)
-        self._ending: set[asyncio.Task[None]] = set()  # calls answered whose tree may still be dying
+        self._ending: set[asyncio.Future[None]] = set()  # calls answered whose tree may still be dying
+        self._quotas = DataQuotas()
         self._made: set[Path] = set()
         self._closed = False
 
@@ -348,43 +352,55 @@ class Sandbox:
             "network": grant.network,
             "limits": _limits(limits),
         }
+        request["data"] = await self._quotas.room(home, limits)
         try:
             payload = protocol.encode(request)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"Sandbox.call: arguments for {function} are not JSON: {exc}") from None
         poolable = not (grant.network or granted) and limits == self.limits and home.is_relative_to(self.data_root)
         await self._slots.acquire()
-        slot = _Slot(self._slots, self._ending)
+        slot = _Slot(self._slots, self._ending, after=partial(self._quotas.remeasure, home, limits))
         try:
             if self._spawner is not None:
-                return await self._spawner.run(payload, limits, slot, network=grant.network)
-            for attempt in range(2):  # a zygote that died since the last call is replaced, once
-                zygote = await self._zygote(network=grant.network)
-                pooled = zygote.take() if poolable else None
-                if pooled is not None:
-                    pid, sock = pooled
-                    return await _exchange(
-                        sock, payload, limits, slot.ender(zygote.stuck), kill=partial(zygote.kill, pid=pid)
-                    )
-                call_id = next(self._ids)
-                ours, theirs = socket.socketpair()
-                try:
-                    with theirs:
-                        zygote.run(call_id, theirs)
-                except OSError as exc:
-                    ours.close()
-                    zygote.stuck()
-                    if attempt:
-                        return sandbox_failure(
-                            "NotStarted", f"the sandbox could not start the call: {exc}", elapsed=0.0
-                        )
-                    continue
-                return await _exchange(
-                    ours, payload, limits, slot.ender(zygote.stuck), kill=partial(zygote.kill, id=call_id)
-                )
-            raise AssertionError("unreachable")
+                opened = await self._spawner.open(network=grant.network)
+            else:
+                opened = await self._open(network=grant.network, poolable=poolable)
+            if isinstance(opened, CallResult):
+                return opened
+            sock, kill, stuck = opened
+            watch = self._quotas.watch(home, limits, kill)
+            try:
+                result = await _exchange(sock, payload, limits, slot.ender(stuck), kill=kill)
+            finally:
+                watch.close()
+            if watch.passed is not None:
+                details = {"limit_mb": limits.data_quota_mb, "limit_files": limits.data_files}
+                return sandbox_failure("DataQuota", watch.message(), elapsed=result.elapsed_s, **details)
+            return result
         finally:
             slot.release_unless_handed()
+
+    async def _open(self, *, network: bool, poolable: bool) -> _Opened | CallResult:
+        """A socket to a pooled call process or, for a cold call, to the zygote, which forks one for it."""
+        for attempt in range(2):  # a zygote that died since the last call is replaced, once
+            zygote = await self._zygote(network=network)
+            pooled = zygote.take() if poolable else None
+            if pooled is not None:
+                pid, sock = pooled
+                return sock, partial(zygote.kill, pid=pid), zygote.stuck
+            call_id = next(self._ids)
+            ours, theirs = socket.socketpair()
+            try:
+                with theirs:
+                    zygote.run(call_id, theirs)
+            except OSError as exc:
+                ours.close()
+                zygote.stuck()
+                if attempt:
+                    return sandbox_failure("NotStarted", f"the sandbox could not start the call: {exc}", elapsed=0.0)
+                continue
+            return ours, partial(zygote.kill, id=call_id), zygote.stuck
+        raise AssertionError("unreachable")
 
     def _home(self, module: str, data_dir: Path | None) -> Path:
         """The call's data folder (its HOME), created on first use."""
@@ -432,6 +448,8 @@ def _limits(limits: Limits) -> dict[str, Any]:
         "file_size_mb": limits.file_size_mb,
         "tmp_mb": limits.tmp_mb,
         "tmp_files": limits.tmp_files,
+        "data_quota_mb": limits.data_quota_mb,
+        "data_files": limits.data_files,
         "processes": limits.processes,
         "open_files": limits.open_files,
         "output_bytes": limits.output_bytes,
@@ -442,9 +460,16 @@ def _limits(limits: Limits) -> dict[str, Any]:
 class _Slot:
     """One call's hold on a concurrency slot: let go once the call's whole tree is dead, or when it never ran."""
 
-    def __init__(self, slots: asyncio.Semaphore, ending: set[asyncio.Task[None]]) -> None:
+    def __init__(
+        self,
+        slots: asyncio.Semaphore,
+        ending: set[asyncio.Future[None]],
+        *,
+        after: Callable[[], Awaitable[None] | None],
+    ) -> None:
         self.slots = slots
         self.ending = ending
+        self.after = after  # what to do once the tree is dead, before the slot is let go (None: done already)
         self.handed = False
         self.held = True
 
@@ -456,26 +481,9 @@ class _Slot:
 
         def end(sock: socket.socket, deadline: float) -> None:
             self.handed = True
-            task = asyncio.get_running_loop().create_task(self._ended(sock, deadline, stuck))
-            self.ending.add(task)
-            task.add_done_callback(self.ending.discard)
+            _Ending(self, sock, deadline, stuck)
 
         return end
-
-    async def _ended(self, sock: socket.socket, deadline: float, stuck: Callable[[], None]) -> None:
-        """Wait for the supervisor to close its end of the call's socket: it does once nothing of the call is alive."""
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                while await loop.sock_recv(sock, 1 << 16):
-                    pass
-        except TimeoutError:
-            stuck()
-        except OSError:
-            pass
-        finally:
-            sock.close()
-            self.release()
 
     def release(self) -> None:
         if self.held:
@@ -485,6 +493,53 @@ class _Slot:
     def release_unless_handed(self) -> None:
         if not self.handed:
             self.release()
+
+
+class _Ending:
+    """Waits for the supervisor to close its end of a call's socket: it does once nothing of the call is alive.
+
+    A reader callback and a timer, not a task: this runs for every call.
+    """
+
+    def __init__(self, slot: _Slot, sock: socket.socket, deadline: float, stuck: Callable[[], None]) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.slot, self.sock, self.stuck = slot, sock, stuck
+        self.done = self.loop.create_future()
+        slot.ending.add(self.done)
+        self.done.add_done_callback(slot.ending.discard)
+        self.timer = self.loop.call_later(max(0.0, deadline - time.monotonic()), self._late)
+        self.loop.add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        try:
+            if self.sock.recv(1 << 16):
+                return  # whatever the call still sends after its reply is dropped
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self._closed()
+
+    def _late(self) -> None:
+        self.stuck()
+        self._closed()
+
+    def _closed(self) -> None:
+        self.timer.cancel()
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        pending = self.slot.after()
+        if pending is None:
+            self._finish()
+        else:
+            self.loop.create_task(pending).add_done_callback(self._finish)  # type: ignore[arg-type]
+
+    def _finish(self, task: asyncio.Future[None] | None = None) -> None:
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            logger.warning("sandbox: after a call: %s", task.exception())
+        self.slot.release()
+        if not self.done.done():
+            self.done.set_result(None)
 
 
 async def _exchange(

@@ -72,13 +72,19 @@ def main(sock: int, *, group: cgroup.Slot | None, pid_namespace: bool, scratch: 
         request = protocol.read_frame(sock, limit=worker.REQUEST_LIMIT)
         request.update(tmp_dir=str(tmp), landlock_abi=landlock_abi)
         limits = request["limits"]
+        if group is not None:
+            group.watch_oom()
+            group.settle(killed=True)  # take in the counts of the slot's earlier calls
         call = _start(
             lambda out, err, res: worker.run(request, out_fd=out, err_fd=err, result_fd=res, group=group),
             limits=limits,
             group=group,
             pid_namespace=pid_namespace,
         )
-        watch(call, deadline=started + float(limits["timeout_s"]))
+        watch(call, deadline=started + float(limits["timeout_s"]), group=group)
+        killed = call.status is not None and os.WIFSIGNALED(call.status) and os.WTERMSIG(call.status) == signal.SIGKILL
+        if group is not None and call.stopped is None and group.settle(killed=killed):
+            call.stopped = "MemoryLimit"
         reply = call.reply()
         if call.status is None:  # the result is in and the call is exiting: answer now, clean up after
             _send(sock, reply)
@@ -132,13 +138,16 @@ def _start(
     return call
 
 
-def watch(call: _Call, *, deadline: float) -> None:
+def watch(call: _Call, *, deadline: float, group: cgroup.Slot | None) -> None:
     """Pump the pipes until the result frame is complete, or the call has exited and they are drained,
     stopping it at a limit. A complete result means the call process wrote (and flushed) everything it
     had to say: what is in the output pipes is read, and the rest of its exit is no longer waited for."""
     poller = select.poll()
     for fd in (*call.streams, call.pidfd):
         poller.register(fd, select.POLLIN)
+    oom = group.oom if group is not None else -1
+    if group is not None and oom >= 0:
+        poller.register(oom, group.oom_events)
     while call.open_fds or call.status is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0 and call.status is None:
@@ -148,6 +157,11 @@ def watch(call: _Call, *, deadline: float) -> None:
         if not events and call.status is not None:
             break  # exited, and whatever still holds a pipe open is outside the namespace: stop waiting
         for fd, _ in events:
+            if fd == oom:
+                assert group is not None
+                if group.oom_event():
+                    call.stop("MemoryLimit")
+                continue
             if fd == call.pidfd:
                 poller.unregister(fd)
                 call.reap()

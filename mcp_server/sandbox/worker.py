@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import linecache
+import math
 import os
 import resource
 import signal
@@ -41,6 +42,7 @@ def run(request: Mapping[str, Any], *, out_fd: int, err_fd: int, result_fd: int,
     try:
         contain(request["limits"], out_fd=out_fd, err_fd=err_fd, keep=(result_fd,), group=group)
         own_temp(request["tmp_dir"], request["limits"])
+        limit_data(request["data"])
         settle(request["data_dir"], request["tmp_dir"])
         problems = confine(request)
         reply = call(request)
@@ -103,9 +105,11 @@ def run_pooled(
     try:
         if failed is not None:
             raise failed
-        home = request["data_dir"]
+        home, full = request["data_dir"], request["data"]["full"]
+        limit_data(request["data"])
         if landlock_abi:  # the second layer: of the data root and the scratch root, only this call's folders
-            own, _ = landlock.prepare(landlock_abi, read=(), write=[home, tmp_dir], files=())
+            write, prune = ([tmp_dir], [home]) if full else ([home, tmp_dir], [])
+            own, _ = landlock.prepare(landlock_abi, read=(), write=write, files=(), prune=prune)
             landlock.add_rules(layer, own)
             landlock.restrict_self(layer)
             os.close(layer)
@@ -206,6 +210,16 @@ def own_temp(tmp: str, limits: Mapping[str, Any]) -> None:
         tmpfs.mount_own(tmp, size_mb=int(limits["tmp_mb"]), files=int(limits["tmp_files"]))
 
 
+def limit_data(data: Mapping[str, Any]) -> None:
+    """No file the call writes may pass the room left in its data folder's quota (see quota.py)."""
+    if data["full"]:  # Landlock lets the call add nothing to the folder
+        return
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    room = max(int(data["room_bytes"]), 1)
+    if soft == resource.RLIM_INFINITY or room < soft:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (room, room))
+
+
 def settle(home: str, tmp: str) -> None:
     """Make the call's data folder its home and working directory, and its scratch folder its temp."""
     os.chdir(home)
@@ -217,13 +231,15 @@ def confine(request: Mapping[str, Any]) -> list[str]:
     """Landlock for exactly this request's paths, then drop capabilities; the granted paths that do not exist."""
     problems = []
     home, tmp = request["data_dir"], request["tmp_dir"]
+    full = request["data"]["full"]
     if request["landlock_abi"]:
         missing = landlock.restrict(
             abi=request["landlock_abi"],
             read=request["read_paths"],
-            write=[home, tmp, *request["write_paths"]],
+            write=[*([] if full else [home]), tmp, *request["write_paths"]],
             files=["/dev/null"],
             deny_tcp=not request["network"],
+            prune=[home] if full else [],
         )
         problems += [f"granted path {p} does not exist" for p in missing if p in request["granted"]]
     else:
@@ -300,6 +316,24 @@ def failure(exc: BaseException, filename: str, *, request: Mapping[str, Any], co
                 f"in {limits['tmp_files']} files ({text})"
             ),
             "details": {"traceback": frames, "limit_mb": limits["tmp_mb"], "limit_files": limits["tmp_files"]},
+        }
+    data = request.get("data") or {}
+    over_room = data.get("room_bytes", math.inf) < file_size_mb * _MIB
+    if isinstance(exc, OSError) and (
+        (exc.errno == errno.EFBIG and over_room) or (isinstance(exc, PermissionError) and data.get("full"))
+    ):
+        quota = f"{limits['data_quota_mb']} MiB in {limits['data_files']} files"
+        return {
+            "ok": False,
+            "kind": "sandbox",
+            "error_type": "DataQuota",
+            "error_message": (
+                f"the module's data folder is full (its quota is {quota}): the call may read and remove "
+                f"data, not add any ({text})"
+                if data.get("full")
+                else f"the write would pass the module's data quota of {quota} ({text})"
+            ),
+            "details": {"traceback": frames, "limit_mb": limits["data_quota_mb"], "limit_files": limits["data_files"]},
         }
     if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
         return {

@@ -185,7 +185,7 @@ class Zygote:
             call.reap()  # a readable pidfd means the process has exited
             self.finish(call)
         elif call.group is not None and fd == call.group.oom:
-            if call.group.out_of_memory():  # the kernel killed a process of the call: the budget is spent
+            if call.group.oom_event():  # the call passed its budget: the kernel kills one of its processes
                 call.stop("MemoryLimit")
         elif not call.pump(fd):
             self.unwatch(fd)
@@ -237,7 +237,7 @@ class Zygote:
             call.close_pipe(fd)
         if call.group is not None:
             self.unwatch(call.group.oom)
-            if call.group.out_of_memory() and call.stopped is None:
+            if call.group.settle(killed=call.killed) and call.stopped is None:
                 call.stopped = "MemoryLimit"
         if call.stopped is None and call.killed and self.fork is not os.fork:
             call.stopped = "CPULimit"  # only the kernel kills a namespace's first process, and not for memory
