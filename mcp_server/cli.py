@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from functools import partial
@@ -105,6 +106,8 @@ def cmd_serve(args: Options) -> int:
             tasks.start_soon(partial(watch_catalog, catalog, app.reloaded, ready=watching))
             await watching.wait()
             if args.transport == "stdio":
+                if sys.stdin.isatty():
+                    print(connect_hint(args, folder), file=sys.stderr, flush=True)
                 await serve_stdio(app)
             else:
                 await serve_http(app, settings)
@@ -112,6 +115,28 @@ def cmd_serve(args: Options) -> int:
 
     anyio.run(main)
     return 0
+
+
+def connect_hint(args: Options, folder: Path) -> str:
+    """What `serve` says at a terminal: over stdio it waits for a client, which starts this command itself."""
+    if Path(sys.argv[0]).name == "funcsmith":
+        command, argv = str(Path(sys.argv[0]).absolute()), ["serve"]
+    else:
+        command, argv = sys.executable, ["-m", "mcp_server.cli", "serve"]
+    argv += ["--functions", str(folder.resolve())]
+    if args.data_dir or os.environ.get("FUNCSMITH_DATA_DIR"):
+        argv += ["--data-dir", str(data_root(args.data_dir, folder))]
+    if args.model:
+        argv += ["--model", args.model]
+    entry = json.dumps({"command": command, "args": argv})
+    block = f'  {{\n    "mcpServers": {{\n      "funcsmith": {entry}\n    }}\n  }}'
+    return (
+        "funcsmith is waiting for an MCP client on stdin/stdout. A client starts this command itself:\n"
+        f"add this server to its configuration (Claude Desktop, Cursor, ...):\n{block}\n"
+        f"or run: claude mcp add funcsmith -- {shlex.join([command, *argv])}\n"
+        "For clients that connect over the network: funcsmith serve --transport http. "
+        "Press Ctrl-C to stop."
+    )
 
 
 def cmd_list(args: Options) -> int:

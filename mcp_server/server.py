@@ -10,6 +10,7 @@ event on the `subscriptions/listen` stream they opened.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,6 +30,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcp_server import __version__
 from mcp_server.catalog import BUILTIN_TOOLS, Catalog, Diagnostic, FunctionStatus
 from mcp_server.generate import Generator, Progress
+from mcp_server.terminal import TerminalStdin
 from mcp_server.tools import Runner, ServedTool, error_result, run_tool, serve
 
 logger = logging.getLogger(__name__)
@@ -389,6 +391,6 @@ _CALL_FUNCTION = types.Tool(
 
 
 async def serve_stdio(app: FuncsmithServer) -> None:
-    """Serve one client over this process's stdin/stdout until it hangs up."""
-    async with stdio_server() as (read_stream, write_stream):
+    """Serve one client over this process's stdin/stdout until it hangs up (or, at a terminal, Ctrl-C)."""
+    async with stdio_server(stdin=TerminalStdin() if sys.stdin.isatty() else None) as (read_stream, write_stream):
         await app.server.run(read_stream, write_stream, app.server.create_initialization_options())

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import pty
+import select
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -193,3 +198,67 @@ def test_generate_names_its_own_flags(tmp_path: Path) -> None:
     assert "already has a function for this: convert_units" in done.stdout
     assert "--generate-anyway" in done.stdout and "generate_anyway" not in done.stdout
     assert "ask again with generate_anyway" in Outcome(task="convert units", existing=["convert_units"]).summary()
+
+
+def read_terminal(master: int, until: str, timeout: float) -> str:
+    """What the process wrote to the terminal, until `until` shows up, the terminal closes, or `timeout`."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while until.encode() not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every process holding the terminal is gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen.decode(errors="replace")
+
+
+def test_serve_at_a_terminal_says_how_to_connect_and_stops_on_ctrl_c(catalog: Path, tmp_path: Path) -> None:
+    master, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_server.cli", "serve", "--functions", str(catalog), "--data-dir", str(tmp_path)],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    try:
+        shown = read_terminal(master, "Ctrl-C to stop", timeout=120)
+        assert "waiting for an MCP client" in shown, shown
+        config = json.loads(shown[shown.index("{") : shown.rindex("}") + 1])
+        assert config["mcpServers"]["funcsmith"]["args"][-4:] == [
+            "--functions",
+            str(catalog.resolve()),
+            "--data-dir",
+            str(tmp_path.resolve()),
+        ]
+        assert "claude mcp add funcsmith -- " in shown
+        # Still an MCP server: a message typed into the terminal is answered.
+        hello = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        }
+        os.write(master, json.dumps(hello).encode() + b"\n")
+        assert '"serverInfo"' in read_terminal(master, '"serverInfo"', timeout=60)
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends its foreground processes on Ctrl-C
+        proc.wait(timeout=60)  # before the fix: a worker thread kept reading the terminal, and it never ended
+        shown += read_terminal(master, "\0", timeout=2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(master)
+    assert proc.returncode == 130
+    assert "Traceback" not in shown, shown
