@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from mcp_server import __version__, history
 from mcp_server.catalog import STATE_FOLDER, Catalog, FunctionEntry
@@ -244,26 +245,37 @@ def cmd_generate(args: Options) -> int:
     async def main() -> Outcome:
         async with make_sandbox(args, folder) as sandbox:
             generator = Generator(catalog, sandbox, partial(resolve_backend, args.model), refresh=True)
-            with tqdm(
-                total=args.attempts,
-                unit="attempt",
-                file=sys.stderr,
-                dynamic_ncols=True,
-                bar_format="{l_bar}{bar}| {n:.2f}/{total} attempts [{elapsed}]",
-            ) as bar:
+            # Log lines (the model runtime's too, and warnings) are written above the bar, never into it.
+            with (
+                logging_redirect_tqdm(),
+                tqdm(
+                    total=args.attempts,
+                    unit="attempt",
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                    bar_format="{l_bar}{bar}| {n:.2f}/{total} attempts [{elapsed}]",
+                ) as bar,
+            ):
+                for handler in logging.root.handlers:
+                    handler.setLevel(logging.root.level)  # the redirecting handlers do not copy the level
 
                 async def progress(step: Progress) -> None:
                     bar.n = round(step.fraction, 2)
                     bar.set_description_str(step.message, refresh=False)
                     bar.refresh()
 
-                return await generator.create(
+                outcome = await generator.create(
                     args.task,
                     overwrite=args.overwrite,
                     generate_anyway=args.generate_anyway,
                     attempts=args.attempts,
                     on_progress=progress,
                 )
+                if outcome.ok:
+                    bar.n = bar.total
+                    bar.set_description_str(f"published {', '.join(outcome.published)}", refresh=False)
+                    bar.refresh()
+                return outcome
 
     outcome = anyio.run(main)
     print(outcome.summary(flag))
@@ -528,10 +540,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv, namespace=Options())
-    level = logging.WARNING - 10 * args.verbose if args.command != "serve" else logging.INFO - 10 * args.verbose
-    logging.basicConfig(
-        stream=sys.stderr, level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
-    )
+    level = max(logging.DEBUG, (logging.INFO if args.command == "serve" else logging.WARNING) - 10 * args.verbose)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)  # also for libraries that lower their own loggers' level (bm25s logs at DEBUG)
+    logging.basicConfig(level=level, handlers=[handler], format="%(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)
     try:
         return args.run(args)
     except CLIError as exc:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -19,17 +20,21 @@ import pytest
 from mcp_server.cli import Options, build_parser
 from mcp_server.generate import Outcome
 from tests.calc import CALC_JSON, CALC_PY
+from tests.fake_ollama import FakeOllama
 from tests.mcp_helpers import ROOT
 
 
-def funcsmith(*args: str, data: Path | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def funcsmith(
+    *args: str, data: Path | None = None, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env_args = ["--data-dir", str(data)] if data else []
     return subprocess.run(
         [sys.executable, "-m", "mcp_server.cli", *env_args, *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        timeout=60,
+        env={**os.environ, **(env or {})},
+        timeout=180,
     )
 
 
@@ -198,6 +203,32 @@ def test_generate_names_its_own_flags(tmp_path: Path) -> None:
     assert "already has a function for this: convert_units" in done.stdout
     assert "--generate-anyway" in done.stdout and "generate_anyway" not in done.stdout
     assert "ask again with generate_anyway" in Outcome(task="convert units", existing=["convert_units"]).summary()
+
+
+def test_generate_progress_ends_at_100_percent_and_log_lines_stay_out_of_the_bar(tmp_path: Path) -> None:
+    folder = tmp_path / "functions"
+    folder.mkdir()
+    with FakeOllama(answers=["failing_examples", "failing_examples_fixed"]) as fake:
+        done = funcsmith(
+            "generate",
+            "reverse a string",
+            "--functions",
+            str(folder),
+            "--model",
+            "ollama:gemma3:4b",
+            "-v",  # attempt 1 fails: its INFO line is logged while the bar is shown
+            data=tmp_path / "data",
+            env={"OLLAMA_HOST": fake.host},
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("published reverse_string")
+    frames = re.split(r"[\r\n]", done.stderr)
+    bars = [frame for frame in frames if " attempts [" in frame]
+    assert "100%" in bars[-1] and "3.00/3 attempts" in bars[-1], bars[-1]
+    logged = [frame for frame in frames if re.search(r"\b(DEBUG|INFO|WARNING|ERROR) [\w.]+: ", frame)]
+    assert any("attempt 1/3 failed" in line for line in logged), done.stderr
+    for line in logged:  # each log line starts a line of its own, never glued to the bar
+        assert re.match(r"(DEBUG|INFO|WARNING|ERROR) ", line), line
 
 
 def read_terminal(master: int, until: str, timeout: float) -> str:
