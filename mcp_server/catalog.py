@@ -115,12 +115,17 @@ class FunctionStatus:
 
 @dataclass(frozen=True, slots=True)
 class ModuleCheck:
-    """The result of checking one module pair on its own (clashes between modules are the catalogue's job)."""
+    """The result of checking one module pair on its own (clashes between modules are the catalogue's job).
+
+    `specified` is False when there is no spec file: then the module offers no function at all,
+    and one it served goes (removing a spec removes its functions, even with the code left behind).
+    """
 
     module: str
     entries: tuple[FunctionEntry, ...]
     diagnostics: tuple[Diagnostic, ...]
     failed: tuple[str, ...]
+    specified: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +160,21 @@ def module_name(path: Path) -> str | None:
 def check_module(folder: Path, module: str) -> ModuleCheck:
     """Check `<module>.json` against its schema and against `<module>.py`; reads both, never imports the code.
 
-    A module without a `.json` is no catalogue module (a helper or a half-written
-    pair) and yields nothing; its `.py` is not even read.
+    A `.py` without its `.json` serves nothing and is one diagnostic (its `.py` is not
+    even read): a function module cannot import it, and a pair being saved passes
+    through this state only until its `.json` lands.
     """
     spec_path = folder / f"{module}.json"
     module_path = folder / f"{module}.py"
     spec_text, unreadable = _read(spec_path)
     if spec_text is None and unreadable is None:
-        return ModuleCheck(module, (), (), ())
+        if not module_path.is_file():
+            return ModuleCheck(module, (), (), ())
+        message = (
+            f"{spec_path.name} is missing: functions are served only with a spec next to their code "
+            "(a file that is no function module can be named with a leading _ to be ignored)"
+        )
+        return ModuleCheck(module, (), (Diagnostic(module_path, message),), (), specified=False)
     diagnostics: list[Diagnostic] = []
     if unreadable is not None:
         diagnostics.append(unreadable)
@@ -275,7 +287,7 @@ class Catalog:
         """A module's functions after a check: new entries, else the last served entry of a failed function."""
         slots = {entry.name: _Slot(entry, stale=False) for entry in check.entries}
         failed: Iterable[str] = check.failed
-        if not check.entries and not check.failed and check.diagnostics:
+        if check.specified and not check.entries and not check.failed and check.diagnostics:
             failed = previous  # the spec file could not be read as specs: its names are unknown, keep them all
         for name in failed:
             served = self._published.get(name) if self._owners.get(name) == check.module else None

@@ -407,13 +407,27 @@ def test_syntax_error_is_one_diagnostic_with_its_line(tmp_path: Path) -> None:
     assert sorted((s.name, s.status) for s in catalog.statuses()) == [("add", "invalid"), ("broken", "invalid")]
 
 
-def test_lone_json_is_a_problem_and_lone_py_is_not(tmp_path: Path) -> None:
+def test_lone_json_and_lone_py_are_each_a_problem(tmp_path: Path) -> None:
     write(tmp_path, "helper", "def util(x):\n    return x\n", None)
     write(tmp_path, "orphan", None, spec())
+    write(tmp_path, "_private", "def util(x):\n    return x\n", None)
     catalog = load_catalog(tmp_path)
-    diagnostic = only(catalog)
-    assert diagnostic.file == tmp_path / "orphan.json"
-    assert "orphan.py is missing" in diagnostic.message
+    lone_py, lone_json = catalog.diagnostics
+    assert lone_json.file == tmp_path / "orphan.json"
+    assert "orphan.py is missing" in lone_json.message
+    assert lone_py.file == tmp_path / "helper.py" and lone_py.function is None
+    assert lone_py.message.startswith("helper.json is missing: ") and "leading _" in lone_py.message
+    assert catalog.published == {} and [s.name for s in catalog.statuses()] == ["add"]
+    # The spec arrives (a save writes the .py first): the problem is gone, the function served.
+    write(
+        tmp_path,
+        "helper",
+        None,
+        spec("util", parameters={"type": "object", "properties": {"x": {}}, "required": ["x"]}),
+    )
+    catalog.refresh(["helper"])
+    assert "util" in catalog.published, [str(d) for d in catalog.diagnostics]
+    assert [d.file.name for d in catalog.diagnostics] == ["orphan.json"]
 
 
 def test_unreadable_files_are_diagnostics(tmp_path: Path) -> None:
@@ -482,7 +496,8 @@ def test_clash_keeps_the_already_published_function(tmp_path: Path) -> None:
     change = catalog.refresh(["beta"])
     assert change == CatalogChange(changed=frozenset({"add"}))
     entry = catalog.get("add")
-    assert entry is not None and entry.module == "alpha" and catalog.ok
+    assert entry is not None and entry.module == "alpha"
+    assert [d.file.name for d in catalog.diagnostics] == ["beta.py"]  # its code, left without a spec
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_TOOLS))
@@ -591,7 +606,10 @@ def test_refresh_removes_a_module_whose_spec_is_gone_and_a_dropped_function(tmp_
     assert catalog.refresh(["math"]) == CatalogChange(removed=frozenset({"double"}))
     (tmp_path / "math.json").unlink()
     assert catalog.refresh(["math"]) == CatalogChange(removed=frozenset({"add"}))
-    assert catalog.published == {} and catalog.statuses() == [] and catalog.ok
+    assert catalog.published == {} and catalog.statuses() == []
+    assert only(catalog).file == tmp_path / "math.py"  # the code left behind is reported
+    (tmp_path / "math.py").unlink()
+    assert not catalog.refresh(["math"]) and catalog.ok
 
 
 def test_published_snapshot_is_replaced_not_mutated(tmp_path: Path) -> None:

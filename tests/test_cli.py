@@ -114,13 +114,15 @@ def test_check_reports_each_problem_and_exits_1(catalog: Path) -> None:
     (catalog / "broken.py").write_text("def broken(x):\n    return x\n")
     (catalog / "broken.json").write_text('{"name": "broken", "description": "x", "parameters": {"type": "object"},}')
     (catalog / "lonely.json").write_text(json.dumps({**CALC_JSON[0], "name": "lonely"}))
+    (catalog / "unspecified.py").write_text("def unspecified(x):\n    return x\n")
     done = funcsmith("check", str(catalog))
     assert done.returncode == 1
     lines = done.stdout.strip().splitlines()
-    assert len(lines) == 2, done.stdout
+    assert len(lines) == 3, done.stdout
     assert any("broken.json" in line and "JSON" in line for line in lines)
-    assert any("lonely" in line for line in lines)
-    assert "2 problem(s); 2 function(s) valid" in done.stderr
+    assert any("lonely.json" in line and "lonely.py is missing" in line for line in lines)
+    assert any("unspecified.py" in line and "unspecified.json is missing" in line for line in lines)
+    assert "3 problem(s); 2 function(s) valid" in done.stderr
 
 
 def test_list_and_list_json(catalog: Path) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -13,6 +14,8 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
+from mcp_server.catalog import Catalog, Diagnostic
+from mcp_server.watch import watch_catalog
 from tests.mcp_helpers import handshake_client, http_server, stdio_params, texts
 
 pytestmark = pytest.mark.anyio
@@ -243,3 +246,42 @@ async def test_editor_save_dance_and_partial_writes_never_publish_a_broken_tool(
         assert (await client.call_tool("late", {"a": 1, "b": 1})).structured_content == {"result": 302}
         assert (await status_of(client, "late"))["status"] == "published"
         assert await tool_names(client) == {"base", "late"}
+
+
+async def test_code_saved_before_its_spec_is_one_problem_not_a_warning_each_save(folder: Path) -> None:
+    """A lone .py is a catalogue problem, reported once while it lasts, and gone when its .json lands."""
+    catalog = Catalog(folder)
+    catalog.load()
+    batches: list[list[str]] = []
+    reloaded = anyio.Event()
+
+    async def on_reload(problems: list[Diagnostic]) -> None:
+        nonlocal reloaded
+        batches.append([str(p) for p in problems])
+        reloaded.set()
+        reloaded = anyio.Event()
+
+    async def saved(write: Callable[[], None], until: Callable[[], bool] = lambda: True) -> None:
+        """Write, then wait for reloads until `until` holds."""
+        waiting = reloaded
+        write()
+        with anyio.fail_after(30):
+            await waiting.wait()
+            while not until():
+                await reloaded.wait()
+
+    async with anyio.create_task_group() as tasks:
+        ready = anyio.Event()
+        tasks.start_soon(partial(watch_catalog, catalog, on_reload, ready=ready))
+        with anyio.fail_after(30):
+            await ready.wait()
+        for body in ("return a + b", "return a * b", "return a - b"):
+            await saved(partial(write_atomic, folder / "late.py", code("late", body)))
+        lone = [p for batch in batches for p in batch if "late.json is missing" in p]
+        assert len(lone) == 1, batches
+        assert any("late.json is missing" in str(d) for d in catalog.diagnostics)
+        await saved(
+            partial(write_atomic, folder / "late.json", json.dumps(spec("late"))), lambda: "late" in catalog.published
+        )
+        assert catalog.diagnostics == [] and "late" in catalog.published
+        tasks.cancel_scope.cancel()
