@@ -353,7 +353,11 @@ async def test_embedded_model_answers_code_and_a_spec_that_fits_it() -> None:
 
 @pytest.mark.embedded
 def test_embedded_model_keeps_stdout_clean(tmp_path: Path) -> None:
-    """llama.cpp must not write to stdout: over stdio, stdout is the MCP protocol stream."""
+    """llama.cpp must not write to stdout (over stdio, the MCP protocol stream), nor its log lines to raw stderr.
+
+    They go to Python logging, where the level applies (unconfigured here: warnings and up only), and
+    where the CLI keeps them out of its progress bar.
+    """
     script = tmp_path / "run.py"
     script.write_text(
         "import anyio\n"
@@ -374,6 +378,7 @@ def test_embedded_model_keeps_stdout_clean(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout == ""
+    assert done.stderr == ""
 
 
 # -- keeping the embedded answer in shape ---------------------------------------------------

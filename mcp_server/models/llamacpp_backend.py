@@ -10,6 +10,8 @@ a worker thread so the event loop keeps serving calls while the model works.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import importlib.util
 import json
 import logging
@@ -59,6 +61,43 @@ _EXAMPLES = 2
 _CANDIDATES = 4
 _SURE = 0.5
 _JUDGE_CTX = 2048
+
+
+# ggml's log levels (ggml.h): NONE, DEBUG, INFO, WARN, ERROR, and CONT for the rest of the last message.
+_GGML_ERROR, _GGML_CONT = 4, 5
+
+
+@functools.cache
+def _route_runtime_logs() -> Any:
+    """Send llama.cpp's own log lines to Python logging (logger "llama_cpp") instead of raw stderr.
+
+    Written by C code straight to stderr, they would break into the CLI's progress bar and
+    bypass the log level. Its errors become warnings (the backend raises its own clear error
+    for what fails); everything else is detail for -vv. Cached: llama.cpp keeps calling the
+    callback, so it must stay alive.
+    """
+    import llama_cpp
+
+    runtime = logging.getLogger("llama_cpp")
+    lock = threading.Lock()
+    pending: list[str] = []
+    level = [logging.DEBUG]
+
+    @llama_cpp.llama_log_callback
+    def route(ggml_level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+        with lock:
+            if ggml_level != _GGML_CONT:
+                level[0] = logging.WARNING if ggml_level == _GGML_ERROR else logging.DEBUG
+            pending.append(text.decode("utf-8", errors="replace"))
+            if not pending[-1].endswith("\n"):
+                return
+            message = "".join(pending).strip()
+            pending.clear()
+        if message:
+            runtime.log(level[0], "%s", message)
+
+    llama_cpp.llama_log_set(route, ctypes.c_void_p(0))
+    return route
 
 
 def missing_embedded() -> list[str]:
@@ -179,6 +218,7 @@ class LlamaCppBackend:
     def _open(self, path: Path, *, n_ctx: int) -> llama_cpp.Llama:
         import llama_cpp
 
+        _route_runtime_logs()
         try:
             with _without_extra_buffers():
                 return llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=self._n_threads, seed=7, verbose=False)
