@@ -36,6 +36,19 @@ def unshare(flags: int) -> None:
         raise os_error("unshare")
 
 
+def setns(fd: int, kind: int) -> None:
+    if libc.setns(ctypes.c_int(fd), ctypes.c_int(kind)) != 0:
+        raise os_error("setns")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    """mount(2); OSError naming the target when it fails."""
+    args = [None if a is None else os.fsencode(a) for a in (source, target, fstype)]
+    options = None if data is None else data.encode()
+    if libc.mount(*args, ctypes.c_ulong(flags), options) != 0:
+        raise os_error(f"mount on {target}")
+
+
 def fork_into_new_pid_namespace() -> int:
     """Like os.fork(), but the child is the first process (PID 1) of a new PID namespace: 0 in the child.
 

@@ -8,10 +8,14 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from mcp_server.sandbox.calluser import CALL_UID
 from mcp_server.sandbox.model import Layer
+from mcp_server.sandbox.paths import python_read_paths
+from mcp_server.sandbox.seccomp import DENIED
 
 logger = logging.getLogger("funcsmith.sandbox")
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -20,7 +24,7 @@ _PROBE = "import sys; sys.path.insert(0, sys.argv[1]); from mcp_server.sandbox.p
 
 def probe_main() -> None:
     """Run in a throwaway interpreter: try each layer for real and print the findings as JSON."""
-    from mcp_server.sandbox import landlock, linux, tmpfs, zygote
+    from mcp_server.sandbox import calluser, landlock, linux, namespaces, seccomp, tmpfs, zygote
     from mcp_server.sandbox.cgroup import CallGroups
 
     facts: dict[str, Any] = {"euid": os.geteuid(), "landlock_abi": landlock.abi_version()}
@@ -42,7 +46,32 @@ def probe_main() -> None:
     except OSError as exc:
         facts["cgroup"] = facts["memory_cgroup"] = str(exc)
     facts["tmpfs"] = zygote._try(tmpfs.probe)
+    facts["ipcns"] = namespaces.available()
+    facts["seccomp"] = seccomp.prepare()
+    facts["call_user"] = _try_call_user(calluser, namespaces) if os.geteuid() == 0 else False
     sys.stdout.write(json.dumps(facts))
+
+
+def _try_call_user(calluser: Any, namespaces: Any) -> bool | str:
+    """As a call of this root server would: the mount view, then the call user, then read Python; True or why not."""
+    if not calluser.applies():
+        return f"uid {CALL_UID} does not exist in this user namespace; calls run as root without capabilities"
+    trees = list(python_read_paths())
+    with tempfile.TemporaryDirectory(prefix="funcsmith-probe-") as scratch:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            made = namespaces.share(trees, Path(scratch))
+            calluser.become()
+            closed = [t for t in trees if not os.access(t, os.R_OK)]
+            os.write(write, (str(made) if made is not True else f"cannot read {closed[0]}" if closed else "").encode())
+            os._exit(0)
+        os.close(write)
+        with os.fdopen(read, "rb") as answer:
+            problem = answer.read().decode()
+        os.waitpid(pid, 0)
+    return f"the call user cannot work here: {problem}" if problem else True
 
 
 @functools.cache
@@ -73,6 +102,7 @@ def isolation_report() -> list[Layer]:
     abi, root = facts["landlock_abi"], facts["euid"] == 0
     cgroup, netns, pidns = facts["cgroup"], facts["netns"], facts["pidns"]
     memory, temp = facts.get("memory_cgroup", cgroup), facts.get("tmpfs", "not probed")
+    ipcns, filtered, call_user = facts["ipcns"], facts["seccomp"], facts["call_user"]
     no_landlock = "the kernel has no Landlock (Linux 5.13+ with landlock in the LSM list)"
     layers = [
         Layer("rlimits", True, "CPU time, address space, file size, open files, no core dumps; per call process"),
@@ -124,7 +154,32 @@ def isolation_report() -> list[Layer]:
             if abi >= 6
             else f"needs Landlock ABI 6, have {abi}",
         ),
+        Layer(
+            "ipc namespace",
+            ipcns is True,
+            "each call has its own SysV IPC and POSIX queues: none of the host's, and its own die with it"
+            if ipcns is True
+            else f"{ipcns}; calls share the server's SysV IPC",
+        ),
+        Layer(
+            "seccomp filter",
+            filtered is True,
+            "refused with EPERM: unix and other non-IP sockets, datagram socketpairs, new namespaces (clone flags), "
+            f"personality changes, {', '.join(DENIED)}"
+            if filtered is True
+            else f"{filtered}; unix sockets, keyrings and the calls listed in seccomp.DENIED stay open to calls",
+        ),
         Layer("capabilities", True, "root's capabilities are dropped in every call" if root else "runs unprivileged"),
+        Layer(
+            "not root",
+            call_user is True or not root,
+            f"calls of this root server run as uid {CALL_UID}, in a mount namespace that covers the folders it "
+            "cannot pass on the way to Python and its own folders"
+            if call_user is True
+            else call_user
+            if root
+            else "calls run as the server's own user, which is not root",
+        ),
         Layer("environment scrubbing", True, "only PATH, HOME, TMPDIR and LANG reach a call"),
     ]
     return layers
@@ -132,7 +187,7 @@ def isolation_report() -> list[Layer]:
 
 def warn_missing(facts: dict[str, Any]) -> None:
     """Log, once per process, each layer a starting zygote could not set up."""
-    for key in ("netns", "pidns"):
+    for key in ("netns", "pidns", "ipcns", "seccomp", "view"):
         value = facts.get(key)
         if value is not None and value is not True and key not in _warned:
             _warned.add(key)

@@ -38,7 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from mcp_server.sandbox import cleanup, protocol
+from mcp_server.sandbox import calluser, cleanup, protocol
 from mcp_server.sandbox.cgroup import CallGroups, Slot
 from mcp_server.sandbox.model import CallResult, Limits, SandboxGrant
 from mcp_server.sandbox.outcome import from_reply, sandbox_failure, timeout
@@ -290,6 +290,7 @@ class Sandbox:
 
     async def __aenter__(self) -> Sandbox:
         self.data_root.mkdir(parents=True, exist_ok=True)  # the pool's Landlock layer needs it to exist
+        calluser.open_to_calls(self.data_root)
         if self.start == "fork":
             try:
                 await self._zygote(network=False)
@@ -412,6 +413,7 @@ class Sandbox:
             home = Path(data_dir).expanduser().resolve()
         if home not in self._made:
             home.mkdir(parents=True, exist_ok=True)
+            calluser.hand_over(home)
             self._made.add(home)
         return home
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mcp_server.sandbox import cgroup, linux, protocol, supervisor
+from mcp_server.sandbox import cgroup, linux, namespaces, protocol, seccomp, supervisor
 
 
 def main() -> NoReturn:
@@ -32,6 +32,8 @@ def main() -> NoReturn:
             with contextlib.suppress(OSError):
                 protocol.write_all(sock, protocol.encode_reply({"error_type": "Crashed", "error_message": message}))
             os._exit(1)
+    namespaces.available()  # both tried once here, not in the call process it forks
+    seccomp.prepare()
     supervisor.main(
         sock,
         group=_slot(config["group"]),

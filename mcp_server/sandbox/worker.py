@@ -22,9 +22,10 @@ import tempfile
 import traceback
 import types
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, NoReturn
 
-from mcp_server.sandbox import cgroup, landlock, linux, protocol, tmpfs
+from mcp_server.sandbox import calluser, cgroup, landlock, linux, namespaces, protocol, seccomp, tmpfs
 from mcp_server.sandbox.jsonify import NotJSONError, to_json
 
 _MIB = 1 << 20
@@ -40,6 +41,7 @@ def run(request: Mapping[str, Any], *, out_fd: int, err_fd: int, result_fd: int,
     """Lock down for this request, run the requested function, write one result frame to `result_fd`, exit."""
     me = os.getpid()
     try:
+        namespaces.enter([*request["read_paths"], *request["write_paths"], request["data_dir"]], request["tmp_dir"])
         contain(request["limits"], out_fd=out_fd, err_fd=err_fd, keep=(result_fd,), group=group)
         own_temp(request["tmp_dir"], request["limits"])
         limit_data(request["data"])
@@ -78,6 +80,7 @@ def run_pooled(
     try:
         keep = (result_fd, request_fd, out_fd, err_fd)
         contain(pool["limits"], out_fd=out_fd, err_fd=err_fd, keep=keep, group=group)
+        namespaces.enter([*pool["read_paths"], pool["data_root"]], tmp_dir)
         own_temp(tmp_dir, pool["limits"])
         if landlock_abi:
             python, _ = landlock.prepare(landlock_abi, read=pool["read_paths"], write=(), files=["/dev/null"])
@@ -91,8 +94,7 @@ def run_pooled(
             landlock.release(python)
         else:
             linux.no_new_privs()
-        if os.geteuid() == 0:
-            linux.drop_capabilities()
+        lock_in(tmp_dir)
     except BaseException as exc:
         failed = exc
     try:
@@ -228,7 +230,7 @@ def settle(home: str, tmp: str) -> None:
 
 
 def confine(request: Mapping[str, Any]) -> list[str]:
-    """Landlock for exactly this request's paths, then drop capabilities; the granted paths that do not exist."""
+    """Landlock for exactly this request's paths, then the last layers; what is wrong with the granted paths."""
     problems = []
     home, tmp = request["data_dir"], request["tmp_dir"]
     full = request["data"]["full"]
@@ -244,9 +246,19 @@ def confine(request: Mapping[str, Any]) -> list[str]:
         problems += [f"granted path {p} does not exist" for p in missing if p in request["granted"]]
     else:
         linux.no_new_privs()
+    lock_in(tmp)
+    writes = request["write_paths"]
+    return problems + calluser.closed(read=[p for p in request["granted"] if p not in writes], write=writes)
+
+
+def lock_in(tmp: str) -> None:
+    """The last layers, once the worker needs no privilege: the call user (given its temp folder as it is now
+    mounted), no capabilities, the seccomp filter."""
+    calluser.hand_over(Path(tmp))
+    calluser.become()
     if os.geteuid() == 0:
         linux.drop_capabilities()
-    return problems
+    seccomp.install()
 
 
 def set_limits(limits: Mapping[str, Any], *, cap_processes: bool) -> None:

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mcp_server.sandbox import cgroup, cleanup, landlock, linux, protocol, worker
+from mcp_server.sandbox import calluser, cgroup, cleanup, landlock, linux, namespaces, protocol, seccomp, worker
 from mcp_server.sandbox.cgroup import CallGroups
 from mcp_server.sandbox.watched import LINGER_S, WatchedCall
 
@@ -79,8 +79,9 @@ class Zygote:
         self.landlock_abi = landlock.abi_version()
         self.facts["landlock_abi"] = self.landlock_abi
 
-    def isolate(self) -> None:
-        """Set up the shared layers once: the network namespace (offline only), the cgroup, the PID namespace check."""
+    def isolate(self, trees: list[str]) -> None:
+        """Set up the shared layers once: the network namespace (offline only), the cgroup, the PID namespace check,
+        and the mount view in which the call user reaches `trees` (Python and the data root)."""
         if not self.facts["network"]:
             self.facts["netns"] = _try(linux.enter_network_namespace)
         try:
@@ -94,6 +95,8 @@ class Zygote:
         self.facts["idle_pool"] = _try(probe_idle_priority) if self.pool is not None else "no pool"
         if self.facts["pidns"] is True:
             self.fork = linux.fork_into_new_pid_namespace
+        self.facts.update(ipcns=namespaces.available(), seccomp=seccomp.prepare(), call_user=calluser.applies())
+        self.facts["view"] = namespaces.share(trees, self.scratch)
         if os.geteuid() == 0:
             linux.drop_bounding_set()
 
@@ -453,8 +456,8 @@ def main() -> None:
         __import__(name)
     control = socket.socket(fileno=fd)
     zygote = Zygote(control, network=network, pool=pool)
-    zygote.isolate()
-    zygote.remove_stale()
+    zygote.remove_stale()  # before the mount view, which may cover the folder their leftovers are in
+    zygote.isolate([*pool["read_paths"], pool["data_root"]])
     gc.collect()
     gc.freeze()  # forked calls then never touch (and copy) the zygote's objects when they collect garbage
     control.sendall(json.dumps({"v": protocol.VERSION, "op": "ready", "pid": os.getpid(), **zygote.facts}).encode())

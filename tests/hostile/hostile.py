@@ -1,5 +1,6 @@
 """Functions that try to break out of, or break, the sandbox. Run only as source text inside it."""
 
+import ctypes
 import dataclasses
 import datetime
 import decimal
@@ -282,3 +283,126 @@ def fill_data(files, size_kib, name):
     for i in range(files):
         (folder / f"f{i}").write_bytes(chunk)
     return files
+
+
+# -- escapes through the kernel's shared objects (x86_64 system call numbers) --------------------------------------
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_libc.shmat.restype = ctypes.c_void_p
+_KEY_SPEC_USER_KEYRING = -4
+_KEYCTL_READ, _KEYCTL_SEARCH = 11, 10
+
+
+def _checked(result):
+    if result == -1 or result is None or result == ctypes.c_void_p(-1).value:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return result
+
+
+def read_key(description):
+    """Find a key by description in the user keyring and read its payload."""
+    key = _checked(_libc.syscall(250, _KEYCTL_SEARCH, _KEY_SPEC_USER_KEYRING, b"user", description.encode(), 0))
+    buffer = ctypes.create_string_buffer(256)
+    size = _checked(_libc.syscall(250, _KEYCTL_READ, key, buffer, 256))
+    return buffer.raw[:size].decode()
+
+
+def plant_key(description):
+    """Add a key to the user keyring; its id."""
+    payload = b"planted"
+    return _checked(_libc.syscall(248, b"user", description.encode(), payload, len(payload), _KEY_SPEC_USER_KEYRING))
+
+
+def shm_steal(key):
+    """Attach the SysV segment with `key`, read what it holds and overwrite it."""
+    segment = _checked(_libc.shmget(key, 0, 0))
+    address = _checked(_libc.shmat(segment, None, 0))
+    secret = ctypes.string_at(address, 7).decode()
+    ctypes.memmove(address, b"owned!!", 7)
+    return secret
+
+
+def shm_leave(size):
+    """Create a SysV segment of `size` bytes, touch it and leave it behind; its id."""
+    segment = _checked(_libc.shmget(0, size, 0o1000 | 0o600))  # IPC_PRIVATE, IPC_CREAT
+    address = _checked(_libc.shmat(segment, None, 0))
+    ctypes.memset(address, 1, size)
+    return segment
+
+
+def unix_connect(path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(2)
+        conn.connect(path)
+        conn.sendall(b"hello")
+    return "connected"
+
+
+def unix_sendto(path):
+    """Reach a path-named datagram socket through a socketpair, whose datagram ends can send anywhere."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with ours, theirs:
+        ours.sendto(b"hello", path)
+    return "sent"
+
+
+def talk_over_socketpair():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.sendall(b"ping")
+        return theirs.recv(4).decode()
+
+
+def identity():
+    return {"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups()}
+
+
+def forbidden_syscalls():
+    """Try system calls no function needs, with arguments that fail harmlessly when allowed; each one's errno."""
+    tries = {
+        "io_uring_setup": (425, 1, 0),  # EFAULT when allowed
+        "unshare(CLONE_NEWUSER)": (272, 0x10000000),  # succeeds when allowed
+        "setns": (308, -1, 0),  # EBADF
+        "keyctl": (250, 0, _KEY_SPEC_USER_KEYRING, 0),  # succeeds
+        "perf_event_open": (298, 0, 0, -1, -1, 0),  # EFAULT
+        "ptrace": (101, 16, 999999, 0, 0),  # PTRACE_ATTACH: ESRCH
+        "process_vm_readv": (310, 999999, 0, 0, 0, 0, 0),  # ESRCH
+        "userfaultfd": (323, 1),  # UFFD_USER_MODE_ONLY: succeeds
+        "personality": (135, 0x0040000),  # ADDR_NO_RANDOMIZE: succeeds
+        "name_to_handle_at": (303, -100, 0, 0, 0, 0),  # EFAULT
+        "open_tree": (428, -1, 0, 0),  # EBADF
+        "fsopen": (430, 0, 0),  # EFAULT
+        "kcmp": (312, 999999, 999999, 0, 0, 0),  # ESRCH
+        "pidfd_getfd": (438, -1, 0, 0),  # EBADF
+        "clone(CLONE_NEWUSER)": (56, 0x10000000 | signal.SIGCHLD, 0, 0, 0, 0),  # forks when allowed
+    }
+    found = {}
+    for name, (number, *args) in tries.items():
+        ctypes.set_errno(0)
+        result = _libc.syscall(number, *(ctypes.c_long(a) for a in args))
+        if result == 0 and name.startswith("clone"):
+            os._exit(0)  # the child of a clone that was allowed
+        if result > 0 and name.startswith("clone"):
+            os.waitpid(result, 0)
+        found[name] = ctypes.get_errno() if result == -1 else 0
+    for name, family in (("socket(AF_NETLINK)", socket.AF_NETLINK), ("socket(AF_VSOCK)", 40)):
+        try:
+            socket.socket(family, socket.SOCK_DGRAM).close()
+            found[name] = 0
+        except OSError as exc:
+            found[name] = exc.errno
+    return found
+
+
+def threads_and_forks_work():
+    box = []
+    worker = threading.Thread(target=box.append, args=("thread",))
+    worker.start()
+    worker.join()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(7)
+    _, status = os.waitpid(pid, 0)
+    return [*box, os.waitstatus_to_exitcode(status)]

@@ -1,0 +1,150 @@
+"""Namespaces for calls: an IPC namespace per call, and (root server) a mount view the call user can walk.
+
+IPC: SysV shared memory, semaphores and message queues, and POSIX message queues, are per IPC namespace;
+in its own, a call sees none of the host's, and whatever it creates dies with it.
+
+Mount view (root server only): the call user must reach the Python installation, its data folder and its
+temp folder, but a folder on the way may be closed to other users (a Python under /root, a 0700 temp
+folder). Such a folder is covered with a small tmpfs holding only the path down to what calls need, bound
+in from the real tree: the rest of the closed folder is simply not there. The zygote builds this view once,
+in a mount namespace of its own that its call processes share; a call that needs more (a granted path, a
+data folder elsewhere) goes back to the server's mount namespace and makes its own view from there, in a
+namespace of its own. Nothing propagates back to the host.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from mcp_server.sandbox import calluser, linux
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+_COVER_OPTIONS = "mode=0755,size=1m,nr_inodes=4096"
+
+_shared: tuple[list[str], int] | None = None  # the zygote's view: the trees it exposes, and the server's namespace
+
+
+@functools.cache
+def available() -> bool | str:
+    """Whether a call may get its own IPC namespace here, tried in a throwaway child; or why not.
+
+    The zygote asks before forking anything, so its call processes inherit the answer.
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _unshare_ipc()
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return True if os.waitstatus_to_exitcode(status) == 0 else "unshare(CLONE_NEWIPC) was refused"
+
+
+def share(trees: Iterable[str], scratch: Path) -> bool | str:
+    """In the zygote: its own mount namespace, where the call user can reach `trees` and `scratch`; or why not.
+
+    What else is in a covered folder is out of the zygote's sight too: it looks for dead sandboxes' leftovers first.
+    """
+    global _shared
+    if not calluser.applies():
+        return True
+    try:
+        host = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        _private_mounts()
+        os.chmod(scratch, 0o711)  # the call user passes through to its own temp folder, without listing the others
+        exposed = _outermost([*trees, str(scratch)])
+        expose(exposed)
+    except OSError as exc:
+        return f"the calls' mount view could not be made: {exc}"
+    _shared = (exposed, host)
+    return True
+
+
+def enter(trees: Iterable[str], tmp: str) -> None:
+    """Give this call process its own IPC namespace, and for a call user a view that reaches `trees` and `tmp`."""
+    if available() is True:
+        _unshare_ipc()
+    if not calluser.applies():
+        return
+    wanted = [*trees, tmp]
+    if _shared is None or not all(_inside(tree, _shared[0]) for tree in wanted):
+        if _shared is not None:  # back to the server's mount namespace, to make a view of its own from there
+            linux.setns(_shared[1], CLONE_NEWNS)
+        _private_mounts()
+        expose(wanted)
+
+
+def _private_mounts() -> None:
+    """A mount namespace of this process's own, from which no mount propagates back to the host."""
+    linux.unshare(CLONE_NEWNS)
+    linux.mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+
+
+def _unshare_ipc() -> None:
+    try:
+        linux.unshare(CLONE_NEWIPC)
+    except PermissionError:  # no capability here: an unprivileged server gets it with a user namespace of its own
+        uid, gid = os.geteuid(), os.getegid()
+        linux.unshare(linux.CLONE_NEWUSER | CLONE_NEWIPC)
+        linux.map_user(uid, gid)
+
+
+def expose(trees: Iterable[str]) -> None:
+    """Cover each folder the call user cannot pass on the way to a tree with a tmpfs leading only to the trees."""
+    covers: dict[str, list[str]] = {}
+    for tree in _outermost(trees):
+        closed = _first_closed(tree)
+        if closed is not None:
+            covers.setdefault(closed, []).append(tree)
+    for cover, inner in covers.items():
+        handles = [os.open(tree, os.O_PATH | os.O_CLOEXEC) for tree in inner]  # before they hide
+        try:
+            linux.mount("funcsmith", cover, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _COVER_OPTIONS)
+            for tree, handle in zip(inner, handles, strict=True):
+                _stub(cover, tree, is_dir=os.path.isdir(f"/proc/self/fd/{handle}"))
+                linux.mount(f"/proc/self/fd/{handle}", tree, None, _MS_BIND | _MS_REC)
+        finally:
+            for handle in handles:
+                os.close(handle)
+
+
+def _inside(path: str, trees: Iterable[str]) -> bool:
+    return any(path == tree or path.startswith(tree.rstrip("/") + "/") for tree in trees)
+
+
+def _outermost(trees: Iterable[str]) -> list[str]:
+    """The existing trees (real paths), without those inside another one."""
+    kept: list[str] = []
+    for tree in sorted({os.path.realpath(t) for t in trees if os.path.exists(t)}):
+        if not _inside(tree, kept):
+            kept.append(tree)
+    return kept
+
+
+def _first_closed(tree: str) -> str | None:
+    """The outermost folder above `tree` that the call user may not pass, if any."""
+    parts = Path(tree).parts
+    for depth in range(1, len(parts)):
+        folder = os.path.join(*parts[:depth])
+        if not calluser.can_pass(os.stat(folder)):
+            return folder
+    return None
+
+
+def _stub(cover: str, tree: str, *, is_dir: bool) -> None:
+    """The folders from `cover` down to `tree`, and `tree` itself (a folder or an empty file), in the cover."""
+    path = cover
+    for part in Path(tree).relative_to(cover).parts[:-1]:
+        path = os.path.join(path, part)
+        if not os.path.isdir(path):
+            os.mkdir(path, 0o755)
+    if is_dir:
+        os.mkdir(tree, 0o755)
+    else:
+        os.close(os.open(tree, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
