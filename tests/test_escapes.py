@@ -223,3 +223,19 @@ async def test_a_grant_the_call_user_cannot_use_is_reported(sandbox: Sandbox, tm
     assert result.error_type == "PermissionError", result
     problem = f"granted path {closed} is not writable by the call user (uid 65534): give it to that user"
     assert result.details["sandbox_problems"] == [problem], result
+
+
+@root_only
+async def test_a_grant_inside_a_grant_behind_a_closed_folder_is_reachable(sandbox: Sandbox, tmp_path: Path) -> None:
+    outer = tmp_path / "outer"
+    inner = outer / "closed" / "inner"
+    inner.mkdir(parents=True)
+    os.chmod(outer, 0o755)
+    os.chmod(outer / "closed", 0o700)
+    os.chmod(inner, 0o755)
+    (outer / "top.txt").write_text("top")
+    (inner / "deep.txt").write_text("deep")
+    grant = SandboxGrant(read_paths=(str(outer), str(inner)))
+    top = await run(sandbox, "read_file", grant=grant, path=str(outer / "top.txt"))
+    deep = await run(sandbox, "read_file", grant=grant, path=str(inner / "deep.txt"))
+    assert (top.value, deep.value) == ("top", "deep"), (top, deep)

@@ -58,11 +58,11 @@ def share(trees: Iterable[str], scratch: Path) -> bool | str:
         host = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
         _private_mounts()
         os.chmod(scratch, 0o711)  # the call user passes through to its own temp folder, without listing the others
-        exposed = _outermost([*trees, str(scratch)])
+        exposed = [*trees, str(scratch)]
         expose(exposed)
     except OSError as exc:
         return f"the calls' mount view could not be made: {exc}"
-    _shared = (exposed, host)
+    _shared = (_outermost(exposed), host)
     return True
 
 
@@ -96,22 +96,35 @@ def _unshare_ipc() -> None:
 
 
 def expose(trees: Iterable[str]) -> None:
-    """Cover each folder the call user cannot pass on the way to a tree with a tmpfs leading only to the trees."""
-    covers: dict[str, list[str]] = {}
-    for tree in _outermost(trees):
-        closed = _first_closed(tree)
-        if closed is not None:
-            covers.setdefault(closed, []).append(tree)
-    for cover, inner in covers.items():
-        handles = [os.open(tree, os.O_PATH | os.O_CLOEXEC) for tree in inner]  # before they hide
-        try:
-            linux.mount("funcsmith", cover, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _COVER_OPTIONS)
-            for tree, handle in zip(inner, handles, strict=True):
-                _stub(cover, tree, is_dir=os.path.isdir(f"/proc/self/fd/{handle}"))
-                linux.mount(f"/proc/self/fd/{handle}", tree, None, _MS_BIND | _MS_REC)
-        finally:
-            for handle in handles:
-                os.close(handle)
+    """Cover each folder the call user cannot pass on the way to a tree with a tmpfs leading only to the trees.
+
+    A tree beneath another one that a cover brings in waits for the next round, which covers the closed
+    folders left inside that one (stubs are only ever made inside a fresh cover, never in a real tree).
+    """
+    pending = sorted({os.path.realpath(t) for t in trees if os.path.exists(t)})
+    handles = {tree: os.open(tree, os.O_PATH | os.O_CLOEXEC) for tree in pending}  # before any of them hides
+    try:
+        while pending:
+            closed = {tree: _first_closed(tree) for tree in pending}
+            covers: dict[str, list[str]] = {}
+            later = []
+            for tree, cover in closed.items():
+                if cover is None:
+                    continue
+                if any(other != tree and closed[other] == cover and _inside(tree, [other]) for other in pending):
+                    later.append(tree)
+                else:
+                    covers.setdefault(cover, []).append(tree)
+            for cover, inner in covers.items():
+                linux.mount("funcsmith", cover, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _COVER_OPTIONS)
+                for tree in inner:
+                    source = f"/proc/self/fd/{handles[tree]}"
+                    _stub(cover, tree, is_dir=os.path.isdir(source))
+                    linux.mount(source, tree, None, _MS_BIND | _MS_REC)
+            pending = later
+    finally:
+        for handle in handles.values():
+            os.close(handle)
 
 
 def _inside(path: str, trees: Iterable[str]) -> bool:
