@@ -94,18 +94,18 @@ class HTTPSettings:
         return f"http://{name if has_port else f'{name}:{self.port}'}{MCP_PATH}"
 
 
-def token_path() -> Path:
+def _token_path() -> Path:
     """Where the generated token lives: the user's state folder ($XDG_STATE_HOME, default ~/.local/state)."""
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state).expanduser() / "funcsmith" / "token"
 
 
-def load_token(token_file: str | None) -> tuple[str, str]:
+def _load_token(token_file: str | None) -> tuple[str, str]:
     """The token and where it came from: --token-file, else FUNCSMITH_TOKEN, else the state file (made once)."""
     if token_file is None and (env := os.environ.get("FUNCSMITH_TOKEN", "").strip()):
         token, source = env, "FUNCSMITH_TOKEN"
     else:
-        path = Path(token_file).expanduser() if token_file else token_path()
+        path = Path(token_file).expanduser() if token_file else _token_path()
         source = str(path)
         try:
             _create_token_file(path)
@@ -162,7 +162,7 @@ def configure(
             raise HTTPConfigError("--no-auth and --token-file contradict each other: pass one of them")
         token, source = None, "--no-auth"
     else:
-        token, source = load_token(token_file)
+        token, source = _load_token(token_file)
     return HTTPSettings(
         host=host,
         port=port,
@@ -215,7 +215,7 @@ def _origin(raw: str) -> str:
     return value
 
 
-def transport_security(settings: HTTPSettings) -> TransportSecuritySettings:
+def _transport_security(settings: HTTPSettings) -> TransportSecuritySettings:
     """Accept only Host/Origin headers naming this server (or an allowed name), against DNS rebinding."""
     hosts = set(_LOOPBACK_NAMES)
     if settings.host not in ("0.0.0.0", "::", ""):
@@ -233,7 +233,7 @@ def transport_security(settings: HTTPSettings) -> TransportSecuritySettings:
 # -- authentication ------------------------------------------------------------------------------------------
 
 
-class StaticTokenVerifier:
+class _StaticTokenVerifier:
     """The SDK's token verifier for one shared secret, compared in constant time."""
 
     CLIENT_ID = "funcsmith-token"
@@ -296,13 +296,13 @@ class _RefuseResumption:
         await self.app(scope, receive, send)
 
 
-def build_app(app: FuncsmithServer, settings: HTTPSettings) -> Starlette:
+def _build_app(app: FuncsmithServer, settings: HTTPSettings) -> Starlette:
     """The ASGI app: the SDK's Streamable HTTP transport behind the SDK's bearer-token middleware."""
     manager = _SessionManager(
         app.server,
         per_client=SESSIONS_PER_CLIENT,
         session_idle_timeout=SESSION_IDLE_TIMEOUT,
-        security_settings=transport_security(settings),
+        security_settings=_transport_security(settings),
     )
     endpoint: ASGIApp = _RefuseResumption(StreamableHTTPASGIApp(manager))
     middleware: list[Middleware] = []
@@ -310,7 +310,7 @@ def build_app(app: FuncsmithServer, settings: HTTPSettings) -> Starlette:
         # 401 with `WWW-Authenticate: Bearer error="invalid_token"` for a missing or wrong token, as the
         # MCP authorization spec asks of a resource server. No OAuth server, so no metadata to point at.
         endpoint = RequireAuthMiddleware(endpoint, required_scopes=[])
-        backend = BearerAuthBackend(StaticTokenVerifier(settings.token))
+        backend = BearerAuthBackend(_StaticTokenVerifier(settings.token))
         middleware.append(Middleware(AuthenticationMiddleware, backend=backend))
     return Starlette(
         routes=[Route(MCP_PATH, endpoint=endpoint)], middleware=middleware, lifespan=lambda _: manager.run()
@@ -396,7 +396,7 @@ class _RateLimit(logging.Filter):
         return True
 
 
-def bound_noisy_loggers() -> None:
+def _bound_noisy_loggers() -> None:
     """Keep a flood of bad connections from writing a line (or a traceback) each."""
     for name in _NOISY_LOGGERS:
         noisy = logging.getLogger(name)
@@ -404,7 +404,7 @@ def bound_noisy_loggers() -> None:
             noisy.addFilter(_RateLimit())
 
 
-def client_config(settings: HTTPSettings, *, show_token: bool) -> str:
+def _client_config(settings: HTTPSettings, *, show_token: bool) -> str:
     """The JSON a client's configuration takes to reach this server."""
     server: dict[str, Any] = {"type": "http", "url": settings.url}
     if settings.token is not None:
@@ -415,9 +415,9 @@ def client_config(settings: HTTPSettings, *, show_token: bool) -> str:
 
 async def serve_http(app: FuncsmithServer, settings: HTTPSettings) -> None:
     """Serve any number of clients over Streamable HTTP until cancelled."""
-    bound_noisy_loggers()
+    _bound_noisy_loggers()
     config = uvicorn.Config(
-        build_app(app, settings),
+        _build_app(app, settings),
         host=settings.host,
         port=settings.port,
         http=_DeadlineProtocol,
@@ -431,5 +431,5 @@ async def serve_http(app: FuncsmithServer, settings: HTTPSettings) -> None:
         logger.info("HTTP clients must send the bearer token from %s", settings.token_source)
     # The token itself only goes to a terminal: a log file collecting stderr gets where it is instead.
     print(f"funcsmith: client configuration for {settings.url}:", file=sys.stderr)
-    print(client_config(settings, show_token=sys.stderr.isatty()), file=sys.stderr, flush=True)
+    print(_client_config(settings, show_token=sys.stderr.isatty()), file=sys.stderr, flush=True)
     await uvicorn.Server(config).serve()
