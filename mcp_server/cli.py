@@ -13,19 +13,22 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import anyio
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
+try:  # these take seconds to load on a busy machine: Ctrl-C meanwhile ends the command quietly, as it does later
+    import anyio
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
-from mcp_server import __version__, history
-from mcp_server.catalog import STATE_FOLDER, Catalog, FunctionEntry
-from mcp_server.generate import Generator, Outcome, Progress
-from mcp_server.http import HTTPConfigError, configure, serve_http
-from mcp_server.models import describe_backend, resolve_backend
-from mcp_server.sandbox import Sandbox, isolation_report
-from mcp_server.server import FuncsmithServer, serve_stdio
-from mcp_server.tools import run_tool, serve
-from mcp_server.watch import watch_catalog
+    from mcp_server import __version__, history
+    from mcp_server.catalog import STATE_FOLDER, Catalog, FunctionEntry
+    from mcp_server.generate import Generator, Outcome, Progress
+    from mcp_server.http import HTTPConfigError, configure, serve_http
+    from mcp_server.models import describe_backend, resolve_backend
+    from mcp_server.sandbox import Sandbox, isolation_report
+    from mcp_server.server import FuncsmithServer, serve_stdio
+    from mcp_server.tools import run_tool, serve
+    from mcp_server.watch import watch_catalog
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
 
 logger = logging.getLogger("funcsmith")
 
@@ -539,13 +542,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv, namespace=Options())
-    level = max(logging.DEBUG, (logging.INFO if args.command == "serve" else logging.WARNING) - 10 * args.verbose)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(level)  # also for libraries that lower their own loggers' level (bm25s logs at DEBUG)
-    logging.basicConfig(level=level, handlers=[handler], format="%(levelname)s %(name)s: %(message)s")
-    logging.captureWarnings(True)
     try:
+        args = build_parser().parse_args(argv, namespace=Options())
+        level = max(logging.DEBUG, (logging.INFO if args.command == "serve" else logging.WARNING) - 10 * args.verbose)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(level)  # also for libraries that lower their own loggers' level (bm25s logs at DEBUG)
+        logging.basicConfig(level=level, handlers=[handler], format="%(levelname)s %(name)s: %(message)s")
+        logging.captureWarnings(True)
         return args.run(args)
     except CLIError as exc:
         print(f"funcsmith: {exc}", file=sys.stderr)

@@ -295,3 +295,30 @@ def test_serve_at_a_terminal_says_how_to_connect_and_stops_on_ctrl_c(catalog: Pa
         os.close(master)
     assert proc.returncode == 130
     assert "Traceback" not in shown, shown
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0])
+def test_ctrl_c_while_serve_starts_is_quiet(catalog: Path, tmp_path: Path, delay: float) -> None:
+    """Start-up takes seconds on a busy machine (imports alone); Ctrl-C at any moment of it ends serve quietly."""
+    master, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_server.cli", "serve", "--functions", str(catalog), "--data-dir", str(tmp_path)],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    try:
+        time.sleep(delay)  # not a race: whatever the process is doing by then, the outcome must be the same
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+        shown = read_terminal(master, "\0", timeout=2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(master)
+    assert proc.returncode in (130, -signal.SIGINT), shown
+    assert "Traceback" not in shown, shown
