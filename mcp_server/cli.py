@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 try:  # these take seconds to load on a busy machine: Ctrl-C meanwhile ends the command quietly, as it does later
     import anyio
@@ -373,46 +373,57 @@ def cmd_grant(args: Options) -> int:
 # -- parser ----------------------------------------------------------------------
 
 
-def _shared(title: str) -> tuple[argparse.ArgumentParser, argparse._ArgumentGroup]:
-    """A parent parser with no defaults, and the help section its options are listed under."""
+class _Shared(NamedTuple):
+    """The parent parsers of the options shared by several subcommands (no defaults: see `Options`)."""
+
+    verbosity: argparse.ArgumentParser
+    catalogue: argparse.ArgumentParser
+    sandbox: argparse.ArgumentParser
+    model: argparse.ArgumentParser
+    attempts: argparse.ArgumentParser
+
+
+def _parent(title: str | None = None) -> tuple[argparse.ArgumentParser, argparse._ActionsContainer]:
+    """A parent parser with no defaults, and the help section its options are listed under (None: "options")."""
     parent = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    return parent, parent.add_argument_group(title)
+    return parent, parent.add_argument_group(title) if title else parent
 
 
-def _shared_options() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argparse.ArgumentParser]:
-    """The options shared by several subcommands: catalogue, sandbox and model options."""
-    catalogue, group = _shared("catalogue options")
+def _shared_options() -> _Shared:
+    verbosity, group = _parent()
     group.add_argument("-v", "--verbose", action="count", help="more logging on stderr (-vv: debug)")
+    catalogue, group = _parent("catalogue options")
     group.add_argument(
         "--functions", metavar="DIR", help="the functions folder (env FUNCSMITH_FUNCTIONS, default ./functions)"
     )
-    sandbox, group = _shared("sandbox options")
+    sandbox, group = _parent("sandbox options")
     group.add_argument(
         "--data-dir",
         metavar="DIR",
         help="where functions keep their data (env FUNCSMITH_DATA_DIR, default FUNCTIONS/.funcsmith/data)",
     )
     group.add_argument("--max-calls", type=int, metavar="N", help="calls run in parallel at most; more wait their turn")
-    model, group = _shared("model options")
+    model, group = _parent("model options")
     group.add_argument(
         "--model",
         metavar="BACKEND",
         help="ollama[:TAG], openai:MODEL, llama-cpp[:GGUF] or auto (env FUNCSMITH_MODEL, default auto)",
     )
+    attempts, group = _parent("model options")
     group.add_argument(
         "--attempts", type=int, metavar="N", help=f"model attempts per function (default {Options.attempts})"
     )
-    return catalogue, sandbox, model
+    return _Shared(verbosity, catalogue, sandbox, model, attempts)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    catalogue, sandbox, model = _shared_options()
+    shared = _shared_options()
     parser = argparse.ArgumentParser(
         prog="funcsmith",
         description="An MCP tool server that serves, and grows, a folder of Python functions.",
-        epilog="The catalogue, sandbox and model options may come before or after the command "
+        epilog="-v and the catalogue, sandbox and model options may come before or after the command "
         "(funcsmith serve --functions DIR).",
-        parents=[catalogue, sandbox, model],
+        parents=list(shared),
     )
     parser.add_argument("--version", action="version", version=f"funcsmith {__version__}")
     commands = parser.add_subparsers(
@@ -427,14 +438,13 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=summary,
             description=f"{summary[0].upper()}{summary[1:]}." + (f" {details}" if details else ""),
-            parents=[catalogue, *parents],
+            parents=[shared.verbosity, *parents],
         )
 
     serve = command(
         "serve",
         "serve the functions as MCP tools",
-        sandbox,
-        model,
+        *shared[1:],
         details="Over stdio (the default) an MCP client starts this command itself; over HTTP clients connect "
         "to http://HOST:PORT/mcp. The folder is watched: changes are served without a restart.",
     )
@@ -466,20 +476,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-auth", action="store_true", help="no bearer token over HTTP (loopback development only)")
     serve.set_defaults(run=cmd_serve)
 
-    listing = command("list", "list the functions with their status")
+    listing = command("list", "list the functions with their status", shared.catalogue)
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(run=cmd_list)
 
     check = command(
         "check",
         "check every function; exit 1 if anything is invalid",
+        shared.catalogue,
         details="Prints one line per problem: specs that do not validate, code that does not match its spec, "
         "a .py without its .json and a .json without its .py.",
     )
     check.add_argument("folder", nargs="?", metavar="DIR", help="the folder to check (default: --functions)")
     check.set_defaults(run=cmd_check)
 
-    call = command("call", "call a function in the sandbox and print its result as JSON", sandbox)
+    call = command(
+        "call", "call a function in the sandbox and print its result as JSON", shared.catalogue, shared.sandbox
+    )
     call.add_argument("name", help="the function's name")
     call.add_argument(
         "json_args",
@@ -490,14 +503,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.set_defaults(run=cmd_call)
 
-    doctor = command("doctor", "show which isolation layers and model backend work here, and why", model)
+    doctor = command("doctor", "show which isolation layers and model backend work here, and why", shared.model)
     doctor.set_defaults(run=cmd_doctor)
 
     generate = command(
         "generate",
         "have the model write, check and publish a function",
-        sandbox,
-        model,
+        *shared[1:],
         details="Each attempt's code is checked and its examples run in the sandbox before it is published.",
     )
     generate.add_argument("task", help="what the function should do, in words")
@@ -509,11 +521,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.set_defaults(run=cmd_generate)
 
-    kept = command("history", "list the earlier versions kept of each module")
+    kept = command("history", "list the earlier versions kept of each module", shared.catalogue)
     kept.add_argument("module", nargs="?", help="only this module (default: every module)")
     kept.set_defaults(run=cmd_history)
 
-    restore = command("restore", "put back an earlier version of a module (the current one is kept too)")
+    restore = command(
+        "restore", "put back an earlier version of a module (the current one is kept too)", shared.catalogue
+    )
     restore.add_argument("module", help="the module, i.e. the file name without .py")
     restore.add_argument("version", nargs="?", help="a version id from `funcsmith history` (default: the latest)")
     restore.set_defaults(run=cmd_restore)
@@ -521,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     grant = command(
         "grant",
         "widen one function's sandbox (only a person can)",
+        shared.catalogue,
         details="Edits the sandbox field of the function's spec; the server picks the change up by itself.",
     )
     grant.add_argument("name", help="the function's name")

@@ -51,6 +51,9 @@ def test_every_subcommand_describes_itself_and_each_option() -> None:
         assert sub.description and len(sub.description) > 20, name
         for action in sub._actions:
             assert action.help and action.help != argparse.SUPPRESS, f"{name} {action.option_strings or action.dest}"
+    # Each command lists only the shared options it uses.
+    assert "--functions" not in commands["doctor"]._option_string_actions
+    assert "--attempts" not in commands["call"]._option_string_actions
     top = build_parser()
     assert all(action.help for action in top._actions), [a.dest for a in top._actions if not a.help]
     shown = funcsmith("generate", "--help")
