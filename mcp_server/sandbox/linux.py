@@ -14,9 +14,12 @@ _held = ctypes.PyDLL(None, use_errno=True)
 _held.syscall.restype = ctypes.c_long
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220}
 
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
 _PR_CAPBSET_READ, _PR_CAPBSET_DROP = 23, 24
@@ -47,6 +50,12 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
     options = None if data is None else data.encode()
     if libc.mount(*args, ctypes.c_ulong(flags), options) != 0:
         raise os_error(f"mount on {target}")
+
+
+def private_mounts() -> None:
+    """A mount namespace of this process's own, from which no mount propagates back to the host."""
+    unshare(CLONE_NEWNS)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
 def fork_into_new_pid_namespace() -> int:

@@ -21,10 +21,7 @@ from pathlib import Path
 
 from mcp_server.sandbox import calluser, linux
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWIPC = 0x08000000
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
-_COVER_OPTIONS = "mode=0755,size=1m,nr_inodes=4096"
+_COVER = "mode=0755,size=1m,nr_inodes=4096"  # the options of a cover: it holds only folders leading on
 
 _shared: tuple[list[str], int] | None = None  # the zygote's view: the trees it exposes, and the server's namespace
 
@@ -56,7 +53,7 @@ def share(trees: Iterable[str], scratch: Path) -> bool | str:
         return True
     try:
         host = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-        _private_mounts()
+        linux.private_mounts()
         os.chmod(scratch, 0o711)  # the call user passes through to its own temp folder, without listing the others
         exposed = [*trees, str(scratch)]
         expose(exposed)
@@ -75,23 +72,17 @@ def enter(trees: Iterable[str], tmp: str) -> None:
     wanted = [*trees, tmp]
     if _shared is None or not all(_inside(tree, _shared[0]) for tree in wanted):
         if _shared is not None:  # back to the server's mount namespace, to make a view of its own from there
-            linux.setns(_shared[1], CLONE_NEWNS)
-        _private_mounts()
+            linux.setns(_shared[1], linux.CLONE_NEWNS)
+        linux.private_mounts()
         expose(wanted)
-
-
-def _private_mounts() -> None:
-    """A mount namespace of this process's own, from which no mount propagates back to the host."""
-    linux.unshare(CLONE_NEWNS)
-    linux.mount(None, "/", None, _MS_REC | _MS_PRIVATE)
 
 
 def _unshare_ipc() -> None:
     try:
-        linux.unshare(CLONE_NEWIPC)
+        linux.unshare(linux.CLONE_NEWIPC)
     except PermissionError:  # no capability here: an unprivileged server gets it with a user namespace of its own
         uid, gid = os.geteuid(), os.getegid()
-        linux.unshare(linux.CLONE_NEWUSER | CLONE_NEWIPC)
+        linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWIPC)
         linux.map_user(uid, gid)
 
 
@@ -116,11 +107,11 @@ def expose(trees: Iterable[str]) -> None:
                 else:
                     covers.setdefault(cover, []).append(tree)
             for cover, inner in covers.items():
-                linux.mount("funcsmith", cover, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _COVER_OPTIONS)
+                linux.mount("funcsmith", cover, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, _COVER)
                 for tree in inner:
                     source = f"/proc/self/fd/{handles[tree]}"
                     _stub(cover, tree, is_dir=os.path.isdir(source))
-                    linux.mount(source, tree, None, _MS_BIND | _MS_REC)
+                    linux.mount(source, tree, None, linux.MS_BIND | linux.MS_REC)
             pending = later
     finally:
         for handle in handles.values():

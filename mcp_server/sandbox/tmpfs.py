@@ -10,28 +10,19 @@ are charged to the call's memory cgroup, within the call's one memory budget.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import tempfile
 
 from mcp_server.sandbox import linux
 
-CLONE_NEWNS = 0x00020000
-_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
 _MIB = 1 << 20
 
 
 def mount_own(path: str, *, size_mb: int, files: int) -> None:
     """Give this process its own mount namespace with a tmpfs of `size_mb` MiB and `files` files at `path`."""
-    linux.unshare(CLONE_NEWNS)
-    _mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)  # nothing mounted here propagates to the host
-    options = b"size=%d,nr_inodes=%d,mode=0700" % (size_mb * _MIB, files + 1)  # + its root folder
-    _mount(b"funcsmith-tmp", os.fsencode(path), b"tmpfs", _MS_NOSUID | _MS_NODEV, options)
-
-
-def _mount(source: bytes, target: bytes, fstype: bytes | None, flags: int, data: bytes | None) -> None:
-    if linux.libc.mount(source, target, fstype, ctypes.c_ulong(flags), data) != 0:
-        raise linux.os_error(f"mount {target.decode(errors='replace')}")
+    linux.private_mounts()
+    options = f"size={size_mb * _MIB},nr_inodes={files + 1},mode=0700"  # + its root folder
+    linux.mount("funcsmith-tmp", path, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, options)
 
 
 def probe() -> None:
