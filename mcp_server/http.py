@@ -54,6 +54,8 @@ REQUEST_TIMEOUT = 10.0
 PENDING_CONNECTIONS = 256
 """Connections still sending their request at most; past this the oldest is closed, so a flood of half-open
 connections cannot use up the process's file descriptors and keep well-behaved clients out."""
+MAX_BODY = 4 * 2**20
+"""Bytes a request body may have; the SDK's transport answers a larger one with 413 before it parses it."""
 LOG_BURST = 20
 """Lines a noisy logger may write in a row before it is held to one line per `LOG_INTERVAL` seconds."""
 LOG_INTERVAL = 10.0
@@ -301,6 +303,7 @@ def _build_app(app: FuncsmithServer, settings: HTTPSettings) -> Starlette:
     manager = _SessionManager(
         app.server,
         per_client=SESSIONS_PER_CLIENT,
+        max_request_body_size=MAX_BODY,
         session_idle_timeout=SESSION_IDLE_TIMEOUT,
         security_settings=_transport_security(settings),
     )

@@ -57,6 +57,7 @@ class HTTPServer:
     port: int
     token: str | None
     log: Path
+    pid: int
 
     @property
     def headers(self) -> dict[str, str]:
@@ -111,7 +112,7 @@ def http_server(
                 raise TimeoutError("HTTP server did not start within 60 s")
             time.sleep(0.05)
         token = None if "--no-auth" in serve_args else env["FUNCSMITH_TOKEN"] or None
-        yield HTTPServer(f"http://127.0.0.1:{port}/mcp", port, token, log)
+        yield HTTPServer(f"http://127.0.0.1:{port}/mcp", port, token, log, proc.pid)
     finally:
         proc.terminate()
         try:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import anyio
@@ -22,7 +23,7 @@ import httpx
 import pytest
 from mcp import Client
 
-from mcp_server.http import REQUEST_TIMEOUT, SESSIONS_PER_CLIENT, HTTPConfigError, configure
+from mcp_server.http import MAX_BODY, REQUEST_TIMEOUT, SESSIONS_PER_CLIENT, HTTPConfigError, configure
 from tests.calc import CALC_JSON, CALC_PY
 from tests.mcp_helpers import ROOT, HTTPServer, http_server, server_env
 
@@ -247,3 +248,31 @@ def test_a_token_that_cannot_go_in_a_header_is_refused(monkeypatch: pytest.Monke
     monkeypatch.setenv("FUNCSMITH_TOKEN", "two words")
     with pytest.raises(HTTPConfigError, match="FUNCSMITH_TOKEN must be printable ASCII"):
         configure("127.0.0.1", 8765)
+
+
+def rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))  # type: ignore[union-attr]
+
+
+async def test_bodies_over_the_limit_get_413_and_are_never_buffered_whole(served: HTTPServer) -> None:
+    headers = {**ACCEPT, **served.headers}
+    async with httpx.AsyncClient(timeout=60) as http:
+        session = await open_session(http, served)
+        declared = await http.post(served.url, content=b" " * (MAX_BODY + 1), headers=headers)
+        assert declared.status_code == 413, declared.text
+
+        before = rss_kib(served.pid)
+        chunk = b" " * 2**20
+
+        async def streamed() -> Any:
+            for _ in range(16 * MAX_BODY // len(chunk)):  # 16 times the limit, without a Content-Length
+                yield chunk
+
+        with contextlib.suppress(httpx.HTTPError):  # the server may close the connection once it has answered
+            chunked = await http.post(served.url, content=streamed(), headers=headers)
+            assert chunked.status_code == 413, chunked.text
+        assert rss_kib(served.pid) - before < 8 * MAX_BODY // 1024  # nowhere near what was sent
+
+        assert await ping(http, served, session) == 200  # still serving
+    assert await add_over_sdk(served) == 5
