@@ -10,12 +10,15 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
-from mcp_server.sandbox import Limits, Sandbox, SandboxGrant
+from mcp_server.sandbox import Limits, Sandbox, SandboxGrant, cgroup
+from mcp_server.sandbox.cleanup import remove_tree
 from tests.test_sandbox import LIMITS, assert_still_serving, eventually, no_call_processes, run, sandbox_processes
 
 pytestmark = pytest.mark.anyio
@@ -35,20 +38,37 @@ def cold(folder: Path) -> SandboxGrant:
     return SandboxGrant(read_paths=(str(folder),))
 
 
+def left_behind(zygotes: set[int]) -> list[str]:
+    """What the zygotes `zygotes` left: processes, scratch folders, pids and memory cgroups, mounts."""
+    found = [str(pid) for pid in zygotes if Path(f"/proc/{pid}").exists()]
+    for pid in zygotes:
+        found += map(str, Path(tempfile.gettempdir()).glob(f"funcsmith-{pid}-*"))
+        for controller in ("pids", "memory"):
+            found += map(str, cgroup.controller(controller).glob(f"funcsmith-{pid}"))
+    found += [line for line in Path("/proc/self/mounts").read_text().splitlines() if "funcsmith" in line]
+    return found
+
+
+@asynccontextmanager
+async def leaving_nothing(data_root: Path, limits: Limits, **options: Any) -> AsyncIterator[Sandbox]:
+    async with Sandbox(data_root, limits=limits, **options) as box:
+        yield box
+        zygotes = zygote_pids(data_root)
+    assert not sandbox_processes(data_root)
+    assert not left_behind(zygotes)
+
+
 @pytest.fixture(scope="module")
 async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
-    data_root = tmp_path_factory.mktemp("resources-data").resolve()
-    async with Sandbox(data_root, limits=LIMITS) as box:
+    async with leaving_nothing(tmp_path_factory.mktemp("resources-data").resolve(), LIMITS) as box:
         yield box
-    assert not sandbox_processes(data_root)
 
 
 @pytest.fixture
 async def roomy(tmp_path: Path) -> AsyncIterator[Sandbox]:
     """A sandbox with the default memory budget and room on the clocks, so only the budget can stop a call."""
-    async with Sandbox(tmp_path / "data", limits=Limits(timeout_s=15, cpu_s=15)) as box:
+    async with leaving_nothing(tmp_path / "data", Limits(timeout_s=15, cpu_s=15)) as box:
         yield box
-    assert not sandbox_processes(tmp_path / "data")
 
 
 @pytest.mark.parametrize("path", ["pooled", "cold"])
@@ -125,7 +145,7 @@ async def timed(box: Sandbox, grant: SandboxGrant) -> float:
 
 async def test_200k_files_left_in_the_temp_folder_do_not_hold_up_other_calls(tmp_path: Path) -> None:
     limits = dataclasses.replace(LIMITS, timeout_s=120, cpu_s=120, tmp_files=250_000)
-    async with Sandbox(tmp_path / "data", limits=limits, pool_size=0) as box:
+    async with leaving_nothing(tmp_path / "data", limits, pool_size=0) as box:
         base = max([await timed(box, cold(tmp_path)) for _ in range(3)])
         result = await run(box, "fill_temp", files=200_000)
         assert (result.ok, result.value) == (True, 200_000), result
@@ -152,18 +172,23 @@ async def test_a_replacement_zygote_removes_a_dead_ones_leftovers_and_serves(
     gone.wait()
     leftover = tmp_path / f"funcsmith-{gone.pid}-leftover"
     (leftover / "call-1").mkdir(parents=True)
-    chain(leftover / "call-1", 3000)
-    for i in range(20_000):
-        (leftover / "call-1" / f"f{i}").touch()
-    data_root = (tmp_path / "data").resolve()
-    async with Sandbox(data_root, limits=LIMITS) as box:
-        assert box.start == "fork", "the zygote did not start"
-        await assert_still_serving(box)
-        zygote = next(iter(zygote_pids(data_root)))
-        os.kill(zygote, signal.SIGKILL)  # and its replacement meets the same leftovers, if any are still there
-        assert eventually(lambda: zygote not in zygote_pids(data_root))
-        await assert_still_serving(box)
-        assert eventually(lambda: not leftover.exists(), within_s=60), "the leftovers were not removed"
+    try:
+        chain(leftover / "call-1", 3000)
+        for i in range(20_000):
+            (leftover / "call-1" / f"f{i}").touch()
+        data_root = (tmp_path / "data").resolve()
+        async with leaving_nothing(data_root, LIMITS) as box:
+            assert box.start == "fork", "the zygote did not start"
+            await assert_still_serving(box)
+            zygote = next(iter(zygote_pids(data_root)))
+            os.kill(zygote, signal.SIGKILL)  # and its replacement meets the same leftovers, if any are still there
+            assert eventually(lambda: zygote not in zygote_pids(data_root))
+            await assert_still_serving(box)
+            removed = eventually(lambda: not leftover.exists() and not list(tmp_path.glob("*/stale-*")), within_s=120)
+            assert removed, "the leftovers were not removed"
+    finally:  # a deep chain must not outlive a failure: pytest's own cleanup of tmp_path cannot remove it
+        for folder in tmp_path.glob("funcsmith-*"):
+            remove_tree(folder)
 
 
 async def test_a_stuck_supervisor_neither_freezes_the_server_nor_passes_for_a_timeout(tmp_path: Path) -> None:

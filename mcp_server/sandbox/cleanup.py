@@ -18,10 +18,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from mcp_server.sandbox import linux
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 PREFIX = "funcsmith-"
@@ -106,10 +109,17 @@ def remove_all(paths: Iterable[Path]) -> None:
 
 
 def start_cleaner(paths: list[Path]) -> int:
-    """Fork a process that removes `paths` and exits; its pid, for the caller to reap."""
+    """Fork a process that removes `paths` and exits; its pid, for the caller to reap.
+
+    It dies with its parent: what it leaves is in the parent's scratch folder, which the next sandbox claims.
+    """
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         try:
+            linux.set_parent_death_signal(signal.SIGKILL)
+            if os.getppid() != parent:  # it died before that took hold
+                os._exit(0)
             os.closerange(3, 1 << 20)  # hold no call's socket or pipe open: their ends must see the call end
             remove_all(paths)
         finally:

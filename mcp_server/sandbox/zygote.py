@@ -57,6 +57,9 @@ PRELOAD = (
 )  # fmt: skip
 _IN = select.POLLIN
 _REFILL_BATCH = 4
+# How long a closing zygote waits for its calls and cleaners to end (the server kills it after 10 s): a call
+# whose temp folder held 200k files takes seconds to exit, as the kernel drops that tmpfs in its exit.
+_SHUTDOWN_S = 8.0
 
 
 class Zygote:
@@ -360,7 +363,7 @@ class Zygote:
         self.closing = True
         for call in self.live:
             call.stop("Cancelled")
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + _SHUTDOWN_S
         for call in self.live:
             while call.pidfd >= 0 and not call.reap() and time.monotonic() < deadline:
                 time.sleep(0.005)
@@ -369,7 +372,7 @@ class Zygote:
         for pidfd, pid in list(self.cleaners.items()):  # give them a moment; what they leave goes below
             waiter = select.poll()
             waiter.register(pidfd, _IN)
-            if not waiter.poll(max(0, int((deadline + 3.0 - time.monotonic()) * 1000))):
+            if not waiter.poll(max(0, int((deadline - time.monotonic()) * 1000))):
                 os.kill(pid, signal.SIGKILL)
             self.reap_cleaner(pidfd)
         cleanup.remove_all([self.scratch])
