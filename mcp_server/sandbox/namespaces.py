@@ -77,6 +77,12 @@ def enter(trees: Iterable[str], tmp: str) -> None:
         expose(wanted)
 
 
+def leave() -> None:
+    """The zygote, at its end: back to the server's mount namespace, where its scratch folder is no mount point."""
+    if _shared is not None:
+        linux.setns(_shared[1], linux.CLONE_NEWNS)
+
+
 def _unshare_ipc() -> None:
     try:
         linux.unshare(linux.CLONE_NEWIPC)

@@ -166,7 +166,7 @@ class _Zygote:
     def stuck(self) -> None:
         """The zygote failed to start or end a call: kill it (with every call of its), to be replaced."""
         if self.process.returncode is None:
-            logger.warning("sandbox: zygote %s is not responding; replacing it", self.facts.get("pid"))
+            logger.warning("sandbox: zygote %s failed to start or end a call; replacing it", self.facts.get("pid"))
             _signal(self.process, signal.SIGKILL)
         self.replaced = True
 

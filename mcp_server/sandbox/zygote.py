@@ -375,6 +375,7 @@ class Zygote:
             if not waiter.poll(max(0, int((deadline - time.monotonic()) * 1000))):
                 os.kill(pid, signal.SIGKILL)
             self.reap_cleaner(pidfd)
+        namespaces.leave()
         cleanup.remove_all([self.scratch])
 
 
