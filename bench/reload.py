@@ -61,7 +61,7 @@ def make_catalogue(folder: Path, size: int) -> None:
 def params(folder: Path, data: Path) -> StdioServerParameters:
     return StdioServerParameters(
         command=sys.executable,
-        args=["-m", "mcp_server.cli", "--functions", str(folder), "serve"],
+        args=["-m", "mcp_server.cli", "--functions", str(folder), "serve", "--expose", "all"],
         env={"FUNCSMITH_DATA_DIR": str(data)},
         cwd=str(ROOT),
     )

@@ -40,7 +40,7 @@ from typing import Any, Literal
 from mcp_server.codecheck import check_function, inspect_module
 from mcp_server.spec import parse_spec_file
 
-BUILTIN_TOOLS: frozenset[str] = frozenset({"create_function", "list_functions", "call_function"})
+BUILTIN_TOOLS: frozenset[str] = frozenset({"create_function", "list_functions", "find_functions", "call_function"})
 
 STATE_FOLDER = ".funcsmith"
 CATALOG_SUFFIXES = frozenset({".py", ".json"})

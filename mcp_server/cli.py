@@ -24,7 +24,7 @@ try:  # these take seconds to load on a busy machine: Ctrl-C meanwhile ends the 
     from mcp_server.http import HTTPConfigError, configure, serve_http
     from mcp_server.models import describe_backend, resolve_backend
     from mcp_server.sandbox import Sandbox, isolation_report
-    from mcp_server.server import FuncsmithServer, serve_stdio
+    from mcp_server.server import Expose, FuncsmithServer, serve_stdio
     from mcp_server.tools import run_tool, serve
     from mcp_server.watch import watch_catalog
 except KeyboardInterrupt:
@@ -85,8 +85,30 @@ def make_sandbox(args: Options, folder: Path) -> Sandbox:
 # -- commands -------------------------------------------------------------------
 
 
+def exposure(args: Options) -> tuple[Expose, int]:
+    """Which functions tools/list shows, and up to how many in auto: the options, else the environment."""
+    mode = args.expose or os.environ.get("FUNCSMITH_EXPOSE") or Expose.AUTO
+    if mode not in set(Expose):
+        raise CLIError(f"FUNCSMITH_EXPOSE must be one of {', '.join(Expose)}, not {mode!r}")
+    limit = args.expose_limit
+    if limit is None:
+        try:
+            limit = tool_count(os.environ.get("FUNCSMITH_EXPOSE_LIMIT") or "40")
+        except argparse.ArgumentTypeError as exc:
+            raise CLIError(f"FUNCSMITH_EXPOSE_LIMIT {exc}") from None
+    return Expose(mode), limit
+
+
+def tool_count(text: str) -> int:
+    """A number of tools: 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number of tools (0 or more), not {text!r}")
+    return int(text)
+
+
 def cmd_serve(args: Options) -> int:
     folder = functions_folder(args.functions)
+    expose, limit = exposure(args)
     catalog = load(folder)
     logger.info("serving %d functions from %s", len(catalog.published), folder)
     if args.transport == "http":
@@ -105,7 +127,7 @@ def cmd_serve(args: Options) -> int:
     async def main() -> None:
         async with make_sandbox(args, folder) as sandbox, anyio.create_task_group() as tasks:
             generator = Generator(catalog, sandbox, partial(resolve_backend, args.model), attempts=args.attempts)
-            app = FuncsmithServer(catalog, sandbox, generator=generator)
+            app = FuncsmithServer(catalog, sandbox, generator=generator, expose=expose, expose_limit=limit)
             watching = anyio.Event()
             tasks.start_soon(partial(watch_catalog, catalog, app.reloaded, ready=watching))
             await watching.wait()
@@ -474,6 +496,18 @@ def build_parser() -> argparse.ArgumentParser:
         "$XDG_STATE_HOME/funcsmith/token, made 0600 on first start)",
     )
     serve.add_argument("--no-auth", action="store_true", help="no bearer token over HTTP (loopback development only)")
+    serve.add_argument(
+        "--expose",
+        choices=list(Expose),
+        help="which functions the tool list shows: all, search (only the built-in tools: find_functions finds "
+        "the rest) or auto, all up to --expose-limit and search above it (env FUNCSMITH_EXPOSE, default auto)",
+    )
+    serve.add_argument(
+        "--expose-limit",
+        type=tool_count,
+        metavar="N",
+        help="auto lists the functions while there are at most N (env FUNCSMITH_EXPOSE_LIMIT, default 40)",
+    )
     serve.set_defaults(run=cmd_serve)
 
     listing = command("list", "list the functions with their status", shared.catalogue)

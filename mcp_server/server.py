@@ -1,7 +1,10 @@
 """The MCP server: one tool per published function, plus the built-in tools.
 
 Built on the SDK's low-level `Server`, so the tool list is whatever the
-catalogue holds at the moment of the request. Every connected client hears
+catalogue holds at the moment of the request. Clients cap the tools they take
+from a server (Cursor 40, Windsurf 50, Copilot 128), so past a limit the list
+holds only the built-in tools: `find_functions` finds the rest and
+`call_function` calls them. Every connected client hears
 about catalogue changes in the way its protocol revision expects: handshake-era
 sessions get `notifications/tools/list_changed`, 2026-07-28 clients get an
 event on the `subscriptions/listen` stream they opened.
@@ -9,15 +12,19 @@ event on the `subscriptions/listen` stream they opened.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import sys
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, get_args
 
 import anyio
+import anyio.to_thread
 import mcp_types as types
 from mcp.server import NotificationOptions, Server, ServerRequestContext
 from mcp.server.models import InitializationOptions
@@ -30,6 +37,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcp_server import __version__
 from mcp_server.catalog import BUILTIN_TOOLS, Catalog, Diagnostic, FunctionStatus
 from mcp_server.generate import Generator, Progress
+from mcp_server.retrieve import CatalogIndex
 from mcp_server.terminal import TerminalStdin
 from mcp_server.tools import Runner, ServedTool, error_result, run_tool, serve
 
@@ -37,11 +45,24 @@ logger = logging.getLogger(__name__)
 
 INSTRUCTIONS = (
     "funcsmith serves a folder of Python functions as tools; every call runs in a fresh sandboxed process. "
-    "Use list_functions to see the catalogue with the status and problems of each function, and "
-    "call_function to call one by name if your client does not pick up new tools by itself."
+    "Use list_functions to see the catalogue with the status and problems of each function, find_functions to "
+    "find functions by what they do (the tool list may not show them all), and call_function to call one by name."
 )
 
 BuiltinHandler = Callable[[ServerRequestContext[Any], dict[str, Any]], Awaitable[types.CallToolResult]]
+
+#: Functions per page of list_functions.
+PAGE_SIZE = 100
+#: The matches find_functions returns by default, and at most.
+FIND_LIMIT, FIND_MAX = 5, 20
+
+
+class Expose(StrEnum):
+    """Which functions `tools/list` shows besides the built-in tools."""
+
+    ALL = "all"  # every published function
+    SEARCH = "search"  # none: find_functions finds them, call_function calls them
+    AUTO = "auto"  # every one up to the limit, none above it
 
 
 class Notifier:
@@ -148,16 +169,30 @@ class FuncsmithServer:
     """The catalogue served over MCP through a runner."""
 
     def __init__(
-        self, catalog: Catalog, runner: Runner, *, generator: Generator | None = None, name: str = "funcsmith"
+        self,
+        catalog: Catalog,
+        runner: Runner,
+        *,
+        generator: Generator | None = None,
+        expose: Expose = Expose.AUTO,
+        expose_limit: int = 40,
+        name: str = "funcsmith",
     ) -> None:
         self.catalog = catalog
         self.runner = runner
         self.generator = generator
+        self.expose = expose
+        self.expose_limit = expose_limit
+        # The generator's index, when there is one: find_functions and the generator's "does the
+        # catalogue already do this?" rank with one index, rebuilt once per catalogue change.
+        self.index = generator.index if generator is not None else CatalogIndex(catalog)
         self.notifier = Notifier()
         self._served: Mapping[str, ServedTool] = MappingProxyType({})
-        self._listing: tuple[Mapping[str, ServedTool], dict[str, Any]] | None = None
+        self._listed: tuple[ServedTool, ...] = ()
+        self._listing: tuple[tuple[ServedTool, ...], dict[str, Any]] | None = None
         self._builtins: dict[str, tuple[types.Tool, BuiltinHandler]] = {}
         self.add_builtin(_LIST_FUNCTIONS, self._list_functions)
+        self.add_builtin(_FIND_FUNCTIONS, self._find_functions)
         self.add_builtin(_CALL_FUNCTION, self._call_function)
         if generator is not None:
             self.add_builtin(_CREATE_FUNCTION, self._create_function)
@@ -180,15 +215,22 @@ class FuncsmithServer:
         self._builtins[tool.name] = (tool, handler)
 
     def sync(self) -> bool:
-        """Rebuild the served tools from the catalogue; reuse what did not change. True if anything did."""
+        """Rebuild the served tools from the catalogue; reuse what did not change. True if the tool list changed."""
         old = self._served
         fresh: dict[str, ServedTool] = {}
         for name, entry in self.catalog.published.items():
             kept = old.get(name)
             fresh[name] = kept if kept is not None and kept.entry is entry else serve(entry)
-        changed = fresh.keys() != old.keys() or any(fresh[n] is not old[n] for n in fresh)
         self._served = MappingProxyType(fresh)
+        listed = tuple(fresh[name] for name in sorted(fresh)) if self._lists_functions(len(fresh)) else ()
+        changed = len(listed) != len(self._listed) or any(a is not b for a, b in zip(listed, self._listed, strict=True))
+        if changed:
+            self._listed = listed
         return changed
+
+    def _lists_functions(self, count: int) -> bool:
+        """Whether tools/list shows the functions themselves, for a catalogue of `count` published functions."""
+        return self.expose is Expose.ALL or (self.expose is Expose.AUTO and count <= self.expose_limit)
 
     async def reloaded(self, problems: list[Diagnostic]) -> None:
         """After the folder changed: serve the new catalogue, tell every client, report new problems."""
@@ -207,12 +249,12 @@ class FuncsmithServer:
     ) -> dict[str, Any]:
         # The wire form is built once per catalogue snapshot: with a thousand tools, dumping
         # the models again for every request would cost more than everything else on the path.
-        served = self._served
-        if self._listing is None or self._listing[0] is not served:
+        listed = self._listed
+        if self._listing is None or self._listing[0] is not listed:
             tools = [tool for tool, _ in self._builtins.values()]
-            tools.extend(served[name].tool for name in sorted(served))
+            tools.extend(served.tool for served in listed)
             dumped = types.ListToolsResult(tools=tools).model_dump(by_alias=True, mode="json", exclude_none=True)
-            self._listing = (served, dumped)
+            self._listing = (listed, dumped)
         return self._listing[1]
 
     async def _call_tool(
@@ -237,20 +279,59 @@ class FuncsmithServer:
 
     async def _list_functions(self, ctx: ServerRequestContext[Any], arguments: dict[str, Any]) -> types.CallToolResult:
         query = str(arguments.get("query") or "").strip().lower()
-        statuses = [s for s in self.catalog.statuses() if not query or _matches(s, query)]
-        functions = [_status_json(s) for s in statuses]
-        named = {s.name for s in self.catalog.statuses()}
-        problems = [str(d) for d in self.catalog.diagnostics if d.function not in named]
+        cursor = arguments.get("cursor")
+        after = None
+        if cursor is not None:
+            after = _cursor_name(cursor)
+            if after is None:
+                return error_result(
+                    f"invalid cursor {cursor!r}: pass the next_cursor of an earlier list_functions result, "
+                    "or no cursor for the first page",
+                    type="InvalidArguments",
+                )
+        every = self.catalog.statuses()
+        statuses = [s for s in every if (after is None or s.name > after) and (not query or _matches(s, query))]
+        page, more = statuses[:PAGE_SIZE], len(statuses) > PAGE_SIZE
+        functions = [_status_json(s) for s in page]
+        named = {s.name for s in every}
+        # Problems that belong to no function (a spec that does not parse, say) come with the first page.
+        problems = [str(d) for d in self.catalog.diagnostics if d.function not in named] if after is None else []
         lines = [
             f"{f['name']} [{f['status']}] {f['description'].splitlines()[0] if f['description'] else ''}".rstrip()
             for f in functions
         ]
         lines += [f"  problem: {p}" for f in functions for p in f["problems"]]
         lines += [f"problem: {p}" for p in problems]
+        result: dict[str, Any] = {"functions": functions, "problems": problems}
+        if more:
+            result["next_cursor"] = _cursor_after(page[-1].name)
+            lines.append(f"More functions follow: call list_functions with cursor {result['next_cursor']!r}.")
         text = "\n".join(lines) if lines else "The catalogue is empty."
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=result)
+
+    async def _find_functions(self, ctx: ServerRequestContext[Any], arguments: dict[str, Any]) -> types.CallToolResult:
+        query = arguments.get("query")
+        limit = arguments.get("limit", FIND_LIMIT)
+        if not isinstance(query, str) or not query.strip():
+            return error_result(
+                "find_functions needs 'query': what the function should do, in words", type="InvalidArguments"
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= FIND_MAX:
+            return error_result(
+                f"argument 'limit' must be a whole number from 1 to {FIND_MAX}", type="InvalidArguments"
+            )
+        served = self._served
+        # Off the event loop: after a change, a large catalogue's index takes a while to rebuild.
+        matches = await anyio.to_thread.run_sync(self.index.search, query, limit)
+        found = [served[m.name] for m in matches if m.name in served]
+        functions = [
+            {"name": s.entry.name, "description": s.tool.description or "", "input_schema": s.tool.input_schema}
+            for s in found
+        ]
+        text = "\n".join(_signature(s) for s in found)
+        text = f"{text}\nCall one with call_function." if found else f"No published function matches {query!r}."
         return types.CallToolResult(
-            content=[types.TextContent(type="text", text=text)],
-            structured_content={"functions": functions, "problems": problems},
+            content=[types.TextContent(type="text", text=text)], structured_content={"functions": functions}
         )
 
     async def _call_function(self, ctx: ServerRequestContext[Any], arguments: dict[str, Any]) -> types.CallToolResult:
@@ -267,6 +348,8 @@ class FuncsmithServer:
         served = self._served.get(name)
         if served is None:
             known = ", ".join(sorted(self._served)) or "none"
+            if len(self._served) > FIND_MAX:
+                known = "find them with find_functions"
             return error_result(f"no published function named {name!r} (published: {known})", type="UnknownFunction")
         return await run_tool(self.runner, served, args)
 
@@ -309,6 +392,30 @@ def _matches(status: FunctionStatus, query: str) -> bool:
     return query in status.name.lower() or query in status.module.lower() or query in description.lower()
 
 
+def _cursor_after(name: str) -> str:
+    """An opaque list_functions cursor: the next page starts after `name`, so pages hold under catalogue changes."""
+    return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _cursor_name(cursor: object) -> str | None:
+    """The function name a cursor continues after; None when it is no cursor of ours."""
+    if not isinstance(cursor, str):
+        return None
+    try:
+        name = base64.b64decode(cursor, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return name if name.isidentifier() else None
+
+
+def _signature(served: ServedTool) -> str:
+    """One line for a person or a model: `name(required, optional?): the first line of its description`."""
+    properties = served.tool.input_schema.get("properties", {})
+    arguments = ", ".join(p if p in served.required else f"{p}?" for p in properties)
+    summary = (served.entry.description.strip().splitlines() or [""])[0]
+    return f"{served.entry.name}({arguments}): {summary}"
+
+
 def _status_json(status: FunctionStatus) -> dict[str, Any]:
     return {
         "name": status.name,
@@ -324,12 +431,14 @@ _LIST_FUNCTIONS = types.Tool(
     description=(
         "List the functions in the catalogue with their status (published, stale: a broken edit while the last "
         "good version keeps serving, invalid: not served) and every problem found. Optionally filter by a "
-        "text query matched against names, modules and descriptions."
+        f"text query matched against names, modules and descriptions. Pages hold {PAGE_SIZE} functions: pass "
+        "a result's next_cursor as cursor for the next page."
     ),
     input_schema={
         "type": "object",
         "properties": {
-            "query": {"type": "string", "description": "Only functions whose name or description contain this text."}
+            "query": {"type": "string", "description": "Only functions whose name or description contain this text."},
+            "cursor": {"type": "string", "description": "The next_cursor of the previous page."},
         },
     },
     output_schema={
@@ -337,10 +446,53 @@ _LIST_FUNCTIONS = types.Tool(
         "properties": {
             "functions": {"type": "array", "items": {"type": "object"}},
             "problems": {"type": "array", "items": {"type": "string"}},
+            "next_cursor": {"type": "string", "description": "Present when more functions follow."},
         },
         "required": ["functions", "problems"],
     },
     annotations=types.ToolAnnotations(title="List functions", read_only_hint=True, open_world_hint=False),
+)
+
+_FIND_FUNCTIONS = types.Tool(
+    name="find_functions",
+    description=(
+        "Find the published functions that best match what you want done, best first, each with its name, "
+        "description and input schema; then call one with call_function. Every function can be called this way, "
+        "including those the tool list does not show."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "description": "What the function should do, in words."},
+            "limit": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": FIND_MAX,
+                "default": FIND_LIMIT,
+                "description": "How many functions to return at most.",
+            },
+        },
+        "required": ["query"],
+    },
+    output_schema={
+        "type": "object",
+        "properties": {
+            "functions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "description": {"type": "string"},
+                        "input_schema": {"type": "object"},
+                    },
+                    "required": ["name", "description", "input_schema"],
+                },
+            }
+        },
+        "required": ["functions"],
+    },
+    annotations=types.ToolAnnotations(title="Find functions", read_only_hint=True, open_world_hint=False),
 )
 
 _CREATE_FUNCTION = types.Tool(
@@ -375,8 +527,8 @@ _CREATE_FUNCTION = types.Tool(
 _CALL_FUNCTION = types.Tool(
     name="call_function",
     description=(
-        "Call a published function by name with named arguments. Use this when your client does not show newly "
-        "created functions as tools; the result is the same as calling the tool directly."
+        "Call a published function by name with named arguments: any function find_functions or list_functions "
+        "shows, listed as a tool or not. The result is the same as calling the tool directly."
     ),
     input_schema={
         "type": "object",

@@ -14,7 +14,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from mcp_server.catalog import Catalog, Diagnostic
+from mcp_server.catalog import BUILTIN_TOOLS, Catalog, Diagnostic
 from mcp_server.watch import watch_catalog
 from tests.mcp_helpers import handshake_client, http_server, stdio_params, texts
 
@@ -92,7 +92,7 @@ async def listening(client: Client) -> AsyncIterator[Changes]:
 
 
 async def tool_names(client: Client) -> set[str]:
-    return {t.name for t in (await client.list_tools()).tools} - {"list_functions", "call_function", "create_function"}
+    return {t.name for t in (await client.list_tools()).tools} - BUILTIN_TOOLS
 
 
 async def status_of(client: Client, name: str) -> dict:

@@ -25,7 +25,14 @@ pytestmark = pytest.mark.anyio
 async def exercise(client: Client) -> None:
     """The same conversation over any transport and protocol revision."""
     tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert names(tools.values()) == ["list_functions", "call_function", "create_function", "add", "divide"]
+    assert names(tools.values()) == [
+        "list_functions",
+        "find_functions",
+        "call_function",
+        "create_function",
+        "add",
+        "divide",
+    ]
     assert tools["add"].input_schema["required"] == ["a"]
     assert "DivisionByZero: b is zero" in (tools["divide"].description or "")
     assert tools["divide"].output_schema == CALC_JSON[1]["responses"][0]
