@@ -24,7 +24,7 @@ try:  # these take seconds to load on a busy machine: Ctrl-C meanwhile ends the 
     from mcp_server.http import HTTPConfigError, configure, serve_http
     from mcp_server.models import describe_backend, resolve_backend
     from mcp_server.sandbox import Sandbox, isolation_report
-    from mcp_server.server import Expose, FuncsmithServer, serve_stdio
+    from mcp_server.server import EXPOSE_LIMIT, Expose, FuncsmithServer, serve_stdio
     from mcp_server.tools import run_tool, serve
     from mcp_server.watch import watch_catalog
 except KeyboardInterrupt:
@@ -93,7 +93,7 @@ def exposure(args: Options) -> tuple[Expose, int]:
     limit = args.expose_limit
     if limit is None:
         try:
-            limit = tool_count(os.environ.get("FUNCSMITH_EXPOSE_LIMIT") or "40")
+            limit = tool_count(os.environ.get("FUNCSMITH_EXPOSE_LIMIT") or str(EXPOSE_LIMIT))
         except argparse.ArgumentTypeError as exc:
             raise CLIError(f"FUNCSMITH_EXPOSE_LIMIT {exc}") from None
     return Expose(mode), limit
@@ -154,6 +154,11 @@ def connect_hint(args: Options, folder: Path) -> str:
         argv += ["--data-dir", str(data_root(args.data_dir, folder))]
     if args.model:
         argv += ["--model", args.model]
+    expose, limit = exposure(args)
+    if expose is not Expose.AUTO:
+        argv += ["--expose", expose]
+    if limit != EXPOSE_LIMIT:
+        argv += ["--expose-limit", str(limit)]
     entry = json.dumps({"command": command, "args": argv})
     block = f'  {{\n    "mcpServers": {{\n      "funcsmith": {entry}\n    }}\n  }}'
     return (
@@ -506,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--expose-limit",
         type=tool_count,
         metavar="N",
-        help="auto lists the functions while there are at most N (env FUNCSMITH_EXPOSE_LIMIT, default 40)",
+        help=f"auto lists the functions while there are at most N (env FUNCSMITH_EXPOSE_LIMIT, default {EXPOSE_LIMIT})",
     )
     serve.set_defaults(run=cmd_serve)
 

@@ -55,6 +55,8 @@ BuiltinHandler = Callable[[ServerRequestContext[Any], dict[str, Any]], Awaitable
 PAGE_SIZE = 100
 #: The matches find_functions returns by default, and at most.
 FIND_LIMIT, FIND_MAX = 5, 20
+#: The functions `auto` lists at most: Cursor, the most common client with a cap, takes the first 40 tools.
+EXPOSE_LIMIT = 40
 
 
 class Expose(StrEnum):
@@ -175,7 +177,7 @@ class FuncsmithServer:
         *,
         generator: Generator | None = None,
         expose: Expose = Expose.AUTO,
-        expose_limit: int = 40,
+        expose_limit: int = EXPOSE_LIMIT,
         name: str = "funcsmith",
     ) -> None:
         self.catalog = catalog

@@ -257,6 +257,7 @@ def test_serve_at_a_terminal_says_how_to_connect_and_stops_on_ctrl_c(catalog: Pa
     master, terminal = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcp_server.cli", "serve", "--functions", str(catalog), "--data-dir", str(tmp_path)],
+        env={**os.environ, "FUNCSMITH_EXPOSE": "search"},
         stdin=terminal,
         stdout=terminal,
         stderr=terminal,
@@ -268,11 +269,14 @@ def test_serve_at_a_terminal_says_how_to_connect_and_stops_on_ctrl_c(catalog: Pa
         shown = read_terminal(master, "Ctrl-C to stop", timeout=120)
         assert "waiting for an MCP client" in shown, shown
         config = json.loads(shown[shown.index("{") : shown.rindex("}") + 1])
-        assert config["mcpServers"]["funcsmith"]["args"][-4:] == [
+        # The client starts the same server: the exposure set in the environment becomes an option.
+        assert config["mcpServers"]["funcsmith"]["args"][-6:] == [
             "--functions",
             str(catalog.resolve()),
             "--data-dir",
             str(tmp_path.resolve()),
+            "--expose",
+            "search",
         ]
         assert "claude mcp add funcsmith -- " in shown
         # Still an MCP server: a message typed into the terminal is answered.
@@ -306,6 +310,7 @@ def test_ctrl_c_while_serve_starts_is_quiet(catalog: Path, tmp_path: Path, delay
     master, terminal = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcp_server.cli", "serve", "--functions", str(catalog), "--data-dir", str(tmp_path)],
+        env={**os.environ, "FUNCSMITH_EXPOSE": "search"},
         stdin=terminal,
         stdout=terminal,
         stderr=terminal,
