@@ -6,6 +6,9 @@ A pooled call process locks itself down *before* its call is known, with the
 pool's fixed limits and a base Landlock layer (Python, the whole data root and
 the scratch root); when its one request comes, a second layer narrows it to the
 call's own data folder and temp folder (Landlock layers only ever intersect).
+Every call process also gets its own IPC namespace first (namespaces.py) and, last,
+the call user (calluser.py) and the seccomp filter (seccomp.py), right before any
+function code is compiled.
 """
 
 from __future__ import annotations
