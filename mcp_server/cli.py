@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import os
-import shlex
-import sys
-from collections.abc import Sequence
-from functools import partial
-from pathlib import Path
-from typing import Any, NamedTuple
-
 try:  # these take seconds to load on a busy machine: Ctrl-C meanwhile ends the command quietly, as it does later
+    import argparse
+    import json
+    import logging
+    import os
+    import shlex
+    import sys
+    from collections.abc import Sequence
+    from functools import partial
+    from pathlib import Path
+    from typing import Any, NamedTuple
+
     import anyio
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
