@@ -1,14 +1,21 @@
-"""Function generation with the embedded Gemma 3 270M: what publishes, and where the time goes.
+"""Function generation with the embedded Gemma 3 270M: what publishes, whether it is right, and where the time goes.
 
 Run from the project root: `python -m bench.generate [--attempts N] [--json] [TASK ...]`.
 
 Each task goes through the real pipeline (`Generator.create`: prompt, model, parse,
-checks, examples in a real `Sandbox`, publish) into a fresh temporary catalogue,
-one model for all tasks. Per task it reports the attempts, whether a tool was
-published, how many checked examples passed in the last attempt, the model's
-seconds and the pipeline's seconds (parse + check + verify + publish), and the
-pipeline's share of the total. Model loading happens once, before the first
-task, and is reported apart.
+checks, verification in a real `Sandbox`, publish) into an empty temporary catalogue
+of its own, one model for all tasks. Then the bench checks the published function against
+reference cases of its own: inputs and the results an everyday reading of the task
+expects, called through the same sandbox on scratch data. The model never sees them,
+and the prompts are not tuned to them. A task is then `correct` (published, every
+reference case right), `wrong` (published, some case wrong) or `no` (not published).
+Arguments are given in order and matched to the code's parameters in order, so the
+model may name its parameters as it likes.
+
+Per task it reports the verdict, the attempts, the answers asked of the model (every
+candidate and follow-up), the reference cases passed, the model's seconds and the pipeline's seconds (everything
+but the model: parse, checks, verification, publish), and the pipeline's share.
+Model loading happens once, before the first task, and is reported apart.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import tempfile
 import time
@@ -26,120 +34,219 @@ from typing import Any
 
 import anyio
 
-from mcp_server.catalog import Catalog
-from mcp_server.generate import Generator, Outcome
-from mcp_server.models import LlamaCppBackend, ModelError
+from mcp_server.catalog import Catalog, FunctionEntry
+from mcp_server.codecheck import inspect_module
+from mcp_server.generate import Generator, Outcome, same_value
+from mcp_server.models import Generation, LlamaCppBackend, ModelError, PromptLike
 from mcp_server.sandbox import Sandbox
 
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One reference call: positional arguments and the expected result."""
+
+    arguments: tuple[Any, ...]
+    result: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    words: str
+    cases: tuple[Case, ...]
+
+
+def _task(words: str, *cases: tuple[tuple[Any, ...], Any]) -> Task:
+    return Task(words, tuple(Case(arguments, result) for arguments, result in cases))
+
+
 TASKS = (
-    "add two numbers a and b",
-    "reverse a string",
-    "convert celsius to fahrenheit",
-    "count the words in a text",
-    "multiply two numbers",
-    "check whether a number is even",
-    "make a string upper case",
-    "find the maximum of a list of numbers",
+    _task("add two numbers a and b", ((2, 3), 5), ((-1, 1), 0), ((2.5, 0.25), 2.75)),
+    _task("reverse a string", (("abc",), "cba"), (("",), ""), (("ab c",), "c ba")),
+    _task("convert celsius to fahrenheit", ((0,), 32), ((100,), 212), ((-40,), -40)),
+    _task("count the words in a text", (("hello world",), 2), (("one",), 1), (("a b  c",), 3)),
+    _task("multiply two numbers", ((3, 4), 12), ((0, 5), 0), ((-2, 3), -6)),
+    _task("check whether a number is even", ((4,), True), ((7,), False), ((0,), True)),
+    _task("make a string upper case", (("abc",), "ABC"), (("Hi there!",), "HI THERE!")),
+    _task("find the maximum of a list of numbers", (([1, 5, 3],), 5), (([-2, -1],), -1), (([7],), 7)),
+    _task(
+        "reverse the words in a sentence",
+        (("the quick brown fox",), "fox brown quick the"),
+        (("hello",), "hello"),
+    ),
+    _task(
+        "compound interest: the final amount of a principal at an annual rate (a fraction) after a number of years",
+        ((1000, 0.05, 10), 1000 * 1.05**10),
+        ((100, 0.1, 1), 110.00000000000001),
+        ((500, 0.0, 3), 500),
+    ),
+    _task("check whether a string is a palindrome", (("racecar",), True), (("hello",), False), (("a",), True)),
+    _task("count the vowels in a text", (("hello",), 2), (("sky",), 0), (("Apple pie",), 4)),
+    _task("convert fahrenheit to celsius", ((32,), 0), ((212,), 100), ((-40,), -40)),
+    _task("compute the factorial of a non-negative integer", ((0,), 1), ((1,), 1), ((5,), 120)),
+    _task("compute the average of a list of numbers", (([1, 2, 3],), 2), (([5],), 5), (([1, 2],), 1.5)),
+    _task("check whether a number is prime", ((2,), True), ((9,), False), ((13,), True), ((1,), False)),
+    _task("sum a list of numbers", (([1, 2, 3],), 6), (([],), 0), (([-1, 1.5],), 0.5)),
+    _task("find the minimum of a list of numbers", (([3, 1, 2],), 1), (([-5, 0],), -5)),
+    _task("compute the area of a circle from its radius", ((1,), math.pi), ((2,), 4 * math.pi), ((0,), 0)),
+    _task("remove the spaces from a string", (("a b c",), "abc"), (("none",), "none"), ((" x ",), "x")),
+    _task("count how many times a character occurs in a text", (("banana", "a"), 3), (("kiwi", "z"), 0)),
+    _task("compute the absolute difference between two numbers", ((3, 5), 2), ((5, 3), 2), ((-1, 1), 2)),
 )
+
+
+class CountedBackend(LlamaCppBackend):
+    """The embedded model, counting the answers it is asked for: every candidate and every follow-up."""
+
+    answers = 0
+
+    async def generate(self, prompt: PromptLike, **options: Any) -> Generation:
+        self.answers += 1
+        return await super().generate(prompt, **options)
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
     task: str
     published: str
+    verdict: str  # correct | wrong | no
     attempts: int
-    examples_passed: int
-    examples_total: int
+    answers: int  # model answers asked for: candidates and follow-ups
+    cases_passed: int
+    cases_total: int
     model_seconds: float
     pipeline_seconds: float
     wall_seconds: float
-
-    @classmethod
-    def of(cls, outcome: Outcome, wall: float) -> Row:
-        last = outcome.attempts[-1] if outcome.attempts else None
-        return cls(
-            task=outcome.task,
-            published=", ".join(outcome.published),
-            attempts=len(outcome.attempts),
-            examples_passed=last.examples_passed if last else 0,
-            examples_total=last.examples_total if last else 0,
-            model_seconds=outcome.model_seconds,
-            pipeline_seconds=outcome.pipeline_seconds,
-            wall_seconds=wall,
-        )
+    wrong: tuple[str, ...]  # the reference cases a published function got wrong
 
     def as_json(self) -> dict[str, Any]:
         return {
             "task": self.task,
             "published": self.published,
+            "verdict": self.verdict,
             "attempts": self.attempts,
-            "examples_passed": self.examples_passed,
-            "examples_total": self.examples_total,
+            "answers": self.answers,
+            "cases_passed": self.cases_passed,
+            "cases_total": self.cases_total,
             "model_seconds": round(self.model_seconds, 3),
             "pipeline_seconds": round(self.pipeline_seconds, 3),
             "wall_seconds": round(self.wall_seconds, 3),
+            "wrong": list(self.wrong),
         }
 
 
-async def run(tasks: Sequence[str], attempts: int) -> tuple[list[Row], float]:
-    """Every task through the pipeline on one model; the rows and the model's load time."""
-    backend = LlamaCppBackend()
+async def check(sandbox: Sandbox, entry: FunctionEntry, cases: Sequence[Case], data_dir: Path) -> list[str]:
+    """The reference cases the function gets wrong, each said as call -> got, expected."""
+    names = inspect_module(entry.source, f"{entry.module}.py").functions[entry.name].parameters
+    wrong = []
+    for case in cases:
+        call = f"{entry.name}{case.arguments!r}"
+        if len(case.arguments) > len(names):
+            wrong.append(f"{call}: it takes {len(names)} argument(s)")
+            continue
+        result = await sandbox.call(
+            module=entry.module,
+            source=entry.source,
+            filename=f"{entry.module}.py",
+            function=entry.name,
+            arguments=dict(zip(names, case.arguments, strict=False)),
+            data_dir=data_dir,
+        )
+        if not result.ok:
+            wrong.append(f"{call} raised {result.error_message}, expected {case.result!r}")
+        elif not same_value(case.result, result.value):
+            wrong.append(f"{call} -> {result.value!r}, expected {case.result!r}")
+    return wrong
+
+
+async def run(tasks: Sequence[Task], attempts: int) -> tuple[list[Row], float]:
+    """Every task through the pipeline on one model, then its reference cases; the rows and the model's load time."""
+    backend = CountedBackend()
     started = time.perf_counter()
     await anyio.to_thread.run_sync(backend.load)
     load_seconds = time.perf_counter() - started
     rows = []
     with tempfile.TemporaryDirectory(prefix="funcsmith-bench-") as scratch:
-        folder = Path(scratch) / "functions"
-        folder.mkdir()
-        catalog = Catalog(folder)
-        catalog.load()
         async with Sandbox(Path(scratch) / "data") as sandbox:
-            generator = Generator(catalog, sandbox, lambda: backend, attempts=attempts, refresh=True)
-            for task in tasks:
-                began = time.perf_counter()
-                outcome = await generator.create(task, generate_anyway=True)
-                rows.append(Row.of(outcome, time.perf_counter() - began))
-                logging.info("%s: %s", task, outcome.summary())
+            for number, task in enumerate(tasks):
+                # A catalogue of its own per task: no name taken by an earlier task, nothing to reuse.
+                folder = Path(scratch) / f"task-{number}"
+                (folder / "functions").mkdir(parents=True)
+                (folder / "reference").mkdir()
+                catalog = Catalog(folder / "functions")
+                catalog.load()
+                generator = Generator(catalog, sandbox, lambda: backend, attempts=attempts, refresh=True)
+                began, asked = time.perf_counter(), backend.answers
+                outcome = await generator.create(task.words)
+                wall = time.perf_counter() - began
+                entry = catalog.get(outcome.published[0]) if outcome.published else None
+                wrong = await check(sandbox, entry, task.cases, folder / "reference") if entry is not None else []
+                rows.append(_row(task, outcome, backend.answers - asked, entry, wrong, wall))
+                # Each task as it ends, on stderr: a long run shows its progress and a cut-off run keeps its rows.
+                print(f"bench.generate: {json.dumps(rows[-1].as_json())}", file=sys.stderr, flush=True)
     return rows, load_seconds
 
 
+def _row(task: Task, outcome: Outcome, answers: int, entry: FunctionEntry | None, wrong: list[str], wall: float) -> Row:
+    total = len(task.cases)
+    return Row(
+        task=task.words,
+        published=", ".join(outcome.published),
+        verdict="no" if entry is None else ("wrong" if wrong else "correct"),
+        attempts=len(outcome.attempts),
+        answers=answers,
+        cases_passed=total - len(wrong) if entry is not None else 0,
+        cases_total=total,
+        model_seconds=outcome.model_seconds,
+        pipeline_seconds=outcome.pipeline_seconds,
+        wall_seconds=wall,
+        wrong=tuple(wrong),
+    )
+
+
 def table(rows: Sequence[Row], load_seconds: float) -> str:
-    """The results as a Markdown table, with totals and the pipeline's share."""
+    """The results as a Markdown table, with totals, the pipeline's share, and what the wrong ones got wrong."""
     lines = [
-        "| task | published | attempts | examples passed | model s | pipeline s | pipeline share |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| task | published | verdict | attempts | model answers | reference cases | model s | pipeline s | share |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         total = row.model_seconds + row.pipeline_seconds
         share = row.pipeline_seconds / total if total else 0.0
+        cases = f"{row.cases_passed}/{row.cases_total}" if row.published else "-"
         lines.append(
-            f"| {row.task} | {row.published or 'no'} | {row.attempts} | "
-            f"{row.examples_passed}/{row.examples_total} | {row.model_seconds:.2f} | "
-            f"{row.pipeline_seconds:.3f} | {share:.1%} |"
+            f"| {row.task} | {row.published or '-'} | {row.verdict} | {row.attempts} | {row.answers} | "
+            f"{cases} | {row.model_seconds:.2f} | {row.pipeline_seconds:.3f} | {share:.1%} |"
         )
     model = sum(r.model_seconds for r in rows)
     pipeline = sum(r.pipeline_seconds for r in rows)
     share = pipeline / (model + pipeline) if model + pipeline else 0.0
-    published = sum(1 for r in rows if r.published)
+    verdicts = {v: sum(1 for r in rows if r.verdict == v) for v in ("correct", "wrong", "no")}
     lines.append(
-        f"| **total** | **{published}/{len(rows)}** | {sum(r.attempts for r in rows)} | "
-        f"{sum(r.examples_passed for r in rows)}/{sum(r.examples_total for r in rows)} | "
-        f"{model:.2f} | {pipeline:.3f} | **{share:.1%}** |"
+        f"| **total** | {sum(1 for r in rows if r.published)}/{len(rows)} | **{verdicts['correct']} correct, "
+        f"{verdicts['wrong']} wrong, {verdicts['no']} not published** | {sum(r.attempts for r in rows)} | "
+        f"{sum(r.answers for r in rows)} | | {model:.2f} | {pipeline:.3f} | **{share:.1%}** |"
     )
     lines.append("")
-    lines.append(f"Model load (once): {load_seconds:.2f} s. Examples passed: in the last attempt of each task.")
+    lines.append(f"Model load (once): {load_seconds:.2f} s.")
+    for row in rows:
+        for problem in row.wrong:
+            lines.append(f"- wrong: {row.task}: {problem}")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tasks", nargs="*", help="tasks in words (default: the fixed set)")
+    parser.add_argument("tasks", nargs="*", help="only the bench tasks whose words contain one of these")
     parser.add_argument("--attempts", type=int, default=3, help="attempts per task (default 3)")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a Markdown table")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    chosen = [t for t in TASKS if not args.tasks or any(word in t.words for word in args.tasks)]
+    if not chosen:
+        print(f"bench.generate: no bench task matches {args.tasks}", file=sys.stderr)
+        return 2
     try:
-        rows, load_seconds = anyio.run(run, args.tasks or TASKS, args.attempts)
+        rows, load_seconds = anyio.run(run, chosen, args.attempts)
     except ModelError as exc:
         print(f"bench.generate: {exc}", file=sys.stderr)
         return 1
