@@ -23,7 +23,7 @@ try:  # these take seconds to load on a busy machine: Ctrl-C meanwhile ends the 
     from mcp_server.generate import Generator, Outcome, Progress
     from mcp_server.http import HTTPConfigError, configure, serve_http
     from mcp_server.models import describe_backend, resolve_backend
-    from mcp_server.sandbox import Sandbox, isolation_report
+    from mcp_server.sandbox import Limits, Sandbox, SandboxGrant, isolation_report
     from mcp_server.server import EXPOSE_LIMIT, Expose, FuncsmithServer, serve_stdio
     from mcp_server.tools import run_tool, serve
     from mcp_server.watch import watch_catalog
@@ -48,6 +48,7 @@ class Options(argparse.Namespace):
 
     verbose: int = 0
     functions: str | None = None
+    history_keep: int | None = None
     data_dir: str | None = None
     max_calls: int | None = None
     model: str | None = None
@@ -70,12 +71,46 @@ def data_root(value: str | None, folder: Path) -> Path:
     return Path(chosen).expanduser().resolve() if chosen else (folder / STATE_FOLDER / "data").resolve()
 
 
+def history_keep(value: int | None) -> int:
+    """How many versions of each module to keep: the option, else FUNCSMITH_HISTORY_KEEP, else the default."""
+    chosen = value if value is not None else os.environ.get("FUNCSMITH_HISTORY_KEEP") or history.DEFAULT_KEEP
+    try:
+        keep = int(chosen)
+    except ValueError:
+        keep = 0
+    if keep < 1:
+        raise CLIError(f"--history-keep (or FUNCSMITH_HISTORY_KEEP) must be a whole number of at least 1, not {chosen}")
+    return keep
+
+
+def _os_problem(exc: OSError) -> str:
+    """`Read-only file system: functions/calc.py` from an OSError, without Python's errno prefix."""
+    return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
+
+
 def load(folder: Path) -> Catalog:
     catalog = Catalog(folder)
     catalog.load()
     for diagnostic in catalog.diagnostics:
         logger.warning("%s", diagnostic)
     return catalog
+
+
+def remove_leftovers(folder: Path, data: Path, catalog: Catalog) -> None:
+    """Remove the temp files a crash left behind (funcsmith's own names only), in the catalogue and data folders.
+
+    Only those older than the longest call's time limit plus a minute: no write still running can own them.
+    """
+    grants = [SandboxGrant.from_spec(entry.spec.get("sandbox")) for entry in catalog.published.values()]
+    age = max([Limits().timeout_s, *(g.timeout_s for g in grants if g.timeout_s)]) + 60
+    removed = [
+        *history.remove_stale_temps(folder, older_than_s=age),
+        *history.remove_stale_temps(history.history_root(folder), older_than_s=age, recursive=True),
+        *history.remove_stale_temps(data, older_than_s=age, recursive=True),
+    ]
+    if removed:
+        shown = ", ".join(str(p) for p in removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
+        logger.info("removed %d temp file(s) left behind by an earlier crash: %s", len(removed), shown)
 
 
 def make_sandbox(args: Options, folder: Path) -> Sandbox:
@@ -109,7 +144,9 @@ def tool_count(text: str) -> int:
 def cmd_serve(args: Options) -> int:
     folder = functions_folder(args.functions)
     expose, limit = exposure(args)
+    keep = history_keep(args.history_keep)
     catalog = load(folder)
+    remove_leftovers(folder, data_root(args.data_dir, folder), catalog)
     logger.info("serving %d functions from %s", len(catalog.published), folder)
     if args.transport == "http":
         try:
@@ -129,7 +166,7 @@ def cmd_serve(args: Options) -> int:
             generator = Generator(catalog, sandbox, partial(resolve_backend, args.model), attempts=args.attempts)
             app = FuncsmithServer(catalog, sandbox, generator=generator, expose=expose, expose_limit=limit)
             watching = anyio.Event()
-            tasks.start_soon(partial(watch_catalog, catalog, app.reloaded, ready=watching))
+            tasks.start_soon(partial(watch_catalog, catalog, app.reloaded, ready=watching, keep=keep))
             await watching.wait()
             if args.transport == "stdio":
                 if sys.stdin.isatty():
@@ -334,6 +371,7 @@ def cmd_history(args: Options) -> int:
 
 def cmd_restore(args: Options) -> int:
     folder = functions_folder(args.functions)
+    keep = history_keep(args.history_keep)
     versions = history.versions(folder, args.module)
     if not versions:
         raise CLIError(f"no earlier versions of module {args.module!r} are kept")
@@ -341,7 +379,10 @@ def cmd_restore(args: Options) -> int:
     if chosen is None:
         ids = ", ".join(v.id for v in versions)
         raise CLIError(f"module {args.module!r} has no version {args.version!r} (kept: {ids})")
-    history.restore(folder, chosen)
+    try:
+        history.restore(folder, chosen, keep=keep)
+    except OSError as exc:
+        raise CLIError(f"cannot restore {args.module}: {_os_problem(exc)}; the catalogue is unchanged") from None
     print(f"restored {args.module} to version {chosen.id} (the version it replaced is kept too)")
     return 0
 
@@ -390,9 +431,10 @@ def cmd_grant(args: Options) -> int:
         spec["sandbox"] = sandbox
     else:
         spec.pop("sandbox", None)
-    temp = spec_path.with_name(f".{spec_path.name}.grant")
-    temp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    temp.replace(spec_path)
+    try:
+        history.write_atomic(spec_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise CLIError(f"cannot edit {spec_path}: {_os_problem(exc)}") from None
     print(f"{args.name}: sandbox = {json.dumps(sandbox) if sandbox else 'defaults'}")
     return 0
 
@@ -422,6 +464,13 @@ def _shared_options() -> _Shared:
     catalogue, group = _parent("catalogue options")
     group.add_argument(
         "--functions", metavar="DIR", help="the functions folder (env FUNCSMITH_FUNCTIONS, default ./functions)"
+    )
+    group.add_argument(
+        "--history-keep",
+        type=int,
+        metavar="N",
+        help="earlier versions kept per module, the oldest dropped first "
+        f"(env FUNCSMITH_HISTORY_KEEP, default {history.DEFAULT_KEEP})",
     )
     sandbox, group = _parent("sandbox options")
     group.add_argument(
