@@ -243,21 +243,36 @@ class Catalog:
 
     def load(self) -> CatalogChange:
         """Scan the whole folder: every module on disk, and every known module (which may be gone)."""
+        return self.refresh(self.every_module())
+
+    def every_module(self) -> set[str]:
+        """The module stems on disk and the known ones (which may be gone): what a full load checks."""
         if not self.folder.exists():
             raise FileNotFoundError(f"functions folder {self.folder} does not exist")
         if not self.folder.is_dir():
             raise NotADirectoryError(f"functions folder {self.folder} is not a directory")
         with os.scandir(self.folder) as found:
             on_disk = {stem for e in found if (stem := module_name(Path(e.name))) is not None and e.is_file()}
-        return self.refresh({*on_disk, *self._checks})
+        return {*on_disk, *self._checks}
 
     def refresh(self, modules: Iterable[str]) -> CatalogChange:
         """Re-check only these module stems; everything else stays as it is."""
+        return self.apply(self.check(modules))
+
+    def check(self, modules: Iterable[str]) -> dict[str, ModuleCheck]:
+        """Check these module stems on disk without changing the catalogue (so it may run in a worker thread)."""
+        return {
+            module: check_module(self.folder, module)
+            if is_catalog_file(self.folder / f"{module}.json")
+            else ModuleCheck(module, (), (), ())
+            for module in set(modules)
+        }
+
+    def apply(self, checks: Mapping[str, ModuleCheck]) -> CatalogChange:
+        """Serve the outcome of `check`: one swap of the published snapshot, fast (nothing is read from disk)."""
         old = self._published
         touched: set[str] = set()
-        for module in set(modules):
-            spec_path = self.folder / f"{module}.json"
-            check = check_module(self.folder, module) if is_catalog_file(spec_path) else ModuleCheck(module, (), (), ())
+        for module, check in checks.items():
             previous = self._slots.pop(module, {})
             slots = self._slots_for(check, previous)
             for name in previous:

@@ -1,23 +1,31 @@
 """Keep the served tools in step with the functions folder while the server runs.
 
 The folder is the source of truth. A change re-checks only the modules whose
-files changed; the catalogue swaps in a new snapshot at once (a call that
-already started keeps the entry it began with), and every client is told.
+files changed, in a worker thread (a huge module takes seconds to check, and
+calls must not wait for it); the catalogue then swaps in a new snapshot at once
+on the event loop (a call that already started keeps the entry it began with),
+and every client is told. Batches are handled one at a time, in order.
 Broken edits never take a working tool away: the catalogue keeps serving the
 last good version and reports the problem.
+
+When the folder itself goes away (deleted, or renamed away), the last loaded
+functions keep serving; once a folder is back at that path it is watched again
+and reloaded in full.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 from watchfiles import Change, awatch
 
 from mcp_server import history
-from mcp_server.catalog import Catalog, Diagnostic, FunctionEntry, is_catalog_file, module_name
+from mcp_server.catalog import Catalog, CatalogChange, Diagnostic, FunctionEntry, is_catalog_file, module_name
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +34,10 @@ logger = logging.getLogger(__name__)
 # its .json lands in one batch, while a lone write is seen within a few tens of ms.
 STEP_MS = 30
 DEBOUNCE_MS = 400
+# How often to look whether a folder that went away is back.
+RETURN_POLL_S = 0.25
 
 OnReload = Callable[[list[Diagnostic]], Awaitable[None]]
-
-
-def _relevant(change: Change, path: str) -> bool:
-    return is_catalog_file(Path(path))
 
 
 def changed_modules(changes: set[tuple[Change, str]]) -> set[str]:
@@ -39,11 +45,56 @@ def changed_modules(changes: set[tuple[Change, str]]) -> set[str]:
     return {module for _, path in changes if (module := module_name(Path(path))) is not None}
 
 
-def keep_replaced(folder: Path, before: Mapping[str, FunctionEntry], names: Iterable[str]) -> None:
-    """Keep the served version of every module whose functions were replaced or removed."""
+def keep_replaced(
+    folder: Path, before: Mapping[str, FunctionEntry], names: Iterable[str], *, keep: int = history.DEFAULT_KEEP
+) -> None:
+    """Keep the served version of every module whose functions were replaced or removed.
+
+    Best effort: a full disk or a read-only folder costs the kept copy (and says so), never the reload.
+    """
     modules = {before[name].module for name in names if name in before}
-    for module in modules:
-        history.save_served(folder, module, [e for e in before.values() if e.module == module])
+    for module in sorted(modules):
+        try:
+            history.save_served(folder, module, [e for e in before.values() if e.module == module], keep=keep)
+        except OSError as error:
+            logger.warning(
+                "could not keep the replaced version of module %s in %s: %s",
+                module,
+                history.history_root(folder),
+                error.strerror or error,
+            )
+
+
+class _Reloader:
+    """Checks modules off the event loop, swaps the result in on it, and reports what changed."""
+
+    def __init__(self, catalog: Catalog, on_reload: OnReload, keep: int) -> None:
+        self.catalog = catalog
+        self.on_reload = on_reload
+        self.keep = keep
+        self.known = {str(d) for d in catalog.diagnostics}
+
+    async def reload(self, modules: Iterable[str]) -> None:
+        catalog = self.catalog
+        checks = await anyio.to_thread.run_sync(catalog.check, set(modules))
+        before = catalog.published
+        change = catalog.apply(checks)
+        replaced = change.changed | change.removed
+        if replaced:
+            await anyio.to_thread.run_sync(lambda: keep_replaced(catalog.folder, before, replaced, keep=self.keep))
+        diagnostics = catalog.diagnostics
+        fresh = [d for d in diagnostics if str(d) not in self.known]
+        self.known = {str(d) for d in diagnostics}
+        for diagnostic in fresh:
+            logger.warning("%s", diagnostic)
+        if change:
+            logger.info("catalogue changed: %s", _describe(change))
+        await self.on_reload(fresh)
+
+
+def _describe(change: CatalogChange) -> str:
+    labelled = (("added", change.added), ("changed", change.changed), ("removed", change.removed))
+    return ", ".join(f"{label} {', '.join(sorted(names))}" for label, names in labelled if names)
 
 
 async def watch_catalog(
@@ -51,47 +102,64 @@ async def watch_catalog(
     on_reload: OnReload,
     *,
     ready: anyio.Event | None = None,
+    keep: int = history.DEFAULT_KEEP,
 ) -> None:
     """Watch `catalog.folder` until cancelled; after each batch, refresh and call `on_reload` with new problems.
 
-    `ready` is set once the watch is in place, so that nothing written after it is missed
-    (watchfiles says so only by yielding, hence the empty yields every 100 ms when asked).
+    `ready` is set once the watch is in place, so that nothing written after it is missed.
+    `keep` is how many versions of each module the history keeps.
     """
-    known = {str(d) for d in catalog.diagnostics}
-    watcher = awatch(
-        catalog.folder,
-        watch_filter=_relevant,
+    folder = catalog.folder
+    reloader = _Reloader(catalog, on_reload, keep)
+
+    async def watching() -> None:
+        if ready is not None:
+            ready.set()
+
+    async def back() -> None:
+        await reloader.reload(catalog.every_module())
+
+    started = watching if ready is not None else None
+    while True:
+        with contextlib.suppress(FileNotFoundError):  # gone again before the new watch was in place
+            await _watch(reloader, started)
+        logger.warning(
+            "functions folder %s is gone; its %d functions keep serving until it is back",
+            folder,
+            len(catalog.published),
+        )
+        while not folder.is_dir():
+            await anyio.sleep(RETURN_POLL_S)
+        logger.warning("functions folder %s is back; watching and reloading it", folder)
+        started = back  # once the new watch is in place, so that no write after it is missed
+
+
+async def _watch(reloader: _Reloader, started: Callable[[], Awaitable[None]] | None) -> None:
+    """Refresh after each batch of changes; return when the folder itself was deleted or moved.
+
+    `started` runs once the watch is in place (watchfiles says so only by yielding, hence the
+    empty yields every 100 ms when it is given).
+    """
+    folder = reloader.catalog.folder
+    itself = str(folder)
+
+    def relevant(change: Change, path: str) -> bool:
+        return path == itself or is_catalog_file(Path(path))
+
+    async for changes in awatch(
+        folder,
+        watch_filter=relevant,
         step=STEP_MS,
         debounce=DEBOUNCE_MS,
         recursive=False,
-        yield_on_timeout=ready is not None,
-        rust_timeout=100 if ready is not None else None,
-    )
-    async for changes in watcher:
-        if ready is not None and not ready.is_set():
-            ready.set()
+        yield_on_timeout=started is not None,
+        rust_timeout=100 if started is not None else None,
+    ):
+        if started is not None:
+            await started()
+            started = None
+        if any(path == itself for _, path in changes):
+            return
         modules = changed_modules(changes)
-        if not modules:
-            continue
-        before = catalog.published
-        change = catalog.refresh(modules)
-        keep_replaced(catalog.folder, before, change.changed | change.removed)
-        diagnostics = catalog.diagnostics
-        fresh = [d for d in diagnostics if str(d) not in known]
-        known = {str(d) for d in diagnostics}
-        for diagnostic in fresh:
-            logger.warning("%s", diagnostic)
-        if change:
-            logger.info(
-                "catalogue changed: %s",
-                ", ".join(
-                    f"{label} {', '.join(sorted(names))}"
-                    for label, names in (
-                        ("added", change.added),
-                        ("changed", change.changed),
-                        ("removed", change.removed),
-                    )
-                    if names
-                ),
-            )
-        await on_reload(fresh)
+        if modules:
+            await reloader.reload(modules)
