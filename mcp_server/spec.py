@@ -26,9 +26,14 @@ from jsonschema import Draft7Validator, Draft202012Validator
 from jsonschema.exceptions import UnknownType, ValidationError
 from referencing.exceptions import Unresolvable
 
+from mcp_server.sandbox.model import SandboxGrant
+
 SCHEMA_RESOURCE = "function.schema.json"
 # Long instance reprs in schema messages help nobody; a person or model needs the gist and the path.
 MAX_MESSAGE = 200
+# How deep a spec field may nest (objects and lists): real schemas stay well under it, and it keeps every
+# recursive walk of a schema (validation, tools' validators) far from Python's recursion limit.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +143,7 @@ def parse_spec_file(text: str) -> SpecFile:
         name = _valid_name(item.get("name"))
         if name is not None:
             named.setdefault(name, []).append(index)
-        problems = [_schema_message(e) for e in spec_validator().iter_errors(item)]
+        problems = list(_too_deep(item)) or [_schema_message(e) for e in spec_validator().iter_errors(item)]
         if not problems:
             problems = list(_semantic_problems(item))
         where = f"{label}: " if listed else ""
@@ -154,6 +159,30 @@ def parse_spec_file(text: str) -> SpecFile:
         )
     specs = tuple(spec for name, spec in candidates if name not in repeated)
     return SpecFile(specs, tuple(named), tuple(findings), readable=True)
+
+
+def nesting_depth(value: Any) -> int:
+    """How many objects and lists deep `value` nests (0 for a scalar), counted without recursion."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _too_deep(spec: Mapping[str, Any]) -> Iterable[str]:
+    """Fields nested deeper than MAX_DEPTH: every schema walker (jsonschema's above all) recurses per level."""
+    for key, value in spec.items():
+        depth = nesting_depth(value)
+        if depth > MAX_DEPTH:
+            yield (
+                f"{key}: nests {depth} levels of objects and lists deep; at most {MAX_DEPTH} are allowed "
+                "(flatten it, or name the repeated part in $defs and $ref it)"
+            )
 
 
 def _valid_name(value: Any) -> str | None:
@@ -178,6 +207,11 @@ def _semantic_problems(spec: Mapping[str, Any]) -> Iterable[str]:
     for index, response in enumerate(spec["responses"]):
         for error in meta.iter_errors(response):
             yield f"responses[{index}] is not a valid JSON Schema: {_schema_message(error)}"
+
+    try:
+        SandboxGrant.from_spec(spec.get("sandbox"))
+    except ValueError as error:
+        yield str(error)
 
     declared = [error["name"] for error in spec.get("errors", [])]
     examples = spec.get("examples", [])

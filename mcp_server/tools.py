@@ -124,10 +124,14 @@ def without_nulls(arguments: Mapping[str, Any], required: frozenset[str]) -> Map
 
 def argument_problems(validator: Draft202012Validator, arguments: Mapping[str, Any]) -> list[str]:
     """Every way `arguments` breaks the input schema, each naming the argument and why."""
-    if validator.is_valid(arguments):  # the common case, without collecting and sorting
-        return []
+    try:
+        if validator.is_valid(arguments):  # the common case, without collecting and sorting
+            return []
+        errors = sorted(validator.iter_errors(arguments), key=lambda e: [str(p) for p in e.absolute_path])
+    except RecursionError:  # a recursive schema ($ref) walks as deep as the arguments nest
+        return ["the arguments nest too deeply to check"]
     problems = []
-    for error in sorted(validator.iter_errors(arguments), key=lambda e: [str(p) for p in e.absolute_path]):
+    for error in errors:
         where = ".".join(str(p) for p in error.absolute_path)
         problems.append(f"argument '{where}': {error.message}" if where else error.message)
     return problems
@@ -184,9 +188,12 @@ def _format_frames(served: ServedTool, frames: list[Mapping[str, Any]]) -> str:
 
 def result_problems(served: ServedTool, value: Any) -> list[str]:
     """Why `value` matches none of the declared responses (empty when it matches one)."""
-    if any(validator.is_valid(value) for validator in served.responses):
-        return []
-    return [e.message for validator in served.responses for e in list(validator.iter_errors(value))[:2]]
+    try:
+        if any(validator.is_valid(value) for validator in served.responses):
+            return []
+        return [e.message for validator in served.responses for e in list(validator.iter_errors(value))[:2]]
+    except RecursionError:
+        return ["the result nests too deeply to check"]
 
 
 async def run_tool(runner: Runner, served: ServedTool, arguments: Mapping[str, Any]) -> types.CallToolResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,9 +78,20 @@ _COUNTS = ("data_quota_mb", "data_files")
 
 
 def _paths(sandbox: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """The granted paths, each absolute (or under `~`, the server user's home).
+
+    A path that does not exist yet is allowed (a drive mounted later, say): each call reports it.
+    """
     value = sandbox.get(key, ())
-    if isinstance(value, str) or not all(isinstance(p, str) and p for p in value):
-        raise ValueError(f"sandbox grant '{key}' must be a list of non-empty path strings")
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ValueError(f"sandbox grant '{key}' must be a list of absolute paths, not {type(value).__name__}")
+    for path in value:
+        if not isinstance(path, str) or not path.strip():
+            raise ValueError(f"sandbox grant '{key}' holds {path!r}: each entry must be an absolute path")
+        if "\0" in path:
+            raise ValueError(f"sandbox grant '{key}' holds {path!r}, which contains a NUL byte")
+        if not os.path.isabs(os.path.expanduser(path)):
+            raise ValueError(f"sandbox grant '{key}' holds the relative path {path!r}: give it as an absolute path")
     return tuple(value)
 
 
