@@ -24,6 +24,7 @@ import itertools
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -286,11 +287,25 @@ class Sandbox:
         self._ending: set[asyncio.Future[None]] = set()  # calls answered whose tree may still be dying
         self._quotas = DataQuotas()
         self._made: set[Path] = set()
+        self._stand_ins: dict[Path, Path] = {}
         self._closed = False
 
     async def __aenter__(self) -> Sandbox:
-        self.data_root.mkdir(parents=True, exist_ok=True)  # the pool's Landlock layer needs it to exist
-        calluser.open_to_calls(self.data_root)
+        problem: str | None = None
+        try:
+            self.data_root.mkdir(parents=True, exist_ok=True)  # the pool's Landlock layer needs it to exist
+            if not os.access(self.data_root, os.W_OK):
+                problem = "is read-only"
+            calluser.open_to_calls(self.data_root)
+        except OSError as exc:
+            problem = problem or f"cannot be created ({exc.strerror or exc})"
+            self.pool_size = 0  # every call gets a read-only stand-in home instead (see _home)
+        if problem is not None:
+            logger.warning(
+                "sandbox: the data folder %s %s; functions that keep data in ~ will fail, the others work",
+                self.data_root,
+                problem,
+            )
         if self.start == "fork":
             try:
                 await self._zygote(network=False)
@@ -316,6 +331,8 @@ class Sandbox:
             await self._spawner.close()
         if self._ending:  # each ends as soon as its supervisor is gone
             await asyncio.wait(set(self._ending))
+        for stand_in in self._stand_ins.values():
+            shutil.rmtree(stand_in, ignore_errors=True)
 
     async def call(
         self,
@@ -412,10 +429,26 @@ class Sandbox:
         else:
             home = Path(data_dir).expanduser().resolve()
         if home not in self._made:
-            home.mkdir(parents=True, exist_ok=True)
-            calluser.hand_over(home)
+            try:
+                home.mkdir(parents=True, exist_ok=True)
+                calluser.hand_over(home)
+            except OSError as exc:
+                return self._stand_in_home(home, exc)
             self._made.add(home)
         return home
+
+    def _stand_in_home(self, home: Path, exc: OSError) -> Path:
+        """An empty, read-only home for calls whose data folder cannot be created (a read-only or bad data root).
+
+        The call still runs; writing to ~ fails in it with a clear OSError, and a function that keeps no
+        data never notices. One per data folder, removed when the server stops.
+        """
+        stand_in = self._stand_ins.get(home)
+        if stand_in is None:
+            logger.debug("sandbox: data folder %s cannot be created (%s)", home, exc.strerror or exc)
+            stand_in = self._stand_ins[home] = Path(tempfile.mkdtemp(prefix="funcsmith-no-data-"))
+            stand_in.chmod(0o555)  # the call has no capabilities: not even root may write there
+        return stand_in
 
     async def _zygote(self, *, network: bool) -> _Zygote:
         zygote = self._zygotes.get(network)
@@ -433,7 +466,8 @@ class Sandbox:
                     "read_paths": list(python_read_paths()),
                     "data_root": str(self.data_root),
                 }
-                self.data_root.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(OSError):  # one that cannot be created was reported at start
+                    self.data_root.mkdir(parents=True, exist_ok=True)
                 zygote = await _Zygote.start(str(self.data_root), network=network, pool=pool)
                 if self._closed:
                     await zygote.close()
