@@ -1,10 +1,15 @@
 """A personal expense tracker kept in one JSON file under ~/data.
 
+Calls may run at the same time: changes hold a lock file while they read and
+rewrite the book, and every write is atomic.
+
 Amounts are stored as cents-rounded decimals (half up) so that totals add up
 exactly; dates are ISO `YYYY-MM-DD` strings, which sort chronologically.
 """
 
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -15,6 +20,8 @@ CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("1000000000")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 FILE_NAME = "expenses.json"
+LOCK_NAME = ".expenses.lock"
+TEMP_SUFFIX = ".funcsmith-tmp"  # funcsmith removes temp files of this name that a crash left behind
 
 
 class InvalidAmount(ValueError):
@@ -46,6 +53,16 @@ def _data_file() -> str:
     return os.path.join(os.path.expanduser("~/data"), FILE_NAME)
 
 
+@contextlib.contextmanager
+def _locked():
+    """Hold the book's lock from reading it to saving it, so that concurrent calls never undo each other."""
+    folder = os.path.dirname(_data_file())
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, LOCK_NAME), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, even if the call is killed
+        yield
+
+
 def _load() -> dict:
     """The stored book: {"next_id": int, "expenses": [record, ...]}; empty when nothing is stored yet."""
     path = _data_file()
@@ -66,14 +83,14 @@ def _load() -> dict:
 
 
 def _save(book: dict) -> None:
-    """Write the book atomically, so that an interrupted call never leaves half a file."""
+    """Write the book to a temp file, flush it to disk and rename it over the old one: never half a file."""
     path = _data_file()
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=folder, prefix=".expenses-", suffix=".tmp")
+    handle, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{FILE_NAME}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(book, out, indent=2, ensure_ascii=False)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(temp, path)
     except BaseException:
         os.unlink(temp)
@@ -139,17 +156,18 @@ def add_expense(amount: float, category: str, description: str = "", date: str |
     value = _cents(amount)
     name = _category(category)
     day = datetime.date.today().isoformat() if date is None else _date(date, "date")
-    book = _load()
-    record = {
-        "id": book["next_id"],
-        "amount": _money(value),
-        "category": name,
-        "description": "" if description is None else str(description).strip(),
-        "date": day,
-    }
-    book["expenses"].append(record)
-    book["next_id"] += 1
-    _save(book)
+    with _locked():
+        book = _load()
+        record = {
+            "id": book["next_id"],
+            "amount": _money(value),
+            "category": name,
+            "description": "" if description is None else str(description).strip(),
+            "date": day,
+        }
+        book["expenses"].append(record)
+        book["next_id"] += 1
+        _save(book)
     return record
 
 
@@ -187,10 +205,11 @@ def delete_expense(expense_id: int) -> dict:
     """Remove one expense by id and return the removed record."""
     if isinstance(expense_id, bool) or not isinstance(expense_id, int):
         raise ExpenseNotFound(f"expense ids are whole numbers, got {expense_id!r}")
-    book = _load()
-    for index, record in enumerate(book["expenses"]):
-        if record["id"] == expense_id:
-            del book["expenses"][index]
-            _save(book)
-            return record
+    with _locked():
+        book = _load()
+        for index, record in enumerate(book["expenses"]):
+            if record["id"] == expense_id:
+                del book["expenses"][index]
+                _save(book)
+                return record
     raise ExpenseNotFound(f"no expense with id {expense_id}; list_expenses shows the stored ids")
