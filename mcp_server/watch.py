@@ -1,9 +1,9 @@
 """Keep the served tools in step with the functions folder while the server runs.
 
 The folder is the source of truth. A change re-checks only the modules whose
-files changed, in a worker thread (a huge module takes seconds to check, and
-calls must not wait for it); the catalogue then swaps in a new snapshot at once
-on the event loop (a call that already started keeps the entry it began with),
+files changed, a large module in a worker thread (a huge one takes seconds to
+check, and calls must not wait for it); the catalogue then swaps in a new
+snapshot at once on the event loop (a call that already started keeps the entry it began with),
 and every client is told. Batches are handled one at a time, in order.
 Broken edits never take a working tool away: the catalogue keeps serving the
 last good version and reports the problem.
@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -34,9 +35,14 @@ logger = logging.getLogger(__name__)
 # its .json lands in one batch, while a lone write is seen within a few tens of ms.
 STEP_MS = 30
 DEBOUNCE_MS = 400
+# Modules whose files hold more than this are checked (and their replaced versions kept) in a worker
+# thread, so that calls go on meanwhile: a 20,000-function module takes seconds. Smaller ones take a few
+# ms and are checked inline, which also keeps the reloads of one burst of small writes back to back.
+OFF_LOOP_BYTES = 64 * 1024
 # How often to look whether a folder that went away is back.
 RETURN_POLL_S = 0.25
 
+T = TypeVar("T")
 OnReload = Callable[[list[Diagnostic]], Awaitable[None]]
 
 
@@ -66,7 +72,7 @@ def keep_replaced(
 
 
 class _Reloader:
-    """Checks modules off the event loop, swaps the result in on it, and reports what changed."""
+    """Checks modules (large ones off the event loop), swaps the result in on the loop, reports what changed."""
 
     def __init__(self, catalog: Catalog, on_reload: OnReload, keep: int) -> None:
         self.catalog = catalog
@@ -74,14 +80,21 @@ class _Reloader:
         self.keep = keep
         self.known = {str(d) for d in catalog.diagnostics}
 
-    async def reload(self, modules: Iterable[str]) -> None:
+    async def reload(self, modules: Iterable[str], *, large: bool = False) -> None:
+        """Re-check `modules`; in a worker thread when they are `large` (or their files are)."""
         catalog = self.catalog
-        checks = await anyio.to_thread.run_sync(catalog.check, set(modules))
+        modules = set(modules)
+        large = large or _size(catalog.folder, modules) > OFF_LOOP_BYTES
+
+        async def run(work: Callable[[], T]) -> T:
+            return await anyio.to_thread.run_sync(work) if large else work()
+
+        checks = await run(lambda: catalog.check(modules))
         before = catalog.published
         change = catalog.apply(checks)
         replaced = change.changed | change.removed
         if replaced:
-            await anyio.to_thread.run_sync(lambda: keep_replaced(catalog.folder, before, replaced, keep=self.keep))
+            await run(lambda: keep_replaced(catalog.folder, before, replaced, keep=self.keep))
         diagnostics = catalog.diagnostics
         fresh = [d for d in diagnostics if str(d) not in self.known]
         self.known = {str(d) for d in diagnostics}
@@ -90,6 +103,16 @@ class _Reloader:
         if change:
             logger.info("catalogue changed: %s", _describe(change))
         await self.on_reload(fresh)
+
+
+def _size(folder: Path, modules: Iterable[str]) -> int:
+    """The bytes of the modules' files on disk (what their check costs is about proportional to)."""
+    total = 0
+    for module in modules:
+        for suffix in (".py", ".json"):
+            with contextlib.suppress(OSError):
+                total += (folder / f"{module}{suffix}").stat().st_size
+    return total
 
 
 def _describe(change: CatalogChange) -> str:
@@ -117,7 +140,7 @@ async def watch_catalog(
             ready.set()
 
     async def back() -> None:
-        await reloader.reload(catalog.every_module())
+        await reloader.reload(catalog.every_module(), large=True)
 
     started = watching if ready is not None else None
     while True:
