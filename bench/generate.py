@@ -174,7 +174,7 @@ async def run(tasks: Sequence[Task], attempts: int) -> tuple[list[Row], float]:
                 (folder / "reference").mkdir()
                 catalog = Catalog(folder / "functions")
                 catalog.load()
-                generator = Generator(catalog, sandbox, lambda: backend, attempts=attempts, refresh=True)
+                generator = Generator(catalog, sandbox, lambda: backend, attempts=attempts)
                 began, asked = time.perf_counter(), backend.answers
                 outcome = await generator.create(task.words)
                 wall = time.perf_counter() - began

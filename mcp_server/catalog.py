@@ -17,7 +17,7 @@ Library use, without the server::
     catalog = load_catalog("functions")
     for entry in catalog.published.values():
         print(entry.name, entry.module_path, entry.spec["description"], entry.parameters)
-    for status in catalog.statuses():  # published, stale and invalid functions
+    for status in catalog.statuses():  # published, unverified, stale and invalid functions
         print(status.name, status.module, status.status)
         for diagnostic in status.diagnostics:
             print("   ", diagnostic)
@@ -48,7 +48,7 @@ CATALOG_SUFFIXES = frozenset({".py", ".json"})
 IGNORED_SUFFIXES = (".swp", ".swo", ".swx", "~", ".bak", ".tmp", ".orig", ".rej")
 IGNORED_NAMES = frozenset({"4913"})  # vim's probe file
 
-Status = Literal["published", "stale", "invalid"]
+Status = Literal["published", "unverified", "stale", "invalid"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +100,11 @@ class FunctionEntry:
     @property
     def examples(self) -> Sequence[Mapping[str, Any]]:
         return self.spec.get("examples", [])
+
+    @property
+    def verified(self) -> bool:
+        """Whether the spec has an example with an expected result or error: a check it was published on."""
+        return any("result" in e or "error" in e for e in self.examples)
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,7 +370,9 @@ class Catalog:
             spec_path = self._spec_path(module)
             for name, slot in slots.items():
                 served = self._owners.get(name) == module
-                status: Status = ("stale" if slot.stale else "published") if served else "invalid"
+                status: Status = "invalid"
+                if served and slot.entry is not None:
+                    status = "stale" if slot.stale else "published" if slot.entry.verified else "unverified"
                 diagnostics = tuple(d for d in check.diagnostics if d.function in (name, None)) + tuple(
                     d for d in self._conflicts.get(name, ()) if d.file == spec_path
                 )

@@ -20,7 +20,7 @@ try:  # these take seconds to load on a busy machine: Ctrl-C meanwhile ends the 
 
     from mcp_server import __version__, history
     from mcp_server.catalog import STATE_FOLDER, Catalog, FunctionEntry
-    from mcp_server.generate import Generator, Outcome, Progress
+    from mcp_server.generate import Generator, Outcome, Progress, user_examples_problems
     from mcp_server.http import HTTPConfigError, configure, serve_http
     from mcp_server.models import describe_backend, resolve_backend
     from mcp_server.sandbox import Limits, Sandbox, SandboxGrant, isolation_report
@@ -243,6 +243,9 @@ def cmd_check(args: Options) -> int:
     for diagnostic in catalog.diagnostics:
         print(diagnostic)
     published = len(catalog.published)
+    unverified = sorted(s.name for s in catalog.statuses() if s.status == "unverified")
+    if unverified:
+        print(f"unverified (published without checked examples): {', '.join(unverified)}")
     if catalog.diagnostics:
         print(f"{len(catalog.diagnostics)} problem(s); {published} function(s) valid in {folder}", file=sys.stderr)
         return 1
@@ -253,6 +256,14 @@ def cmd_check(args: Options) -> int:
 def flag(argument: str) -> str:
     """An argument of the generator as this command line spells it: generate_anyway -> --generate-anyway."""
     return "--" + argument.replace("_", "-")
+
+
+def parse_example(text: str) -> Any:
+    """One --example: a JSON object with "parameters" and "result" or "error"."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"--example {text!r} is not JSON: {exc.msg} at column {exc.colno}") from None
 
 
 def parse_arguments(text: str) -> dict[str, Any]:
@@ -311,7 +322,7 @@ def cmd_generate(args: Options) -> int:
 
     async def main() -> Outcome:
         async with make_sandbox(args, folder) as sandbox:
-            generator = Generator(catalog, sandbox, partial(resolve_backend, args.model), refresh=True)
+            generator = Generator(catalog, sandbox, partial(resolve_backend, args.model), candidates=args.candidates)
             # Log lines (the model runtime's too, and warnings) are written above the bar, never into it.
             with (
                 logging_redirect_tqdm(),
@@ -336,6 +347,7 @@ def cmd_generate(args: Options) -> int:
                     overwrite=args.overwrite,
                     generate_anyway=args.generate_anyway,
                     attempts=args.attempts,
+                    examples=examples,
                     on_progress=progress,
                 )
                 if outcome.ok:
@@ -344,12 +356,19 @@ def cmd_generate(args: Options) -> int:
                     bar.refresh()
                 return outcome
 
+    examples = [parse_example(text) for text in args.example or ()]
+    problems = user_examples_problems(examples)
+    if problems:
+        raise CLIError("--example: " + "; ".join(problems))
     outcome = anyio.run(main)
     print(outcome.summary(flag))
+    if args.verbose and not outcome.ok and outcome.last_answer:
+        print(f"the model's last answer:\n{outcome.last_answer}", file=sys.stderr)
     for attempt in outcome.attempts:
         print(
             f"  attempt {attempt.number}: {attempt.tokens} tokens, model {attempt.model_seconds:.1f} s, "
-            f"checks {attempt.pipeline_seconds:.2f} s, examples {attempt.examples_passed}/{attempt.examples_total}",
+            f"checks {attempt.pipeline_seconds:.2f} s, examples {attempt.examples_passed}/{attempt.examples_total}, "
+            f"generated inputs {attempt.generated_inputs}, candidates {attempt.candidates}",
             file=sys.stderr,
         )
     return 0 if outcome.ok or (outcome.existing and not outcome.attempts) else 1
@@ -606,6 +625,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument(
         "--generate-anyway", action="store_true", help="write a new function even if a similar one exists"
+    )
+    generate.add_argument(
+        "--example",
+        action="append",
+        metavar="JSON",
+        help="a call the function must get right, written into its spec (repeatable), e.g. "
+        '\'{"parameters": {"a": 2, "b": 3}, "result": 5}\' or \'{"parameters": {"a": -1}, "error": "NegativeError"}\'',
+    )
+    generate.add_argument(
+        "--candidates",
+        type=int,
+        metavar="N",
+        help="independent answers per attempt, checked against each other (default: 3 for small models, else 1)",
     )
     generate.set_defaults(run=cmd_generate)
 

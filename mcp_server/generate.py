@@ -1,37 +1,37 @@
 """Turn a task in plain words into published, verified functions.
 
-One attempt: prompt the model, parse its answer, reconcile the specs with the
-code, run the catalogue's static checks on a scratch copy, run every example in
-the sandbox against a scratch data folder, and only then publish. Every problem
-found goes back to the model, word for word, for the next attempt.
+Each attempt drafts one or more independent candidates (`draft`: ask the model, read its
+answer), checks them all on the same inputs (`verify`), picks the candidate that passes
+every check and, where the model can be sampled, agrees with another candidate, and hands
+it to the publisher (`publish`). Every problem found goes back to the model, word for word,
+for the next attempt; a failure the person must act on says so in plain words.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
 
-from mcp_server import history
-from mcp_server.catalog import Catalog, Diagnostic, FunctionEntry, FunctionStatus, check_module
-from mcp_server.models import Generation, ModelBackend, ModelError
-from mcp_server.parse import parse_answer, reconcile
-from mcp_server.prompt import build_prompt
+from mcp_server.catalog import Catalog, CatalogChange
+from mcp_server.draft import Draft, checkable, follow_up_examples, write
+from mcp_server.models import ModelBackend, ModelError
+from mcp_server.prompt import build_prompt, examples_prompt
+from mcp_server.publish import Publisher
 from mcp_server.retrieve import CatalogIndex
-from mcp_server.tools import Runner, run_tool, serve
+from mcp_server.tools import Runner
+from mcp_server.verify import GENERATED_INPUTS, Checker, Failure, Verdict, agreeing_groups, wrong_examples
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("generating", "checking", "verifying", "publishing")
+BIGGER_MODEL = "ollama pull gemma3:4b` and then `--model ollama:gemma3:4b"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +60,25 @@ class Attempt:
     number: int
     problems: list[str] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
+    failure: Failure | None = None
+    candidates: int = 0
+    agreeing: int = 0
     examples_passed: int = 0
     examples_total: int = 0
+    generated_inputs: int = 0
     model_seconds: float = 0.0
     pipeline_seconds: float = 0.0
     tokens: int = 0
+    answer: str = ""
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What a generation did: published tools, or every problem of the last attempt."""
+    """What a generation did: published tools, or every problem of the last attempt and what to do next."""
 
     task: str
     published: list[str] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)
     module: str | None = None
     replaced: str | None = None
     existing: list[str] = field(default_factory=list)
@@ -80,6 +86,9 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    failure: Failure | None = None
+    next_step: str | None = None
+    change: CatalogChange = field(default_factory=CatalogChange)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +102,11 @@ class Outcome:
     def pipeline_seconds(self) -> float:
         return sum(a.pipeline_seconds for a in self.attempts)
 
+    @property
+    def last_answer(self) -> str | None:
+        """The model's last answer, for a person working out what went wrong."""
+        return next((a.answer for a in reversed(self.attempts) if a.answer), None)
+
     def summary(self, option: Callable[[str], str] = str) -> str:
         """One paragraph for the caller; `option` spells an argument of `create` as the caller's surface names it
         (the MCP tool's argument names by default; the CLI passes its flag form)."""
@@ -105,53 +119,53 @@ class Outcome:
         notes += "".join(f"\nwarning: {w}" for w in self.warnings)
         if self.published:
             text = f"published {', '.join(self.published)} (module {self.module}) after {len(self.attempts)} attempt(s)"
+            if self.unverified:
+                text += (
+                    f"; {', '.join(self.unverified)} unverified: the model gave no examples, so only generated "
+                    "inputs were checked"
+                )
             text += f"; the previous version of {self.replaced} is kept in its history" if self.replaced else ""
             return text + notes
-        lines = [f"no function published after {len(self.attempts)} attempt(s); problems of the last attempt:"]
-        return "\n".join(lines + [f"- {p}" for p in self.problems]) + notes
+        why = f": {self.failure}" if self.failure else ""
+        lines = [f"no function published after {len(self.attempts)} attempt(s){why}. Problems of the last attempt:"]
+        lines += [f"- {p}" for p in self.problems]
+        if self.next_step:
+            lines.append(f"Next step: {self.next_step}")
+        return "\n".join(lines) + notes
 
     def as_json(self) -> dict[str, Any]:
         return {
             "task": self.task,
             "published": self.published,
+            "unverified": self.unverified,
             "module": self.module,
             "replaced": self.replaced,
             "existing": self.existing,
             "related": self.related,
             "warnings": self.warnings,
             "attempts": len(self.attempts),
+            "candidates": sum(a.candidates for a in self.attempts),
             "problems": self.problems,
+            "failure": str(self.failure) if self.failure else None,
+            "next_step": self.next_step,
             "model_seconds": round(self.model_seconds, 3),
             "pipeline_seconds": round(self.pipeline_seconds, 3),
         }
 
 
-def same_value(expected: Any, actual: Any) -> bool:
-    """JSON equality, with numbers compared by value and a little float tolerance."""
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return expected is actual
-    if isinstance(expected, int | float) and isinstance(actual, int | float):
-        return math.isclose(expected, actual, rel_tol=1e-9, abs_tol=1e-9)
-    if isinstance(expected, list) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(map(same_value, expected, actual))
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return expected.keys() == actual.keys() and all(same_value(expected[k], actual[k]) for k in expected)
-    return bool(expected == actual)
-
-
-def module_for(specs: Sequence[dict[str, Any]], folder: Path, replacing: str | None) -> str:
-    """The module stem for new code: the module it replaces, else the first function's name, made unique."""
-    if replacing:
-        return replacing
-    base = re.sub(r"[^a-z0-9_]", "_", str(specs[0].get("name", "generated")).lower()).strip("_") or "generated"
-    stem, n = base, 2
-    while (folder / f"{stem}.py").exists() or (folder / f"{stem}.json").exists():
-        stem, n = f"{base}_{n}", n + 1
-    return stem
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    draft: Draft
+    verdict: Verdict
 
 
 class Generator:
-    """Writes functions with a model, checks them, and publishes them into a catalogue."""
+    """Writes functions with a model, checks them, and publishes them into a catalogue.
+
+    `candidates` (default: the backend's own count) independent answers are drafted per
+    attempt where the backend can sample; `agreement` (default: on for small models)
+    publishes only what at least two of them agree on, input for input.
+    """
 
     def __init__(
         self,
@@ -160,20 +174,21 @@ class Generator:
         backend: Callable[[], ModelBackend],
         *,
         attempts: int = 3,
-        publish_timeout_s: float = 15.0,
-        refresh: bool = False,
+        candidates: int | None = None,
+        agreement: bool | None = None,
+        generated_inputs: int = GENERATED_INPUTS,
         index: CatalogIndex | None = None,
     ) -> None:
         self.catalog = catalog
         # The same index answers find_functions, when the server shares it: one search, not two.
         self.index = index or CatalogIndex(catalog)
-        self.runner = runner
         self._make_backend = backend
         self._backend: ModelBackend | None = None
         self.attempts = attempts
-        self.publish_timeout_s = publish_timeout_s
-        # Without a watcher (the CLI), the generator refreshes the catalogue itself.
-        self.refresh = refresh
+        self.candidates = candidates
+        self.agreement = agreement
+        self.checker = Checker(runner, generated_inputs=generated_inputs)
+        self.publisher = Publisher(catalog, runner)
         self._lock = anyio.Lock()
 
     def backend(self) -> ModelBackend:
@@ -189,6 +204,7 @@ class Generator:
         overwrite: bool = False,
         generate_anyway: bool = False,
         attempts: int | None = None,
+        examples: Sequence[Mapping[str, Any]] = (),
         on_progress: OnProgress | None = None,
     ) -> Outcome:
         task = task.strip()
@@ -204,201 +220,235 @@ class Generator:
         try:
             backend = self.backend()
         except ModelError as exc:
-            outcome.problems = [str(exc)]
+            outcome.problems, outcome.failure = [str(exc)], Failure.MODEL
             return outcome
-        total = attempts or self.attempts
-
-        async def report(progress: Progress) -> None:
-            if on_progress is not None:
-                await on_progress(progress)
-
         async with self._lock:
-            feedback: list[str] = []
-            previous: str | None = None
-            for number in range(1, total + 1):
-                attempt = Attempt(number)
-                outcome.attempts.append(attempt)
-                await report(
-                    Progress(number, total, "generating", 0, f"attempt {number}/{total}: asking {backend.name}")
-                )
-
-                async def tokens(count: int, _text: str, number: int = number) -> None:
-                    await report(
-                        Progress(number, total, "generating", count, f"attempt {number}/{total}: {count} tokens")
-                    )
-
-                prompt = build_prompt(task, feedback=feedback, previous_answer=previous)
-                try:
-                    generation: Generation = await backend.generate(prompt, on_progress=tokens)
-                except ModelError as exc:
-                    attempt.problems = [str(exc)]
-                    outcome.problems = attempt.problems
-                    return outcome
-                attempt.model_seconds, attempt.tokens = generation.seconds, generation.tokens
-                outcome.warnings.extend(w for w in generation.warnings if w not in outcome.warnings)
-                started = time.perf_counter()
-                try:
-                    names = await self._attempt(generation.text, attempt, outcome, overwrite, report, total)
-                finally:
-                    attempt.pipeline_seconds = time.perf_counter() - started
-                if names:
-                    outcome.published = names
-                    outcome.problems = []
-                    return outcome
-                logger.info("attempt %d/%d failed: %s", number, total, "; ".join(attempt.problems))
-                feedback, previous = attempt.problems, generation.text
-                outcome.problems = attempt.problems
+            run = _Run(self, backend, task, overwrite, list(examples), attempts or self.attempts, on_progress)
+            await run.go(outcome)
+        if not outcome.ok:
+            outcome.next_step = next_step(outcome.failure, backend.name)
         return outcome
 
-    async def _attempt(
-        self, text: str, attempt: Attempt, outcome: Outcome, overwrite: bool, report: OnProgress, total: int
-    ) -> list[str]:
-        """One answer through parse, checks, examples and publishing; the published names, or [] with problems."""
-        await report(Progress(attempt.number, total, "checking", message=f"attempt {attempt.number}/{total}: checking"))
-        parsed = parse_answer(text)
-        attempt.repairs.extend(parsed.repairs)
-        attempt.problems.extend(parsed.problems)
-        if parsed.code is None or not parsed.specs:
-            if not attempt.problems:
-                attempt.problems.append(
-                    "the answer needs one ```python block and one ```function_spec block per function"
-                )
-            return []
-        specs = []
-        named = [s.get("name") for s in parsed.specs]
-        for index, spec in enumerate(parsed.specs):
-            fixed, notes = reconcile(parsed.code, spec, taken={n for i, n in enumerate(named) if i != index and n})
-            fixed.pop("sandbox", None)
-            attempt.repairs.extend(notes)
-            specs.append(fixed)
-        replacing = self._clashes(specs, overwrite, attempt)
-        if attempt.problems:
-            return []
-        module = module_for(specs, self.catalog.folder, replacing)
-        with tempfile.TemporaryDirectory(prefix="funcsmith-check-") as scratch:
-            scratch_dir = Path(scratch)
-            (scratch_dir / f"{module}.py").write_text(parsed.code, encoding="utf-8")
-            (scratch_dir / f"{module}.json").write_text(history.spec_text(specs), encoding="utf-8")
-            checked = check_module(scratch_dir, module)
-            attempt.problems.extend(_for_model(d) for d in checked.diagnostics)
-            if attempt.problems or not checked.entries:
-                return []
-            await report(
-                Progress(
-                    attempt.number, total, "verifying", message=f"attempt {attempt.number}/{total}: running examples"
-                )
+
+class _Run:
+    """One generation: attempts until something is published or the attempts run out."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        backend: ModelBackend,
+        task: str,
+        overwrite: bool,
+        examples: list[Mapping[str, Any]],
+        total: int,
+        on_progress: OnProgress | None,
+    ) -> None:
+        self.generator = generator
+        self.backend = backend
+        self.task = task
+        self.overwrite = overwrite
+        self.examples = examples
+        self.total = total
+        self.on_progress = on_progress
+        self.warnings: list[str] = []
+        self.count = max(1, generator.candidates or getattr(backend, "candidates", 1))
+        wanted = generator.agreement
+        self.agreement = (getattr(backend, "small", False) if wanted is None else wanted) and self.count > 1
+
+    async def report(self, number: int, stage: str, message: str, tokens: int = 0) -> None:
+        if self.on_progress is not None:
+            await self.on_progress(
+                Progress(number, self.total, stage, tokens, f"attempt {number}/{self.total}: {message}")
             )
-            await self._verify(checked.entries, attempt, scratch_dir / "data")
-        if attempt.problems:
-            return []
-        await report(
-            Progress(attempt.number, total, "publishing", message=f"attempt {attempt.number}/{total}: publishing")
+
+    def warn(self, warnings: Sequence[str]) -> None:
+        """Keep what the backend warned about (say, a prompt cut to fit the context), once each."""
+        self.warnings.extend(w for w in warnings if w not in self.warnings)
+
+    async def go(self, outcome: Outcome) -> None:
+        self.warnings = outcome.warnings
+        feedback: list[str] = []
+        previous: str | None = None
+        for number in range(1, self.total + 1):
+            attempt = Attempt(number)
+            outcome.attempts.append(attempt)
+            try:
+                drafts = await self._drafts(
+                    attempt, build_prompt(self.task, feedback=feedback, previous_answer=previous)
+                )
+            except ModelError as exc:
+                attempt.problems, attempt.failure = [str(exc)], Failure.MODEL
+                outcome.problems, outcome.failure = attempt.problems, attempt.failure
+                return
+            started, model_before = time.perf_counter(), attempt.model_seconds
+            try:
+                await self._attempt(attempt, drafts, outcome)
+            finally:  # a follow-up question inside the attempt is the model's time, not the pipeline's
+                attempt.pipeline_seconds += time.perf_counter() - started - (attempt.model_seconds - model_before)
+            if outcome.ok:
+                outcome.problems, outcome.failure = [], None
+                return
+            logger.info("attempt %d/%d failed: %s", number, self.total, "; ".join(attempt.problems))
+            feedback, previous = attempt.problems, attempt.answer
+            outcome.problems, outcome.failure = attempt.problems, attempt.failure
+
+    async def _drafts(self, attempt: Attempt, prompt: Any) -> list[Draft]:
+        """`count` independent answers to one prompt (the first with the backend's own settings)."""
+        drafts = []
+        for sample in range(self.count):
+            which = f"candidate {sample + 1}/{self.count}: " if self.count > 1 else ""
+            await self.report(attempt.number, "generating", f"{which}asking {self.backend.name}")
+
+            async def tokens(count: int, _text: str, which: str = which) -> None:
+                await self.report(attempt.number, "generating", f"{which}{count} tokens", count)
+
+            try:
+                draft, generation = await write(
+                    self.backend, prompt, sample=sample, on_tokens=tokens, examples=self.examples
+                )
+            except ModelError:
+                if not drafts:
+                    raise
+                break  # the candidates so far still count
+            attempt.model_seconds += generation.seconds
+            attempt.tokens += generation.tokens
+            self.warn(generation.warnings)
+            drafts.append(draft)
+        attempt.candidates = len(drafts)
+        return drafts
+
+    async def _attempt(self, attempt: Attempt, drafts: Sequence[Draft], outcome: Outcome) -> None:
+        """Check every candidate, choose one, complete its examples if it has none, and publish it."""
+        n = attempt.number
+        await self.report(n, "checking", "checking" if len(drafts) == 1 else f"checking {len(drafts)} candidates")
+        verdicts = await self.generator.checker.check_all(drafts)
+        checked = [_Checked(d, v) for d, v in zip(drafts, verdicts, strict=True)]
+        await self.report(n, "verifying", "running examples and generated inputs")
+        chosen = self._choose(attempt, checked)
+        if chosen is None:
+            return
+        missing = [name for name in chosen.draft.without_examples() if name]
+        if missing:
+            chosen = await self._ask_for_examples(attempt, chosen, missing)
+            if chosen is None:
+                return
+        _counts(attempt, chosen.verdict)
+        assert chosen.draft.code is not None
+        await self.report(n, "publishing", "publishing")
+        publication = await self.generator.publisher.publish(
+            chosen.draft.code, chosen.draft.specs, overwrite=self.overwrite
         )
-        outcome.module = module
-        if replacing and history.save_files(self.catalog.folder, replacing) is not None:
-            outcome.replaced = replacing
-        history.write_atomic(self.catalog.folder / f"{module}.py", parsed.code)
-        history.write_atomic(self.catalog.folder / f"{module}.json", history.spec_text(specs))  # spec last
-        return await self._until_served(module, parsed.code, [s["name"] for s in specs], attempt)
+        outcome.change = publication.change
+        if not publication.ok:
+            attempt.problems, attempt.failure = list(publication.problems), Failure.NOT_SERVED
+            return
+        outcome.published, outcome.module, outcome.replaced = (
+            list(publication.names),
+            publication.module,
+            publication.replaced,
+        )
+        outcome.unverified = chosen.draft.without_examples()
 
-    def _clashes(self, specs: Sequence[dict[str, Any]], overwrite: bool, attempt: Attempt) -> str | None:
-        """Problems for names taken in the catalogue; with overwrite, the one module being replaced."""
-        known: dict[str, FunctionStatus] = {s.name: s for s in self.catalog.statuses()}
-        replaced = set()
-        for spec in specs:
-            name = spec.get("name")
-            status = known.get(name) if isinstance(name, str) else None
-            if status is None:
-                continue
-            if overwrite:
-                replaced.add(status.module)
-            else:
-                attempt.problems.append(
-                    f"a function named {name!r} already exists in the catalogue (module {status.module}): "
-                    "choose another name"
-                )
-        if len(replaced) > 1:
-            attempt.problems.append(
-                f"these names belong to several modules ({', '.join(sorted(replaced))}); overwrite replaces one module"
-            )
-        return next(iter(replaced)) if len(replaced) == 1 else None
+    def _choose(self, attempt: Attempt, checked: Sequence[_Checked]) -> _Checked | None:
+        """The candidate to publish: from the largest group that behaves alike, one that passes every check.
 
-    async def _verify(self, entries: Sequence[FunctionEntry], attempt: Attempt, data_dir: Path) -> None:
-        """Run every checkable example in the sandbox, against a scratch data folder."""
-        data_dir.mkdir(exist_ok=True)
-        for entry in entries:
-            checks = [e for e in entry.examples if "result" in e or "error" in e]
-            if not checks:
-                attempt.problems.append(
-                    f"function {entry.name}: add at least one example with an expected 'result' (or 'error')"
-                )
-            for index, example in enumerate(checks, 1):
-                attempt.examples_total += 1
-                result = await self.runner.call(
-                    module=entry.module,
-                    source=entry.source,
-                    filename=f"{entry.module}.py",
-                    function=entry.name,
-                    arguments=dict(example.get("parameters", {})),
-                    data_dir=data_dir,
-                )
-                call = f"{entry.name}(**{example.get('parameters', {})})"
-                if "error" in example:
-                    if not result.ok and result.error_type == example["error"]:
-                        attempt.examples_passed += 1
-                    elif result.ok:
-                        attempt.problems.append(
-                            f"example {index} of {entry.name}: {call} should raise {example['error']} "
-                            f"but returned {result.value!r}"
-                        )
-                    else:
-                        attempt.problems.append(
-                            f"example {index} of {entry.name}: {call} should raise {example['error']} "
-                            f"but raised {result.error_message}"
-                        )
-                elif not result.ok:
-                    attempt.problems.append(
-                        f"example {index} of {entry.name}: {call} should return {example['result']!r} "
-                        f"but raised {result.error_message}"
-                    )
-                elif not same_value(example["result"], result.value):
-                    attempt.problems.append(
-                        f"example {index} of {entry.name}: {call} should return {example['result']!r} "
-                        f"but returned {result.value!r}"
-                    )
-                else:
-                    attempt.examples_passed += 1
+        With agreement on, only groups of at least two candidates count. Otherwise the attempt's
+        problems are those of the candidate most worth repairing, with "the example is wrong"
+        where candidates that agree contradict an example.
+        """
+        verdicts = [c.verdict for c in checked]
+        groups = agreeing_groups(verdicts)
+        eligible = [g for g in groups if len(g) >= 2] if self.agreement else groups
+        attempt.agreeing = len(groups[0]) if groups else 0
+        for group in eligible:
+            passing = next((checked[i] for i in group if verdicts[i].ok), None)
+            if passing is not None:
+                attempt.answer = passing.draft.answer
+                attempt.repairs.extend(passing.draft.repairs)
+                _counts(attempt, passing.verdict)
+                return passing
+        best = checked[(eligible or groups or [[0]])[0][0]]
+        attempt.answer = best.draft.answer
+        attempt.repairs.extend(best.draft.repairs)
+        _counts(attempt, best.verdict)
+        wrong = wrong_examples([verdicts[i] for i in eligible[0]]) if eligible else []
+        if wrong:
+            attempt.problems, attempt.failure = wrong, Failure.EXAMPLE
+        elif self.agreement and groups and not eligible:
+            passed = sum(1 for v in verdicts if v.ok)
+            attempt.problems = [
+                f"{len(checked)} independently written versions of the code gave different results on the same "
+                f"inputs ({passed} passed their own checks); no two agree, so none can be trusted",
+                *best.verdict.problems,
+            ]
+            attempt.failure = Failure.DISAGREE
+        else:
+            attempt.problems = list(best.verdict.problems) or ["the answer could not be checked"]
+            attempt.failure = best.verdict.failure or Failure.CODE
+        return None
 
-    async def _until_served(self, module: str, source: str, names: list[str], attempt: Attempt) -> list[str]:
-        """Wait until the reload path serves the new version, then make sure the tools answer."""
-        if self.refresh:
-            self.catalog.refresh([module])
-        deadline = time.monotonic() + self.publish_timeout_s
-        while True:
-            published = self.catalog.published
-            if all((e := published.get(n)) is not None and e.source == source for n in names):
-                break
-            if time.monotonic() > deadline:
-                problems = [str(d) for d in self.catalog.diagnostics if d.file.stem == module]
-                attempt.problems.append(
-                    f"module {module} was written but is not being served: " + ("; ".join(problems) or "timed out")
-                )
-                return []
-            await anyio.sleep(0.02)
-        for name in names:
-            entry = published[name]
-            example = next((e for e in entry.examples if "result" in e), None)
-            if example is None:
-                continue
-            answer = await run_tool(self.runner, serve(entry), example.get("parameters", {}))
-            if answer.is_error:
-                attempt.problems.append(f"{name} was published but its first example failed when called as a tool")
-                return []
-        return names
+    async def _ask_for_examples(self, attempt: Attempt, chosen: _Checked, missing: list[str]) -> _Checked | None:
+        """Ask for examples only (keeping the code); check them; without any, the draft stays unverified."""
+        n = attempt.number
+        await self.report(n, "generating", f"asking for examples of {', '.join(missing)}")
+        try:
+            generation = await self.backend.generate(examples_prompt(self.task, chosen.draft.answer, missing))
+        except ModelError as exc:
+            logger.info("no examples: %s", exc)
+            return chosen
+        attempt.model_seconds += generation.seconds
+        attempt.tokens += generation.tokens
+        self.warn(generation.warnings)
+        found = follow_up_examples(chosen.draft, generation.text)
+        if not found:
+            logger.info("the model gave no examples for %s: publishing them unverified", ", ".join(missing))
+            return chosen
+        draft = chosen.draft.with_examples(found)
+        (verdict,) = await self.generator.checker.check_all([draft])
+        if verdict.ok:
+            return _Checked(draft, verdict)
+        # The code passed every other check; examples that fail now are the follow-up's mistakes or the code's.
+        attempt.problems, attempt.failure = verdict.problems, verdict.failure or Failure.CODE
+        attempt.answer = draft.answer
+        return None
 
 
-def _for_model(diagnostic: Diagnostic) -> str:
-    """A catalogue diagnostic as feedback: no scratch paths, just the function and the problem."""
-    where = f"function {diagnostic.function}: " if diagnostic.function else ""
-    line = f"line {diagnostic.line}: " if diagnostic.line else ""
-    return f"{where}{line}{diagnostic.message}"
+def _counts(attempt: Attempt, verdict: Verdict) -> None:
+    attempt.examples_passed, attempt.examples_total = verdict.examples_passed, verdict.examples_total
+    attempt.generated_inputs = verdict.generated
+
+
+def next_step(failure: Failure | None, backend: str) -> str | None:
+    """What a person can do about a failure, with the exact command where there is one."""
+    if failure is None:
+        return None
+    if failure is Failure.NOT_SERVED:
+        return "choose another name in the task, or pass --overwrite to replace the existing function"
+    if failure is Failure.MODEL:
+        return "run `funcsmith doctor` to see which model backend is available, and why"
+    small = backend.startswith("llama-cpp") or re.search(r"gemma3:(270m|1b)", backend)
+    if small:
+        return (
+            f"{backend} is a demo-size model; use a bigger model through Ollama: run `{BIGGER_MODEL}`, "
+            "or describe the task in more detail (the inputs, and what it returns)"
+        )
+    return "describe the task in more detail (the inputs, and what it returns), or try a bigger model"
+
+
+def user_examples_problems(examples: Any) -> list[str]:
+    """What is wrong with a list of user examples (each: `parameters` plus `result` or `error`)."""
+    if not isinstance(examples, list):
+        return ["'examples' must be a list of objects, each with 'parameters' and 'result' or 'error'"]
+    problems = []
+    for index, example in enumerate(examples, 1):
+        if not isinstance(example, Mapping):
+            problems.append(f"example {index} must be an object, not {type(example).__name__}")
+        elif not isinstance(example.get("parameters"), Mapping):
+            problems.append(f"example {index} needs 'parameters': an object of named arguments")
+        elif ("result" in example) == ("error" in example):
+            problems.append(f"example {index} needs exactly one of 'result' (the value) or 'error' (an exception name)")
+        elif "error" in example and not isinstance(example["error"], str):
+            problems.append(f"example {index}: 'error' must be the name of an exception class")
+        elif not checkable([example]):
+            problems.append(f"example {index} cannot be checked")
+    return problems

@@ -290,3 +290,19 @@ def build_prompt(task: str, *, feedback: Sequence[str] = (), previous_answer: st
     note = f"{_AVOID}{'; '.join(_for_code(feedback))[:200]}\n" if feedback else ""
     completion = f"{shots}{_TASK}{task}\n{note}```python\n"
     return Prompt(messages=tuple(messages), completion=completion)
+
+
+_EXAMPLES_ONLY = (
+    "The code is fine, but the specifications of {names} have no examples that can be checked. Keep the code "
+    "as it is and answer with the ```function_spec blocks only, each now with two or three examples: "
+    '{{"prompt": ..., "parameters": {{...}}, "result": <the exact return value>}}, or "error": <exception class> '
+    "for a call that must fail."
+)
+
+
+def examples_prompt(task: str, answer: str, names: Sequence[str]) -> Prompt:
+    """A focused follow-up that asks for examples only, for an answer whose code is kept."""
+    ask = _EXAMPLES_ONLY.format(names=", ".join(names))
+    plain = build_prompt(task, feedback=[f"add examples with the exact expected result to {', '.join(names)}"])
+    messages = (*plain.messages[:2], {"role": "assistant", "content": answer}, {"role": "user", "content": ask})
+    return Prompt(messages=messages, completion=plain.completion)

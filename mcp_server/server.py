@@ -36,7 +36,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_server import __version__
 from mcp_server.catalog import BUILTIN_TOOLS, Catalog, Diagnostic, FunctionStatus
-from mcp_server.generate import Generator, Progress
+from mcp_server.generate import Generator, Progress, user_examples_problems
 from mcp_server.retrieve import CatalogIndex
 from mcp_server.terminal import TerminalStdin
 from mcp_server.tools import Runner, ServedTool, error_result, run_tool, serve
@@ -371,19 +371,28 @@ class FuncsmithServer:
             if step.tokens == 0:
                 await send_log(ctx.session, "info", step.message, ctx.request_id)
 
+        examples = arguments.get("examples") or []
+        problems = user_examples_problems(examples)
+        if problems:
+            return error_result("invalid 'examples': " + "; ".join(problems), type="InvalidArguments")
+
         outcome = await self.generator.create(
             task,
             overwrite=bool(arguments.get("overwrite", False)),
             generate_anyway=bool(arguments.get("generate_anyway", False)),
             attempts=attempts,
+            examples=examples,
             on_progress=progress,
         )
-        if outcome.ok:
-            self.sync()
+        if outcome.change:
+            await self.reloaded([])
         summary = outcome.summary()
         await send_log(ctx.session, "info" if outcome.ok or outcome.existing else "warning", summary, ctx.request_id)
         if not outcome.ok and not (outcome.existing and not outcome.attempts):
-            return error_result(summary, type="NotPublished", outcome=outcome.as_json())
+            # The model's last answer rides along, for a person working out what went wrong.
+            return error_result(
+                summary, type="NotPublished", outcome=outcome.as_json(), last_answer=outcome.last_answer
+            )
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=summary)], structured_content=outcome.as_json()
         )
@@ -431,7 +440,8 @@ def _status_json(status: FunctionStatus) -> dict[str, Any]:
 _LIST_FUNCTIONS = types.Tool(
     name="list_functions",
     description=(
-        "List the functions in the catalogue with their status (published, stale: a broken edit while the last "
+        "List the functions in the catalogue with their status (published, unverified: published without checked "
+        "examples, stale: a broken edit while the last "
         "good version keeps serving, invalid: not served) and every problem found. Optionally filter by a "
         f"text query matched against names, modules and descriptions. Pages hold {PAGE_SIZE} functions: pass "
         "a result's next_cursor as cursor for the next page."
@@ -502,7 +512,8 @@ _CREATE_FUNCTION = types.Tool(
     description=(
         "Write a new tool: describe in plain words what a function should do (its inputs and what it returns), "
         "and a local model writes the Python function and its specification; funcsmith checks both, runs the "
-        "function's own examples in the sandbox and publishes it as a new tool. If the catalogue already has a "
+        "function's examples (and any you give) and inputs generated from its parameters in the sandbox, on scratch "
+        "data, and publishes it as a new tool. If the catalogue already has a "
         "function for the task, it says so instead (pass generate_anyway to write one all the same)."
     ),
     input_schema={
@@ -520,6 +531,18 @@ _CREATE_FUNCTION = types.Tool(
                 "description": "Write a new function even when a similar one exists.",
             },
             "attempts": {"type": "integer", "minimum": 1, "maximum": 10, "description": "Model attempts at most."},
+            "examples": {
+                "type": "array",
+                "description": (
+                    "Calls the function must get right, written into its spec: each has 'parameters' (the "
+                    "arguments) and either 'result' (the exact return value) or 'error' (the exception's name)."
+                ),
+                "items": {
+                    "type": "object",
+                    "properties": {"parameters": {"type": "object"}, "result": {}, "error": {"type": "string"}},
+                    "required": ["parameters"],
+                },
+            },
         },
         "required": ["task"],
     },

@@ -196,8 +196,10 @@ def result_problems(served: ServedTool, value: Any) -> list[str]:
         return ["the result nests too deeply to check"]
 
 
-async def run_tool(runner: Runner, served: ServedTool, arguments: Mapping[str, Any]) -> types.CallToolResult:
-    """Check the arguments, run the call in the runner, and shape the answer."""
+async def run_tool(
+    runner: Runner, served: ServedTool, arguments: Mapping[str, Any], *, data_dir: Path | None = None
+) -> types.CallToolResult:
+    """Check the arguments, run the call in the runner (on `data_dir`, else the module's own), shape the answer."""
     entry = served.entry
     arguments = without_nulls(arguments, served.required)
     problems = argument_problems(served.arguments, arguments)
@@ -214,5 +216,6 @@ async def run_tool(runner: Runner, served: ServedTool, arguments: Mapping[str, A
         function=entry.name,
         arguments=dict(arguments),
         grant=served.grant,
+        data_dir=data_dir,
     )
     return to_call_result(served, result)

@@ -11,10 +11,13 @@ next one from the queue, so a test can script attempt 1, attempt 2, ... Streamin
 answers are cut into small chunks (about one token each) like the real server's.
 With `prompt_eval_count=N`, every answer reports N prompt tokens, as Ollama does when
 it has cut a prompt that outgrew the context window.
+With `together=N`, the first N chat requests are answered only once all N have
+arrived, so that N clients (say, two processes) are certainly generating at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -60,6 +63,7 @@ class FakeOllama:
     chunk_delay: float = 0.0
     version: str = "0.12.6"
     prompt_eval_count: int | None = None
+    together: int = 0
     requests: list[Request] = field(default_factory=list, init=False)
     _queue: deque[str] = field(default_factory=deque, init=False)
     _server: ThreadingHTTPServer | None = field(default=None, init=False)
@@ -68,6 +72,8 @@ class FakeOllama:
 
     def __post_init__(self) -> None:
         self.models = tuple(self.models)
+        self._together = threading.Barrier(self.together) if self.together > 1 else None
+        self._gathered = False
         self._queue.extend(_answer_text(answer) for answer in self.answers)
 
     @property
@@ -204,6 +210,10 @@ def _handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"error": "404 page not found"})
 
         def _chat(self, model: str, body: dict[str, Any]) -> None:
+            if fake._together is not None and not fake._gathered:
+                with contextlib.suppress(threading.BrokenBarrierError):  # the others never came: answer anyway
+                    fake._together.wait(timeout=120)
+                fake._gathered = True
             answer = fake._next_answer()
             if answer is None:
                 self._json(500, {"error": "fake ollama: no recorded answer left for this request"})

@@ -478,7 +478,12 @@ def test_clash_reports_both_sides_and_first_module_wins(tmp_path: Path) -> None:
     entry = catalog.get("add")
     assert entry is not None and entry.module == "alpha"
     statuses = {s.module: s for s in catalog.statuses()}
-    assert (statuses["alpha"].status, statuses["beta"].status, statuses["beta"].entry) == ("published", "invalid", None)
+    # No checked examples in these specs: served, and shown as unverified.
+    assert (statuses["alpha"].status, statuses["beta"].status, statuses["beta"].entry) == (
+        "unverified",
+        "invalid",
+        None,
+    )
     assert statuses["beta"].diagnostics == (beta,)
 
 
@@ -581,7 +586,7 @@ def test_refresh_keeps_last_good_version_serving(tmp_path: Path, break_it: Any) 
     assert change == CatalogChange(removed=frozenset({"double"}), changed=frozenset({"add"}))
     entry = catalog.get("add")
     assert entry is not None and "b + a" in entry.source and catalog.ok
-    assert [s.status for s in catalog.statuses()] == ["published"]
+    assert [s.status for s in catalog.statuses()] == ["unverified"]  # served; its spec has no checked examples
 
 
 def test_refresh_replaces_a_valid_new_version_and_keeps_the_broken_one_stale(tmp_path: Path) -> None:
@@ -596,7 +601,7 @@ def test_refresh_replaces_a_valid_new_version_and_keeps_the_broken_one_stale(tmp
     assert change == CatalogChange(changed=frozenset({"add"}))
     entry = catalog.get("add")
     assert entry is not None and entry.description == "Add them."
-    assert {s.name: s.status for s in catalog.statuses()} == {"add": "published", "double": "stale"}
+    assert {s.name: s.status for s in catalog.statuses()} == {"add": "unverified", "double": "stale"}
     assert "parameter 'x' is in the spec but not in the signature of double()" in only(catalog).message
 
 

@@ -7,15 +7,19 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
+from subprocess import PIPE
+from typing import Any
 
 import mcp_types as types
 import pytest
 
 from mcp_server.catalog import Catalog
-from mcp_server.generate import Generator, Outcome, Progress, same_value
+from mcp_server.generate import Generator, Outcome, Progress
 from mcp_server.models import OllamaBackend
 from mcp_server.sandbox import Sandbox
+from mcp_server.verify import Failure, everyday, generate_inputs, same_value
 from tests.fake_ollama import FakeOllama, recording
 from tests.mcp_helpers import handshake_client, stdio_params, texts
 
@@ -35,10 +39,10 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
         yield sandbox
 
 
-def generator(folder: Path, sandbox: Sandbox, fake: FakeOllama) -> Generator:
+def generator(folder: Path, sandbox: Sandbox, fake: FakeOllama, tag: str = "gemma3:4b", **options: Any) -> Generator:
     catalog = Catalog(folder)
     catalog.load()
-    return Generator(catalog, sandbox, lambda: OllamaBackend("gemma3:4b", host=fake.host), refresh=True)
+    return Generator(catalog, sandbox, lambda: OllamaBackend(tag, host=fake.host), **options)
 
 
 def files(folder: Path) -> list[str]:
@@ -90,8 +94,10 @@ async def test_never_valid_answer_fails_clearly_and_writes_nothing(folder: Path,
     assert len(outcome.attempts) == 3
     assert files(folder) == []
     summary = outcome.summary()
-    assert summary.startswith("no function published after 3 attempt(s)")
+    assert summary.startswith("no function published after 3 attempt(s): the code was wrong")
     assert any("syntax" in p.lower() for p in outcome.problems), outcome.problems
+    assert outcome.failure is Failure.CODE and outcome.last_answer == recording("never_valid")
+    assert "Next step: describe the task in more detail" in summary
 
 
 async def test_existing_function_is_offered_and_overwrite_keeps_history(folder: Path, sandbox: Sandbox) -> None:
@@ -207,3 +213,194 @@ def test_generate_command_shows_progress_and_publishes(folder: Path, tmp_path: P
         failed = generate_command(folder, tmp_path / "data", fake, "add two numbers", "--generate-anyway")
     assert failed.returncode == 1
     assert "no function published after 3 attempt(s)" in failed.stdout
+
+
+# -- checks that do not rest on the model's word ------------------------------------------------
+
+
+def test_generated_inputs_fit_an_object_schema_and_repeat() -> None:
+    """hypothesis-jsonschema 0.23.1 breaks on object schemas with hypothesis 6.170.10+; this catches it."""
+    schema = {
+        "type": "object",
+        "properties": {"count": {"type": "integer"}, "label": {"type": "string"}, "tags": {"type": "array"}},
+        "required": ["count"],
+    }
+    inputs = generate_inputs(schema, 20)
+    assert len(inputs) >= 10, "hypothesis-jsonschema generated no inputs: check the hypothesis pin"
+    assert inputs == generate_inputs(schema, 20)  # derandomized: the same inputs every time
+    assert all(
+        isinstance(i, dict) and isinstance(i["count"], int) and set(i) <= set(schema["properties"]) for i in inputs
+    )
+    assert all(-1000 <= i["count"] <= 1000 and len(i.get("label", "")) <= 20 for i in inputs)
+    assert any("label" in i for i in inputs) and any("label" not in i for i in inputs)
+    assert everyday({"type": "integer", "minimum": 5})["minimum"] == 5
+
+
+async def test_an_undeclared_exception_on_valid_input_is_found_and_fixed(folder: Path, sandbox: Sandbox) -> None:
+    with FakeOllama(answers=["mean_unguarded", "mean_guarded"]) as fake:
+        outcome = await generator(folder, sandbox, fake).create("the mean of a list of numbers")
+        second = fake.chats()[1].body
+    assert outcome.published == ["mean"], outcome.problems
+    first = outcome.attempts[0]
+    assert first.failure is Failure.CODE and first.examples_passed == first.examples_total == 1
+    feedback = second["messages"][-1]["content"]
+    assert "mean(numbers=[]) (a valid input for its parameters) raised ZeroDivisionError" in feedback
+    assert outcome.attempts[1].generated_inputs > 5
+
+
+async def test_user_examples_are_enforced_and_written_into_the_spec(folder: Path, sandbox: Sandbox) -> None:
+    example = {"parameters": {"text": "the quick brown fox"}, "result": "fox brown quick the"}
+    with FakeOllama(answers=["reverse_words_joined", "reverse_words_reversed_words"]) as fake:
+        outcome = await generator(folder, sandbox, fake).create(
+            "reverse the words in a sentence", examples=[example], generate_anyway=True
+        )
+        second = fake.chats()[1].body
+    assert outcome.published == ["reverse_words"], outcome.problems
+    assert "should return 'fox brown quick the' but returned 'thequickbrownfox'" in second["messages"][-1]["content"]
+    spec = json.loads((folder / "reverse_words.json").read_text())
+    assert {**example, "prompt": "an example given with the task"} in spec["examples"]
+
+
+async def test_agreeing_candidates_say_the_example_is_wrong(folder: Path, sandbox: Sandbox) -> None:
+    """A small model (gemma3:1b) gets three candidates per attempt and must have two that agree."""
+    answers = ["c_to_f_example_wrong"] * 3 + ["c_to_f_example_fixed"] * 3
+    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create("convert celsius to fahrenheit")
+        chats = fake.chats()
+    assert outcome.published == ["celsius_to_fahrenheit"], outcome.problems
+    first = outcome.attempts[0]
+    assert first.failure is Failure.EXAMPLE and first.candidates == 3 and first.agreeing == 3
+    feedback = chats[3].body["messages"][-1]["content"]
+    assert "should return 210" not in feedback
+    assert "3 independently written versions of the code agree that it returns 212.0" in feedback
+    assert "the example is wrong, not the code" in feedback
+    seeds = [c.body["options"]["seed"] for c in chats[:3]]
+    assert len(set(seeds)) == 3  # independent samples
+
+
+async def test_candidates_that_disagree_publish_nothing(folder: Path, sandbox: Sandbox) -> None:
+    answers = ["reverse_words_joined", "reverse_words_reversed_words", "reverse_words_reversed_text"]
+    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
+        gen = generator(folder, sandbox, fake, tag="gemma3:1b")
+        outcome = await gen.create("reverse the words in a sentence", attempts=1, generate_anyway=True)
+    assert not outcome.ok and outcome.failure is Failure.DISAGREE
+    assert "no two agree" in outcome.problems[0]
+    assert "ollama pull gemma3:4b" in (outcome.next_step or "")
+    assert files(folder) == []
+
+
+async def test_the_tutorial_expense_tracker_publishes_unverified_and_works(folder: Path, tmp_path: Path) -> None:
+    """The seed tutorial's recorded Gemma 3 27B answer, replayed through Ollama's wire format.
+
+    tests/recordings/tutorial_expense_tracker.md is the answer recorded in the tutorial "Dynamic Function
+    Generation" of offline-function-calling/sdk (docs/learn/dynamic-function-generation.md): specs
+    without examples, written before the code. Asked for examples only, the model answers the same again.
+    """
+    with FakeOllama(answers=["tutorial_expense_tracker"] * 2, models=["gemma3:27b"]) as fake:
+        env = {"FUNCSMITH_MODEL": "ollama:gemma3:27b", "OLLAMA_HOST": fake.host}
+        params = stdio_params(folder, tmp_path / "data", env=env)
+        async with handshake_client(params) as client:
+            task = "track my expenses: record any expense I make, and query all the expenses I've made so far"
+            created = await client.call_tool("create_function", {"task": task, "generate_anyway": True})
+            assert not created.is_error, texts(created)
+            assert created.structured_content["published"] == ["record_expense", "query_expenses"]
+            assert created.structured_content["unverified"] == ["record_expense", "query_expenses"]
+            follow_up = fake.chats()[1].body["messages"][-1]["content"]
+            assert "answer with the ```function_spec blocks only" in follow_up
+            recorded = await client.call_tool(
+                "record_expense", {"description": "cab", "amount": 300, "category": "travel"}
+            )
+            assert recorded.structured_content == {"message": "Expense recorded successfully."}
+            negative = await client.call_tool("record_expense", {"description": "x", "amount": -5, "category": "food"})
+            assert negative.is_error and "InvalidExpenseData" in texts(negative)
+            queried = await client.call_tool("query_expenses", {})
+            (expense,) = queried.structured_content["result"]  # generation's own calls ran on scratch data
+            assert expense["amount"] == 300 and expense["date"] == date.today().isoformat()
+            listed = await client.call_tool("list_functions", {})
+            statuses = {f["name"]: f["status"] for f in listed.structured_content["functions"]}
+            assert statuses == {"record_expense": "unverified", "query_expenses": "unverified"}
+    listing = subprocess.run(
+        [sys.executable, "-m", "mcp_server.cli", "--functions", str(folder), "list"], capture_output=True, text=True
+    )
+    assert "record_expense  unverified" in listing.stdout
+    checked = subprocess.run(
+        [sys.executable, "-m", "mcp_server.cli", "--functions", str(folder), "check"], capture_output=True, text=True
+    )
+    assert "unverified (published without checked examples): query_expenses, record_expense" in checked.stdout
+
+
+# -- generation never touches real data ----------------------------------------------------------
+
+_NOTES = '''import json
+import os
+
+
+def count_notes() -> int:
+    """How many notes there are."""
+    path = os.path.expanduser("~/data/notes.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path, encoding="utf-8") as handle:
+        return len(json.load(handle))
+
+
+def clear_notes() -> int:
+    """Forget the notes (not yet written)."""
+    return 0
+'''
+
+
+async def test_an_overwrite_whose_example_deletes_data_runs_on_scratch_only(folder: Path, tmp_path: Path) -> None:
+    (folder / "notes.py").write_text(_NOTES)
+    spec = {"parameters": {"type": "object", "properties": {}}, "responses": [{"type": "integer"}]}
+    examples = [{"prompt": "how many", "parameters": {}, "result": 0}]
+    specs = [
+        {"name": name, "description": f"{name}.", **spec, "examples": examples}
+        for name in ("count_notes", "clear_notes")
+    ]
+    (folder / "notes.json").write_text(json.dumps(specs))
+    real = tmp_path / "data" / "notes" / "data" / "notes.json"
+    real.parent.mkdir(parents=True)
+    real.write_text(json.dumps(["buy milk", "call mum"]))
+    async with Sandbox(tmp_path / "data") as sandbox:
+        with FakeOllama(answers=["clear_notes"]) as fake:
+            outcome = await generator(folder, sandbox, fake).create(
+                "delete all my notes", overwrite=True, generate_anyway=True
+            )
+    assert outcome.published == ["clear_notes"] and outcome.replaced == "notes", outcome.problems
+    assert json.loads(real.read_text()) == ["buy milk", "call mum"]
+
+
+# -- two processes publishing into one folder ----------------------------------------------------
+
+
+def test_two_generate_processes_at_once_publish_one_function(folder: Path, tmp_path: Path) -> None:
+    with FakeOllama(answers=["failing_examples_fixed"] * 2, together=2, chunk_delay=0.002) as fake:
+        command = [
+            sys.executable, "-m", "mcp_server.cli", "--functions", str(folder), "--data-dir", str(tmp_path / "data"),
+            "--model", "ollama:gemma3:4b", "--attempts", "1", "generate", "reverse a string",
+        ]  # fmt: skip
+        env = {**os.environ, "OLLAMA_HOST": fake.host}
+        runs = [subprocess.Popen(command, stdout=PIPE, stderr=PIPE, text=True, env=env) for _ in range(2)]
+        outputs = [run.communicate(timeout=120) for run in runs]
+        done = [(run.returncode, out, err) for run, (out, err) in zip(runs, outputs, strict=True)]
+    published = [out for code, out, _ in done if code == 0]
+    refused = [out for code, out, _ in done if code != 0]
+    assert len(published) == 1 and len(refused) == 1, done
+    assert published[0].startswith("published reverse_string (module reverse_string)")
+    assert refused[0].startswith("no function published") and "already exists" in refused[0]
+    assert files(folder) == ["reverse_string.json", "reverse_string.py"]
+    fresh = Catalog(folder)
+    fresh.load()
+    assert fresh.ok and list(fresh.published) == ["reverse_string"]
+
+
+async def test_a_failure_over_mcp_carries_the_last_answer_in_meta(folder: Path, tmp_path: Path) -> None:
+    with FakeOllama(answers=["never_valid"]) as fake:
+        env = {"FUNCSMITH_MODEL": "ollama:gemma3:4b", "OLLAMA_HOST": fake.host}
+        async with handshake_client(stdio_params(folder, tmp_path / "data", env=env)) as client:
+            result = await client.call_tool("create_function", {"task": "add two numbers", "attempts": 1})
+            bad = await client.call_tool("create_function", {"task": "add", "examples": [{"parameters": {}}]})
+    assert result.is_error and "the code was wrong" in texts(result) and "Next step" in texts(result)
+    assert result.meta is not None and result.meta["funcsmith/error"]["last_answer"] == recording("never_valid")
+    assert bad.is_error and "example 1 needs exactly one of 'result'" in texts(bad)

@@ -187,7 +187,7 @@ async def test_a_cut_prompt_warns_in_the_generation_outcome(tmp_path: Path) -> N
     async with Sandbox(tmp_path / "data") as sandbox:
         with FakeOllama(answers=["clean_two_functions"], prompt_eval_count=12) as fake:
             backend = OllamaBackend(host=fake.host)
-            outcome = await Generator(catalog, sandbox, lambda: backend, refresh=True).create("convert C to F")
+            outcome = await Generator(catalog, sandbox, lambda: backend).create("convert C to F")
     assert outcome.ok, outcome.problems
     assert len(outcome.warnings) == 1 and "did not fit the model's context window" in outcome.warnings[0]
     assert "warning: the prompt did not fit" in outcome.summary()

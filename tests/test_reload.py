@@ -35,7 +35,7 @@ def spec(name: str, description: str = "Combine two numbers.") -> dict:
             "required": ["a"],
         },
         "responses": [{"type": "integer"}],
-        "examples": [{"prompt": "combine 2 and 3", "parameters": {"a": 2, "b": 3}}],
+        "examples": [{"prompt": "combine 2 and 3", "parameters": {"a": 2, "b": 3}, "result": 5}],
     }
 
 

@@ -153,7 +153,7 @@ async def test_generation_writes_what_the_catalogue_lacks_and_answers_with_what_
     catalog = Catalog(shipped)
     catalog.load()
     with FakeOllama(answers=[REVERSE_WORDS]) as fake:
-        generator = Generator(catalog, sandbox, lambda: OllamaBackend("gemma3:4b", host=fake.host), refresh=True)
+        generator = Generator(catalog, sandbox, lambda: OllamaBackend("gemma3:4b", host=fake.host))
         written = await generator.create("reverse the words in a sentence")
         assert written.ok, written.problems
         assert written.published == ["reverse_words"] and "text_stats" in written.related

@@ -40,12 +40,31 @@ class PromptLike(Protocol):
     def completion(self) -> str: ...
 
 
+# How far an independent sample strays from the model's most likely answer.
+SAMPLE_TEMPERATURE = 0.7
+
+
+def sampling(temperature: float, seed: int, sample: int) -> tuple[float, int]:
+    """The temperature and seed of answer number `sample` (0: the backend's usual settings)."""
+    return (max(temperature, SAMPLE_TEMPERATURE), seed + sample) if sample else (temperature, seed)
+
+
 class ModelBackend(Protocol):
-    """Something that turns a prompt into an answer, reporting progress as tokens arrive."""
+    """Something that turns a prompt into an answer, reporting progress as tokens arrive.
+
+    `sample` 0 asks for the backend's usual answer; any other number for an independent
+    sample (its own seed, a sampling temperature). `candidates` is how many samples are
+    worth asking for per attempt, and `small` whether the model is small enough that only
+    samples that agree should be trusted.
+    """
 
     name: str
+    candidates: int
+    small: bool
 
-    async def generate(self, prompt: PromptLike, *, on_progress: ProgressCallback | None = None) -> Generation: ...
+    async def generate(
+        self, prompt: PromptLike, *, on_progress: ProgressCallback | None = None, sample: int = 0
+    ) -> Generation: ...
 
 
 class Throttle:

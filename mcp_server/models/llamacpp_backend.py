@@ -32,6 +32,7 @@ from mcp_server.models.base import (
     ProgressCallback,
     PromptLike,
     Throttle,
+    sampling,
 )
 from mcp_server.models.shapes import (
     Signature,
@@ -155,7 +156,14 @@ def _without_extra_buffers() -> Iterator[None]:
 
 
 class LlamaCppBackend:
-    """A GGUF model in this process, asked with the few-shot completion form of the prompt."""
+    """A GGUF model in this process, asked with the few-shot completion form of the prompt.
+
+    Small local models often agree with themselves on a wrong idea, so several sampled
+    candidates are asked for and only agreement among them is trusted.
+    """
+
+    candidates = 3
+    small = True
 
     def __init__(
         self,
@@ -225,7 +233,9 @@ class LlamaCppBackend:
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"llama.cpp cannot load {path}: {exc} (is it a GGUF model file?)") from None
 
-    async def generate(self, prompt: PromptLike, *, on_progress: ProgressCallback | None = None) -> Generation:
+    async def generate(
+        self, prompt: PromptLike, *, on_progress: ProgressCallback | None = None, sample: int = 0
+    ) -> Generation:
         state = _RunState()
         throttle = Throttle(on_progress)
         started = time.perf_counter()
@@ -244,7 +254,7 @@ class LlamaCppBackend:
             async with anyio.create_task_group() as group:
                 group.start_soon(report)
                 try:
-                    text, tokens = await anyio.to_thread.run_sync(self._run, prompt.completion, state)
+                    text, tokens = await anyio.to_thread.run_sync(self._run, prompt.completion, state, sample)
                 finally:
                     group.cancel_scope.cancel()
         except BaseExceptionGroup as group_error:
@@ -258,13 +268,15 @@ class LlamaCppBackend:
         logger.info("%s: %d tokens in %.1f s (%.1f tokens/s)", self.name, tokens, seconds, tokens / max(seconds, 1e-9))
         return Generation(text=answer, tokens=tokens, seconds=seconds)
 
-    def _run(self, completion: str, state: _RunState) -> tuple[str, int]:
+    def _run(self, completion: str, state: _RunState, sample: int = 0) -> tuple[str, int]:
         """Generate in the worker thread, one model use at a time, publishing progress into `state`.
 
         Stage 1 writes the code after the few-shot completion prompt. Stage 2 asks for example
         calls and their results in a separate, focused few-shot prompt (see `prompt.calls_prompt`)
         that shows the task but not the code, so the expected results are the model's own
         judgement of the task. The spec's structure comes from the code's signature.
+        A `sample` other than 0 samples the code (its own seed, a sampling temperature); the
+        examples stay greedy, so independent candidates are checked against the same judgement.
         Returns the answer text (without the prompt's opening fence) and the tokens generated.
         """
         coder = self.load()
@@ -276,16 +288,18 @@ class LlamaCppBackend:
             )
         with self._run_lock:
             if not self._staged:
-                text = self._complete(coder, prompt_tokens, self.max_tokens, _STOP, None, state)
+                text = self._complete(coder, prompt_tokens, self.max_tokens, _STOP, None, state, sample)
                 return text, state.count
-            code = trim_code(self._complete(coder, prompt_tokens, self.max_tokens, [*_STOP, "```"], None, state))
+            stops = [*_STOP, "```"]
+            code = trim_code(self._complete(coder, prompt_tokens, self.max_tokens, stops, None, state, sample))
             answer = f"{code}```\n"
             sig = signature(code)
             if sig is None or state.stop.is_set():
                 return answer, state.count
             task = task_of(completion)
-            self._round = self._round + 1 if is_repair(completion) and task == self._task else 0
-            self._task = task
+            if sample == 0:  # the candidates of one attempt share its round
+                self._round = self._round + 1 if is_repair(completion) and task == self._task else 0
+                self._task = task
             examples = self._examples(self._judge_model(), sig, task, state)
             description = sig.docstring.split("\n\n")[0].replace("\n", " ") or task
             spec = build_spec(sig, description, examples)
@@ -352,15 +366,17 @@ class LlamaCppBackend:
         stop: list[str],
         processor: _Confidence | None,
         state: _RunState,
+        sample: int = 0,
     ) -> str:
-        """Greedy decoding of one stage, counting its tokens into `state` for progress; returns its text."""
+        """Decoding of one stage (greedy, or sampled with seed `sample`), counting its tokens into `state`."""
         import llama_cpp
 
         pieces: list[str] = []
         stream = llm.create_completion(
             prompt,
             max_tokens=max_tokens,
-            temperature=0.0,
+            temperature=sampling(0.0, 0, sample)[0],
+            seed=sample or None,
             stop=stop,
             logits_processor=llama_cpp.LogitsProcessorList([processor]) if processor else None,
             stream=True,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import httpx
 import ollama
 
-from mcp_server.models.base import Generation, ModelError, ProgressCallback, PromptLike, StreamedAnswer
+from mcp_server.models.base import Generation, ModelError, ProgressCallback, PromptLike, StreamedAnswer, sampling
 
 logger = logging.getLogger(__name__)
 
@@ -146,14 +146,20 @@ class OllamaBackend:
         self._options = {"temperature": temperature, "num_predict": num_predict, "seed": seed}
         self._num_predict = num_predict
         self._num_ctx_cap = num_ctx_cap
+        # Models of a billion parameters or less write wrong code often: ask for several and trust agreement.
+        self.small = 0 < _parameters(tag, None) <= 1.0
+        self.candidates = 3 if self.small else 1
 
     @property
     def host(self) -> str:
         """Resolved on each use, so a changed OLLAMA_HOST takes effect without a new backend."""
         return ollama_host(self._host)
 
-    async def generate(self, prompt: PromptLike, *, on_progress: ProgressCallback | None = None) -> Generation:
+    async def generate(
+        self, prompt: PromptLike, *, on_progress: ProgressCallback | None = None, sample: int = 0
+    ) -> Generation:
         host = self.host
+        temperature, seed = sampling(float(self._options["temperature"]), int(self._options["seed"]), sample)
         client = ollama.AsyncClient(host=host, timeout=_GENERATE_TIMEOUT)
         answer = StreamedAnswer(on_progress)
         prompt_tokens: int | None = None
@@ -165,7 +171,7 @@ class OllamaBackend:
                 model=self.tag,
                 messages=[dict(m) for m in prompt.messages],
                 stream=True,
-                options={**self._options, "num_ctx": num_ctx},
+                options={**self._options, "temperature": temperature, "seed": seed, "num_ctx": num_ctx},
             )
             async for part in stream:
                 if part.message.content:

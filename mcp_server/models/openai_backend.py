@@ -12,7 +12,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from mcp_server.models.base import Generation, ModelError, ProgressCallback, PromptLike, StreamedAnswer
+from mcp_server.models.base import Generation, ModelError, ProgressCallback, PromptLike, StreamedAnswer, sampling
 
 if TYPE_CHECKING:
     import openai
@@ -44,6 +44,9 @@ class OpenAIBackend:
         self._temperature = temperature
         self._max_tokens = max_tokens
         self._seed = seed
+        # The model's size is unknown behind this API: one answer per attempt unless asked for more.
+        self.candidates = 1
+        self.small = False
 
     def _client_options(self, timeout: float, retries: int) -> dict[str, Any]:
         """For a client of the server in effect now: the override, else OPENAI_BASE_URL, else OpenAI's own."""
@@ -56,9 +59,12 @@ class OpenAIBackend:
             "max_retries": retries,
         }
 
-    async def generate(self, prompt: PromptLike, *, on_progress: ProgressCallback | None = None) -> Generation:
+    async def generate(
+        self, prompt: PromptLike, *, on_progress: ProgressCallback | None = None, sample: int = 0
+    ) -> Generation:
         import openai
 
+        temperature, seed = sampling(self._temperature, self._seed, sample)
         client = openai.AsyncOpenAI(**self._client_options(_TIMEOUT, retries=1))
         where = str(client.base_url).rstrip("/")
         answer = StreamedAnswer(on_progress)
@@ -68,9 +74,9 @@ class OpenAIBackend:
                 messages=[{"role": m["role"], "content": m["content"]} for m in prompt.messages],  # type: ignore[misc]
                 stream=True,
                 stream_options={"include_usage": True},
-                temperature=self._temperature,
+                temperature=temperature,
                 max_tokens=self._max_tokens,
-                seed=self._seed,
+                seed=seed,
             )
             async for chunk in stream:
                 piece = chunk.choices[0].delta.content if chunk.choices else None

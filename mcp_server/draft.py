@@ -1,0 +1,126 @@
+"""Ask the model for a function and read its answer as code and specs, repaired where that is possible.
+
+A draft is only what the model said, made consistent with itself: its specs
+reconciled with its code, the user's own examples added to them, no sandbox
+widening (only a person may grant that). Whether it works is `verify`'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from mcp_server.models import Generation, ModelBackend, ProgressCallback
+from mcp_server.parse import parse_answer, reconcile
+from mcp_server.prompt import Prompt
+
+NO_BLOCKS = "the answer needs one ```python block and one ```function_spec block per function"
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """One answer read as code and specs; `problems` say why it cannot be used as it is."""
+
+    answer: str
+    code: str | None
+    specs: tuple[dict[str, Any], ...]
+    problems: tuple[str, ...]
+    repairs: tuple[str, ...]
+
+    @property
+    def usable(self) -> bool:
+        return self.code is not None and bool(self.specs) and not self.problems
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(str(s.get("name")) for s in self.specs)
+
+    def without_examples(self) -> list[str]:
+        """The functions whose specs carry no example that can be checked."""
+        return [str(s.get("name")) for s in self.specs if not checkable(s.get("examples"))]
+
+    def with_examples(self, examples: Mapping[str, Sequence[Mapping[str, Any]]]) -> Draft:
+        """The same code and specs, with these examples added to the named functions' specs."""
+        specs = []
+        for spec in self.specs:
+            extra = [dict(e) for e in examples.get(str(spec.get("name")), ())]
+            specs.append({**spec, "examples": [*spec.get("examples", []), *extra]} if extra else spec)
+        return Draft(self.answer, self.code, tuple(specs), self.problems, self.repairs)
+
+
+def checkable(examples: Any) -> list[Mapping[str, Any]]:
+    """The examples that state an expected result or error (the others cannot be checked)."""
+    if not isinstance(examples, list):
+        return []
+    return [e for e in examples if isinstance(e, Mapping) and ("result" in e or "error" in e)]
+
+
+async def write(
+    backend: ModelBackend,
+    prompt: Prompt,
+    *,
+    sample: int = 0,
+    on_tokens: ProgressCallback | None = None,
+    examples: Sequence[Mapping[str, Any]] = (),
+) -> tuple[Draft, Generation]:
+    """One answer from the model (ModelError when it cannot answer), read as a draft with the user's examples.
+
+    `sample` 0 is the backend's usual answer; each other number an independent sample.
+    """
+    generation = await backend.generate(prompt, on_progress=on_tokens, sample=sample)
+    return read(generation.text, examples), generation
+
+
+def read(answer: str, user_examples: Sequence[Mapping[str, Any]] = ()) -> Draft:
+    """Parse an answer and reconcile each spec with the code; each user example goes to the function it fits."""
+    parsed = parse_answer(answer)
+    problems, repairs = list(parsed.problems), list(parsed.repairs)
+    if parsed.code is None or not parsed.specs:
+        return Draft(answer, parsed.code, (), tuple(problems or [NO_BLOCKS]), tuple(repairs))
+    specs = []
+    named = [s.get("name") for s in parsed.specs]
+    for index, spec in enumerate(parsed.specs):
+        fixed, notes = reconcile(parsed.code, spec, taken={n for i, n in enumerate(named) if i != index and n})
+        fixed.pop("sandbox", None)
+        repairs.extend(notes)
+        specs.append(fixed)
+    draft = Draft(answer, parsed.code, tuple(specs), tuple(problems), tuple(repairs))
+    if user_examples:
+        draft = draft.with_examples(_assign(specs, user_examples))
+    return draft
+
+
+def _assign(specs: Sequence[Mapping[str, Any]], examples: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Each user example for the first function whose parameters schema its arguments fit (else the first)."""
+    assigned: dict[str, list[Any]] = {}
+    for example in examples:
+        arguments = example.get("parameters", {})
+        fits = (s for s in specs if _valid(s.get("parameters"), arguments))
+        name = str(next(fits, specs[0]).get("name"))
+        assigned.setdefault(name, []).append({"prompt": "an example given with the task", **example})
+    return assigned
+
+
+def _valid(schema: Any, arguments: Any) -> bool:
+    try:
+        return isinstance(schema, Mapping) and Draft202012Validator(dict(schema)).is_valid(arguments)
+    except (SchemaError, TypeError):
+        return False
+
+
+def follow_up_examples(draft: Draft, answer: str) -> dict[str, list[dict[str, Any]]]:
+    """The checkable examples a follow-up answer gives for the draft's functions (its code is ignored)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    wanted = set(draft.names)
+    for spec in parse_answer(answer).specs:
+        name = spec.get("name")
+        if name in wanted:
+            found.setdefault(str(name), []).extend(dict(e) for e in checkable(spec.get("examples")))
+    if not found and len(wanted) == 1:  # a single function's examples, whatever name the model gave it
+        for spec in parse_answer(answer).specs:
+            found.setdefault(next(iter(wanted)), []).extend(dict(e) for e in checkable(spec.get("examples")))
+    return {name: examples for name, examples in found.items() if examples}

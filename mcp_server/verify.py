@@ -1,0 +1,439 @@
+"""Every check a draft must pass before it is published; none of them takes the model's word for it.
+
+- The catalogue's own static checks, on a scratch copy of the module.
+- The examples (the model's and the user's): each call must return its result or raise its error.
+- Property checks: inputs generated from each function's `parameters` schema (hypothesis and
+  hypothesis-jsonschema, derandomized, a bounded count) must raise no exception the spec does
+  not declare, and every result must match one of its `responses`.
+
+Examples and generated inputs of one module run in ONE sandbox call (a batch), in order, on a
+scratch data folder, so checking stays cheap next to the model and never touches real data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from jsonschema import Draft202012Validator
+
+from mcp_server import history
+from mcp_server.catalog import Diagnostic, FunctionEntry, check_module
+from mcp_server.draft import Draft, checkable
+from mcp_server.publish import module_stem
+from mcp_server.sandbox import CallResult
+from mcp_server.tools import Runner
+
+logger = logging.getLogger(__name__)
+
+GENERATED_INPUTS = 24  # per function; derandomized, so the same schema always gets the same inputs
+_REPORTED = 2  # property failures named per function: enough to act on, short enough to read
+_BATCH = "__funcsmith_batch__"
+# Appended to the module's code for the batch call: runs each (function, arguments) in order and
+# reports each outcome the way a single call would (the sandbox's own JSON conversion included).
+_HARNESS = f"""
+
+def {_BATCH}(calls):
+    import sys as _sys
+    _to_json = _sys.modules["mcp_server.sandbox.jsonify"].to_json
+    _outcomes = []
+    for _name, _arguments in calls:
+        try:
+            _outcomes.append({{"ok": True, "value": _to_json(globals()[_name](**_arguments))}})
+        except BaseException as _exc:
+            _outcomes.append({{"ok": False, "type": type(_exc).__name__, "message": str(_exc)[:300]}})
+    return _outcomes
+"""
+
+
+class Failure(StrEnum):
+    """What went wrong with an attempt, in the words a person reads."""
+
+    NO_CODE = "the answer had no usable code block"
+    SPEC = "the specification did not match the code"
+    CODE = "the code was wrong"
+    EXAMPLE = "the example was wrong"
+    MISMATCH = "the code and its examples disagree"
+    DISAGREE = "independent versions of the code disagree"
+    NOT_SERVED = "the function could not be published"
+    MODEL = "the model did not answer"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One call's outcome in a batch: a JSON value, or an exception class and message."""
+
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    message: str = ""
+
+    def key(self) -> str:
+        """What two candidates must share to behave alike on this input: the value, or the exception class."""
+        return json.dumps(_canonical(self.value), sort_keys=True) if self.ok else f"raises {self.error}"
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleFailure:
+    """An example whose call did not give what it expects, and what the call gave instead."""
+
+    problem: str
+    function: str
+    index: int
+    call: str
+    expected: str
+    outcome: Outcome
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The checks' findings for one draft."""
+
+    entries: tuple[FunctionEntry, ...] = ()
+    problems: list[str] = field(default_factory=list)
+    failure: Failure | None = None
+    examples_passed: int = 0
+    examples_total: int = 0
+    generated: int = 0
+    example_failures: list[ExampleFailure] = field(default_factory=list)
+    # The inputs every candidate runs (as JSON) and the outcome keys on them: equal pairs behave alike.
+    inputs: str = ""
+    behaviour: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and bool(self.entries)
+
+    @property
+    def ran(self) -> bool:
+        """Whether the code ran on the shared inputs (it passed the static checks and the batch finished)."""
+        return bool(self.inputs)
+
+    def fail(self, failure: Failure, problems: Sequence[str]) -> Verdict:
+        self.failure = self.failure or failure
+        self.problems.extend(problems)
+        return self
+
+
+def same_value(expected: Any, actual: Any) -> bool:
+    """JSON equality, with numbers compared by value and a little float tolerance."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return math.isclose(expected, actual, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(expected) == len(actual) and all(map(same_value, expected, actual))
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return expected.keys() == actual.keys() and all(same_value(expected[k], actual[k]) for k in expected)
+    return bool(expected == actual)
+
+
+def _canonical(value: Any) -> Any:
+    """A value with floats rounded, so that candidates differing in the last bits still agree."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
+
+
+class Checker:
+    """Runs every check of a draft through one runner (the sandbox)."""
+
+    def __init__(self, runner: Runner, *, generated_inputs: int = GENERATED_INPUTS) -> None:
+        self.runner = runner
+        self.generated_inputs = generated_inputs
+
+    async def check_all(self, drafts: Sequence[Draft]) -> list[Verdict]:
+        """Check every candidate; all run the same shared inputs, so that their behaviour can be compared.
+
+        The shared inputs are every candidate's example inputs plus the inputs generated from the
+        parameters schema (the same for candidates with the same schema).
+        """
+        verdicts = [self._static(draft) for draft in drafts]
+        shared: dict[str, tuple[str, dict[str, Any]]] = {}
+        for verdict in verdicts:
+            for entry in verdict.entries:
+                for example in checkable(list(entry.examples)):
+                    call = (entry.name, dict(example.get("parameters", {})))
+                    shared.setdefault(json.dumps(call, sort_keys=True), call)
+        async with anyio.create_task_group() as group:
+            for verdict in verdicts:
+                if verdict.entries and not verdict.problems:
+                    group.start_soon(self._run, verdict, list(shared.values()))
+        return verdicts
+
+    def _static(self, draft: Draft) -> Verdict:
+        """The catalogue's own checks, on a scratch copy of the module."""
+        verdict = Verdict()
+        if draft.code is None or not draft.specs:
+            return verdict.fail(Failure.NO_CODE, draft.problems)
+        if draft.problems:
+            return verdict.fail(Failure.SPEC, draft.problems)
+        module = module_stem(draft.names[0])
+        with tempfile.TemporaryDirectory(prefix="funcsmith-check-") as scratch:
+            folder = Path(scratch)
+            (folder / f"{module}.py").write_text(draft.code, encoding="utf-8")
+            (folder / f"{module}.json").write_text(history.spec_text(draft.specs), encoding="utf-8")
+            checked = check_module(folder, module)
+        if checked.diagnostics or not checked.entries:
+            in_code = any(d.file.suffix == ".py" for d in checked.diagnostics)
+            problems = [for_model(d) for d in checked.diagnostics] or ["nothing to publish"]
+            return verdict.fail(Failure.CODE if in_code else Failure.SPEC, problems)
+        verdict.entries = checked.entries
+        return verdict
+
+    async def _run(self, verdict: Verdict, shared: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Run the candidate's examples, its generated inputs and the shared inputs in one sandbox call."""
+        entries = verdict.entries
+        examples = [(entry, example) for entry in entries for example in checkable(list(entry.examples))]
+        generated = await anyio.to_thread.run_sync(self._generated, entries)
+        common = [(e.name, arguments) for e, arguments in generated] + list(shared)
+        calls = [(e.name, dict(x.get("parameters", {}))) for e, x in examples] + common
+        if not calls:
+            names = ", ".join(e.name for e in entries)
+            verdict.fail(Failure.SPEC, [f"{names}: no examples, and no inputs could be generated from the parameters"])
+            return
+        with tempfile.TemporaryDirectory(prefix="funcsmith-data-") as scratch:
+            outcomes = await self._batch(entries[0], calls, Path(scratch))
+        if isinstance(outcomes, str):
+            verdict.fail(Failure.CODE, [outcomes])
+            return
+        verdict.generated = len(generated)
+        verdict.inputs = json.dumps(common, sort_keys=True) or "[]"
+        verdict.behaviour = tuple(o.key() for o in outcomes[len(examples) :])
+        self._examples(verdict, examples, outcomes[: len(examples)])
+        self._properties(verdict, generated, outcomes[len(examples) : len(examples) + len(generated)])
+
+    def _generated(self, entries: Sequence[FunctionEntry]) -> list[tuple[FunctionEntry, dict[str, Any]]]:
+        inputs = []
+        for entry in entries:
+            inputs.extend((entry, arguments) for arguments in generate_inputs(entry.parameters, self.generated_inputs))
+        return inputs
+
+    async def _batch(
+        self, entry: FunctionEntry, calls: Sequence[tuple[str, dict[str, Any]]], data_dir: Path
+    ) -> list[Outcome] | str:
+        """Run every call in one sandboxed process; the outcomes in order, or why the batch failed."""
+        if not calls:
+            return []
+        result: CallResult = await self.runner.call(
+            module=entry.module,
+            source=entry.source + _HARNESS,
+            filename=f"{entry.module}.py",
+            function=_BATCH,
+            arguments={"calls": [[name, arguments] for name, arguments in calls]},
+            data_dir=data_dir,
+        )
+        if not result.ok or not isinstance(result.value, list) or len(result.value) != len(calls):
+            why = result.error_message or result.error_type or "no outcomes came back"
+            shown = ", ".join(_call(name, args) for name, args in calls[:3])
+            return f"running the examples and generated inputs ({shown}, ...) failed: {why}"
+        return [
+            Outcome(True, o.get("value")) if o.get("ok") else Outcome(False, None, o.get("type"), o.get("message", ""))
+            for o in result.value
+        ]
+
+    def _examples(
+        self,
+        verdict: Verdict,
+        examples: Sequence[tuple[FunctionEntry, Mapping[str, Any]]],
+        outcomes: Sequence[Outcome],
+    ) -> None:
+        numbers: dict[str, int] = {}
+        for (entry, example), outcome in zip(examples, outcomes, strict=True):
+            numbers[entry.name] = index = numbers.get(entry.name, 0) + 1
+            verdict.examples_total += 1
+            failure = example_failure(entry, example, outcome, index)
+            if failure is None:
+                verdict.examples_passed += 1
+            else:
+                verdict.example_failures.append(failure)
+                verdict.fail(Failure.MISMATCH, [failure.problem])
+
+    def _properties(
+        self,
+        verdict: Verdict,
+        generated: Sequence[tuple[FunctionEntry, dict[str, Any]]],
+        outcomes: Sequence[Outcome],
+    ) -> None:
+        reported: dict[str, int] = {}
+        for (entry, arguments), outcome in zip(generated, outcomes, strict=True):
+            problem = property_problem(entry, arguments, outcome)
+            if problem is not None and reported.get(entry.name, 0) < _REPORTED:
+                reported[entry.name] = reported.get(entry.name, 0) + 1
+                verdict.fail(Failure.CODE, [problem])
+
+
+def example_failure(
+    entry: FunctionEntry, example: Mapping[str, Any], outcome: Outcome, index: int
+) -> ExampleFailure | None:
+    """How one example failed, for the model; None when it passed."""
+    call = _call(entry.name, example.get("parameters", {}))
+    where = f"example {index} of {entry.name}: {call}"
+    got = f"returned {outcome.value!r}" if outcome.ok else f"raised {outcome.error}: {outcome.message}"
+    if "error" in example:
+        if not outcome.ok and outcome.error == example["error"]:
+            return None
+        expected = f"raise {example['error']}"
+        problem = f"{where} should {expected} but {got}"
+    elif not outcome.ok or not same_value(example["result"], outcome.value):
+        expected = f"return {example['result']!r}"
+        problem = f"{where} should {expected} but {got}"
+    else:
+        mismatch = response_problems(entry, outcome.value)
+        if not mismatch:
+            return None
+        expected = "return a value matching its responses"
+        problem = f"{where} returned {outcome.value!r}, which matches none of its responses: {mismatch[0]}"
+    return ExampleFailure(problem, entry.name, index, call, expected, outcome)
+
+
+def agreeing_groups(verdicts: Sequence[Verdict]) -> list[list[int]]:
+    """Candidates (by index) that behaved alike on the same inputs, largest group first, ties by first member."""
+    groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    for index, verdict in enumerate(verdicts):
+        if verdict.ran:
+            groups.setdefault((verdict.inputs, verdict.behaviour), []).append(index)
+    return sorted(groups.values(), key=lambda g: (-len(g), g[0]))
+
+
+def wrong_examples(group: Sequence[Verdict]) -> list[str]:
+    """Feedback for examples contradicted by candidates that agree on every input and fail nothing else.
+
+    Those candidates were written independently and still give the same answer, so the example's
+    expected value is more likely wrong than the code.
+    """
+    if len(group) < 2 or any(len(v.problems) != len(v.example_failures) for v in group):
+        return []
+    first = group[0]
+    if not first.example_failures:
+        return []
+    agree = len(group)
+    return [
+        f"example {f.index} of {f.function}: {f.call} expects to {f.expected}, but {agree} independently written "
+        f"versions of the code agree that it {_gives(f.outcome)}: the example is wrong, not the code; correct the "
+        "example's expected value and keep the code"
+        for f in first.example_failures
+    ]
+
+
+def _gives(outcome: Outcome) -> str:
+    return f"returns {outcome.value!r}" if outcome.ok else f"raises {outcome.error}"
+
+
+def property_problem(entry: FunctionEntry, arguments: Mapping[str, Any], outcome: Outcome) -> str | None:
+    """Why a generated (valid) input broke the spec's promises; None when it kept them."""
+    call = _call(entry.name, arguments)
+    if not outcome.ok:
+        declared = {str(e.get("name")) for e in entry.errors}
+        if outcome.error in declared:
+            return None
+        return (
+            f"{call} (a valid input for its parameters) raised {outcome.error}: {outcome.message}; "
+            "handle such input, narrow the parameters schema, or raise an exception declared in 'errors'"
+        )
+    mismatch = response_problems(entry, outcome.value)
+    if mismatch:
+        return f"{call} returned {outcome.value!r}, which matches none of its responses: {mismatch[0]}"
+    return None
+
+
+def response_problems(entry: FunctionEntry, value: Any) -> list[str]:
+    """Why `value` matches none of the entry's responses (empty when it matches one, or none are declared)."""
+    messages: list[str] = []
+    for response in entry.responses:
+        errors = [e.message for e in Draft202012Validator(dict(response)).iter_errors(value)]
+        if not errors:
+            return []
+        messages.extend(errors[:1])
+    return messages
+
+
+def generate_inputs(parameters: Mapping[str, Any], count: int) -> list[dict[str, Any]]:
+    """Up to `count` distinct valid argument objects for a `parameters` schema, the same ones every time."""
+    try:
+        return list(_generate(json.dumps(parameters, sort_keys=True), count))
+    except Exception as exc:  # an unusual schema hypothesis-jsonschema cannot handle: no property checks for it
+        logger.info("cannot generate inputs for %s: %s: %s", parameters, type(exc).__name__, exc)
+        return []
+
+
+@lru_cache(maxsize=256)
+def _generate(schema_json: str, count: int) -> tuple[dict[str, Any], ...]:
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis.configuration import set_hypothesis_home_dir
+    from hypothesis_jsonschema import from_schema
+
+    set_hypothesis_home_dir(_HYPOTHESIS_HOME)  # its caches, kept out of the user's working directory
+
+    schema = everyday(json.loads(schema_json))
+    found: dict[str, dict[str, Any]] = {}
+
+    @settings(
+        max_examples=count,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(from_schema(schema))
+    def collect(value: dict[str, Any]) -> None:
+        found.setdefault(json.dumps(value, sort_keys=True), value)
+
+    collect()
+    return tuple(list(found.values())[:count])
+
+
+_HYPOTHESIS_HOME = Path(tempfile.gettempdir()) / "funcsmith-hypothesis"
+# Bounds for generated values where the schema gives none: everyday sizes a function is expected to handle.
+_BOUNDS = {"integer": (-1000, 1000), "number": (-1e6, 1e6)}
+_MAX_LENGTH, _MAX_ITEMS = 20, 5
+
+
+def everyday(schema: Any) -> Any:
+    """A copy of a parameters schema for input generation: no undeclared arguments, values of everyday size."""
+    if isinstance(schema, list):
+        return [everyday(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {key: everyday(value) for key, value in schema.items()}
+    kinds = bounded.get("type")
+    kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+    for kind, (low, high) in _BOUNDS.items():
+        if kind in kinds:
+            if "minimum" not in bounded and "exclusiveMinimum" not in bounded:
+                bounded["minimum"] = low
+            if "maximum" not in bounded and "exclusiveMaximum" not in bounded:
+                bounded["maximum"] = high
+    if "string" in kinds and "enum" not in bounded and "const" not in bounded:
+        bounded.setdefault("maxLength", max(_MAX_LENGTH, int(bounded.get("minLength", 0))))
+    if "array" in kinds:
+        bounded.setdefault("maxItems", max(_MAX_ITEMS, int(bounded.get("minItems", 0))))
+    if "object" in kinds and "properties" in bounded:
+        bounded.setdefault("additionalProperties", False)
+    return bounded
+
+
+def _call(name: str, arguments: Mapping[str, Any]) -> str:
+    shown = ", ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in arguments.items())
+    return f"{name}({shown})"
+
+
+def for_model(diagnostic: Diagnostic) -> str:
+    """A catalogue diagnostic as feedback: no scratch paths, just the function and the problem."""
+    where = f"function {diagnostic.function}: " if diagnostic.function else ""
+    line = f"line {diagnostic.line}: " if diagnostic.line else ""
+    return f"{where}{line}{diagnostic.message}"
