@@ -53,6 +53,7 @@ class Options(argparse.Namespace):
     max_calls: int | None = None
     model: str | None = None
     attempts: int = 3
+    candidates: int | None = None
 
 
 def functions_folder(value: str | None) -> Path:
@@ -163,7 +164,8 @@ def cmd_serve(args: Options) -> int:
 
     async def main() -> None:
         async with make_sandbox(args, folder) as sandbox, anyio.create_task_group() as tasks:
-            generator = Generator(catalog, sandbox, partial(resolve_backend, args.model), attempts=args.attempts)
+            backend = partial(resolve_backend, args.model)
+            generator = Generator(catalog, sandbox, backend, attempts=args.attempts, candidates=args.candidates)
             app = FuncsmithServer(catalog, sandbox, generator=generator, expose=expose, expose_limit=limit)
             watching = anyio.Event()
             tasks.start_soon(partial(watch_catalog, catalog, app.reloaded, ready=watching, keep=keep))
@@ -477,6 +479,17 @@ def _parent(title: str | None = None) -> tuple[argparse.ArgumentParser, argparse
     return parent, parent.add_argument_group(title) if title else parent
 
 
+def _at_least_one(text: str) -> int:
+    """A whole number of at least 1, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _shared_options() -> _Shared:
     verbosity, group = _parent()
     group.add_argument("-v", "--verbose", action="count", help="more logging on stderr (-vv: debug)")
@@ -507,6 +520,13 @@ def _shared_options() -> _Shared:
     attempts, group = _parent("model options")
     group.add_argument(
         "--attempts", type=int, metavar="N", help=f"model attempts per function (default {Options.attempts})"
+    )
+    group.add_argument(
+        "--candidates",
+        type=_at_least_one,
+        metavar="N",
+        help="independent answers per attempt, run on the same inputs; for small models (the embedded 270M, "
+        "Ollama tags of 1B or less) two of them must agree (default: 3 for Ollama tags of 1B or less, else 1)",
     )
     return _Shared(verbosity, catalogue, sandbox, model, attempts)
 
@@ -617,7 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
         "generate",
         "have the model write, check and publish a function",
         *shared[1:],
-        details="Each attempt's code is checked and its examples run in the sandbox before it is published.",
+        details="Each attempt's code is checked, and its examples, yours (--example) and inputs generated from "
+        "its parameters run in the sandbox on scratch data, before it is published. Exit 1 if nothing is.",
     )
     generate.add_argument("task", help="what the function should do, in words")
     generate.add_argument(
@@ -632,12 +653,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help="a call the function must get right, written into its spec (repeatable), e.g. "
         '\'{"parameters": {"a": 2, "b": 3}, "result": 5}\' or \'{"parameters": {"a": -1}, "error": "NegativeError"}\'',
-    )
-    generate.add_argument(
-        "--candidates",
-        type=int,
-        metavar="N",
-        help="independent answers per attempt, checked against each other (default: 3 for small models, else 1)",
     )
     generate.set_defaults(run=cmd_generate)
 

@@ -404,3 +404,18 @@ async def test_a_failure_over_mcp_carries_the_last_answer_in_meta(folder: Path, 
     assert result.is_error and "the code was wrong" in texts(result) and "Next step" in texts(result)
     assert result.meta is not None and result.meta["funcsmith/error"]["last_answer"] == recording("never_valid")
     assert bad.is_error and "example 1 needs exactly one of 'result'" in texts(bad)
+
+
+def test_generate_command_enforces_examples_and_shows_the_last_answer(folder: Path, tmp_path: Path) -> None:
+    example = '{"parameters": {"text": "the quick brown fox"}, "result": "fox brown quick the"}'
+    with FakeOllama(answers=["reverse_words_joined"]) as fake:
+        args = ("reverse the words in a sentence", "--example", example, "--attempts", "1", "--generate-anyway", "-v")
+        done = generate_command(folder, tmp_path / "data", fake, *args)
+    assert done.returncode == 1, done.stderr
+    assert "no function published after 1 attempt(s): the code and its examples disagree" in done.stdout
+    assert "should return 'fox brown quick the' but returned 'thequickbrownfox'" in done.stdout
+    assert "Next step:" in done.stdout
+    assert "the model's last answer:\n" + recording("reverse_words_joined") in done.stderr
+    with FakeOllama() as fake:
+        bad = generate_command(folder, tmp_path / "data", fake, "reverse", "--example", "{not json")
+    assert bad.returncode == 2 and "--example '{not json' is not JSON" in bad.stderr
