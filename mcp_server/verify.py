@@ -156,22 +156,34 @@ class Checker:
         self.generated_inputs = generated_inputs
 
     async def check_all(self, drafts: Sequence[Draft]) -> list[Verdict]:
-        """Check every candidate; all run the same shared inputs, so that their behaviour can be compared.
+        """Check every candidate; candidates of the same shape also run the same shared inputs.
 
-        The shared inputs are every candidate's example inputs plus the inputs generated from the
-        parameters schema (the same for candidates with the same schema).
+        Independent candidates may name their functions and parameters differently, so shared
+        inputs are positional: the n-th function's k-th parameter. They are the inputs generated
+        from the first candidate's schema plus every candidate's example inputs; their outcomes
+        are what candidates are compared on.
         """
         verdicts = [self._static(draft) for draft in drafts]
-        shared: dict[str, tuple[str, dict[str, Any]]] = {}
-        for verdict in verdicts:
-            for entry in verdict.entries:
+        usable = [v for v in verdicts if v.entries and not v.problems]
+        shape = _shape(usable[0].entries) if usable else ()
+        shared: dict[str, Positional] = {}
+        if usable:
+            generated = await anyio.to_thread.run_sync(self._generated, usable[0].entries)
+            names = [e.name for e in usable[0].entries]
+            for entry, arguments in generated:
+                call = _positional(names.index(entry.name), _parameter_names(entry), arguments)
+                shared.setdefault(json.dumps(call, sort_keys=True), call)
+        for verdict in usable:
+            if _shape(verdict.entries) != shape:
+                continue
+            for index, entry in enumerate(verdict.entries):
                 for example in checkable(list(entry.examples)):
-                    call = (entry.name, dict(example.get("parameters", {})))
+                    call = _positional(index, _parameter_names(entry), example.get("parameters", {}))
                     shared.setdefault(json.dumps(call, sort_keys=True), call)
         async with anyio.create_task_group() as group:
-            for verdict in verdicts:
-                if verdict.entries and not verdict.problems:
-                    group.start_soon(self._run, verdict, list(shared.values()))
+            for verdict in usable:
+                inputs = list(shared.values()) if _shape(verdict.entries) == shape else []
+                group.start_soon(self._run, verdict, inputs)
         return verdicts
 
     def _static(self, draft: Draft) -> Verdict:
@@ -194,13 +206,14 @@ class Checker:
         verdict.entries = checked.entries
         return verdict
 
-    async def _run(self, verdict: Verdict, shared: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    async def _run(self, verdict: Verdict, shared: Sequence[Positional]) -> None:
         """Run the candidate's examples, its generated inputs and the shared inputs in one sandbox call."""
         entries = verdict.entries
         examples = [(entry, example) for entry in entries for example in checkable(list(entry.examples))]
         generated = await anyio.to_thread.run_sync(self._generated, entries)
-        common = [(e.name, arguments) for e, arguments in generated] + list(shared)
-        calls = [(e.name, dict(x.get("parameters", {}))) for e, x in examples] + common
+        own = [(e.name, dict(x.get("parameters", {}))) for e, x in examples] + [(e.name, a) for e, a in generated]
+        common = [_named(entries[index], positions) for index, positions in shared]
+        calls = own + common
         if not calls:
             names = ", ".join(e.name for e in entries)
             verdict.fail(Failure.SPEC, [f"{names}: no examples, and no inputs could be generated from the parameters"])
@@ -211,8 +224,9 @@ class Checker:
             verdict.fail(Failure.CODE, [outcomes])
             return
         verdict.generated = len(generated)
-        verdict.inputs = json.dumps(common, sort_keys=True) or "[]"
-        verdict.behaviour = tuple(o.key() for o in outcomes[len(examples) :])
+        verdict.inputs = json.dumps(shared) if shared else json.dumps(own, sort_keys=True)
+        compared = outcomes[len(own) :] if shared else outcomes[len(examples) :]
+        verdict.behaviour = tuple(o.key() for o in compared)
         self._examples(verdict, examples, outcomes[: len(examples)])
         self._properties(verdict, generated, outcomes[len(examples) : len(examples) + len(generated)])
 
@@ -298,6 +312,28 @@ def example_failure(
         expected = "return a value matching its responses"
         problem = f"{where} returned {outcome.value!r}, which matches none of its responses: {mismatch[0]}"
     return ExampleFailure(problem, entry.name, index, call, expected, outcome)
+
+
+# A call by position: the function's index in its module's spec, and its arguments by parameter position.
+Positional = tuple[int, dict[int, Any]]
+
+
+def _parameter_names(entry: FunctionEntry) -> list[str]:
+    return list(entry.parameters.get("properties", {}))
+
+
+def _shape(entries: Sequence[FunctionEntry]) -> tuple[int, ...]:
+    """What candidates must share to run the same positional inputs: their parameter counts, function by function."""
+    return tuple(len(_parameter_names(e)) for e in entries)
+
+
+def _positional(index: int, names: Sequence[str], arguments: Mapping[str, Any]) -> Positional:
+    return index, {names.index(k): v for k, v in arguments.items() if k in names}
+
+
+def _named(entry: FunctionEntry, positions: Mapping[int, Any]) -> tuple[str, dict[str, Any]]:
+    names = _parameter_names(entry)
+    return entry.name, {names[int(k)]: v for k, v in positions.items()}
 
 
 def agreeing_groups(verdicts: Sequence[Verdict]) -> list[list[int]]:

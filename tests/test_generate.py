@@ -419,3 +419,18 @@ def test_generate_command_enforces_examples_and_shows_the_last_answer(folder: Pa
     with FakeOllama() as fake:
         bad = generate_command(folder, tmp_path / "data", fake, "reverse", "--example", "{not json")
     assert bad.returncode == 2 and "--example '{not json' is not JSON" in bad.stderr
+
+
+async def test_candidates_agree_across_names_they_chose_themselves(folder: Path, sandbox: Sandbox) -> None:
+    renamed = (
+        recording("c_to_f_example_fixed")
+        .replace("celsius_to_fahrenheit", "to_fahrenheit")
+        .replace('"celsius"', '"degrees"')
+        .replace("(celsius: float)", "(degrees: float)")
+        .replace("return celsius", "return degrees")
+    )
+    wrong = recording("c_to_f_example_fixed").replace("celsius * 9 / 5 + 32", "celsius * 2 + 12")
+    with FakeOllama(answers=[wrong, renamed, "c_to_f_example_fixed"], models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create("convert celsius to fahrenheit")
+    assert outcome.ok, outcome.problems
+    assert outcome.published == ["to_fahrenheit"] and outcome.attempts[0].agreeing == 2
