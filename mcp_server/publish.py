@@ -82,14 +82,16 @@ class Publisher:
             return Publication(None, change=change, problems=tuple(problems))
         module = replacing or fresh_module(names[0], self.catalog.folder)
         folder = self.catalog.folder
-        kept = history.save_files(folder, replacing) if replacing else None
-        spec_json = history.spec_text(specs)
         try:
-            history.write_atomic(folder / f"{module}.py", code)
-            history.write_atomic(folder / f"{module}.json", spec_json)  # spec last: it makes the module visible
+            kept = history.save_files(folder, replacing) if replacing else None
         except OSError as exc:
-            self._take_back(module, kept)
-            return Publication(module, change=change, problems=(f"cannot write module {module}: {exc.strerror}",))
+            problem = f"cannot keep the version of module {module} it would replace ({exc.strerror}); nothing changed"
+            return Publication(module, change=change, problems=(problem,))
+        try:  # the .py, then the spec that makes the module visible; on failure the folder is as it was
+            history.write_module(folder, module, code, history.spec_text(specs))
+        except OSError as exc:
+            problem = f"cannot write module {module} ({exc.strerror}); nothing changed"
+            return Publication(module, change=change, problems=(problem,))
         change = _merge(change, self.catalog.refresh([module]))
         problem = await self._served(module, code, names)
         if problem is not None:

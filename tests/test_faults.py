@@ -26,9 +26,13 @@ from mcp.client.stdio import stdio_client
 
 from mcp_server import history
 from mcp_server.catalog import BUILTIN_TOOLS, Catalog, check_module
+from mcp_server.generate import Generator
+from mcp_server.models import OllamaBackend
+from mcp_server.sandbox import Sandbox
 from mcp_server.spec import MAX_DEPTH
 from mcp_server.tools import argument_problems
 from tests.calc import CALC_JSON, CALC_PY
+from tests.fake_ollama import FakeOllama
 from tests.mcp_helpers import ROOT, handshake_client, stdio_params, texts
 
 pytestmark = pytest.mark.anyio
@@ -540,3 +544,23 @@ def test_history_keep_must_be_a_positive_number(catalog: Path) -> None:
     assert "FUNCSMITH_HISTORY_KEEP) must be a whole number of at least 1, not none" in done.stderr
     done = funcsmith("restore", "calc", "--functions", str(catalog), "--history-keep", "0")
     assert done.returncode == 2 and "not 0" in done.stderr
+
+
+async def test_generate_overwrite_with_history_read_only_changes_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "functions"
+    folder.mkdir()
+    async with Sandbox(tmp_path / "data") as sandbox:
+        with FakeOllama(answers=["failing_examples_fixed"] * 2) as fake:
+            catalog = Catalog(folder)
+            catalog.load()
+            generator = Generator(catalog, sandbox, lambda: OllamaBackend("gemma3:4b", host=fake.host))
+            assert (await generator.create("reverse a string")).ok
+            before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+            kept = history.history_root(folder)
+            kept.mkdir(parents=True, exist_ok=True)
+            with read_only(kept):
+                again = await generator.create("reverse a string", generate_anyway=True, overwrite=True, attempts=1)
+    assert not again.ok
+    assert any("Read-only file system" in p for p in again.problems), again.problems
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    assert catalog.get("reverse_string") is not None
