@@ -36,9 +36,10 @@ import anyio
 
 from mcp_server.catalog import Catalog, FunctionEntry
 from mcp_server.codecheck import inspect_module
-from mcp_server.generate import Generator, Outcome, same_value
+from mcp_server.generate import Generator, Outcome
 from mcp_server.models import Generation, LlamaCppBackend, ModelError, PromptLike
 from mcp_server.sandbox import Sandbox
+from mcp_server.verify import same_value
 
 
 @dataclass(frozen=True, slots=True)
