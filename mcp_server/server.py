@@ -35,7 +35,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_server import __version__
-from mcp_server.catalog import BUILTIN_TOOLS, Catalog, Diagnostic, FunctionStatus
+from mcp_server.catalog import BUILTIN_TOOLS, Catalog, Diagnostic, FunctionEntry, FunctionStatus
 from mcp_server.generate import Generator, Progress, user_examples_problems
 from mcp_server.retrieve import CatalogIndex
 from mcp_server.terminal import TerminalStdin
@@ -218,11 +218,10 @@ class FuncsmithServer:
 
     def sync(self) -> bool:
         """Rebuild the served tools from the catalogue; reuse what did not change. True if the tool list changed."""
-        old = self._served
-        fresh: dict[str, ServedTool] = {}
-        for name, entry in self.catalog.published.items():
-            kept = old.get(name)
-            fresh[name] = kept if kept is not None and kept.entry is entry else serve(entry)
+        return self._take(_served_for(self.catalog.published, self._served))
+
+    def _take(self, fresh: dict[str, ServedTool]) -> bool:
+        """Serve `fresh` from now on; True if the tool list changed."""
         self._served = MappingProxyType(fresh)
         listed = tuple(fresh[name] for name in sorted(fresh)) if self._lists_functions(len(fresh)) else ()
         changed = len(listed) != len(self._listed) or any(a is not b for a, b in zip(listed, self._listed, strict=True))
@@ -235,8 +234,19 @@ class FuncsmithServer:
         return self.expose is Expose.ALL or (self.expose is Expose.AUTO and count <= self.expose_limit)
 
     async def reloaded(self, problems: list[Diagnostic]) -> None:
-        """After the folder changed: serve the new catalogue, tell every client, report new problems."""
-        if self.sync():
+        """After the folder changed: serve the new catalogue, tell every client, report new problems.
+
+        Building thousands of new tools takes seconds (a validator and a Tool model each), so a large
+        batch is built in a worker thread and calls keep being answered meanwhile.
+        """
+        published, old = self.catalog.published, self._served
+        if sum(1 for name, entry in published.items() if (o := old.get(name)) is None or o.entry is not entry) > 500:
+            fresh = await anyio.to_thread.run_sync(_served_for, published, old)
+            if self.catalog.published is not published or self._served is not old:  # moved on meanwhile
+                fresh = _served_for(self.catalog.published, {**self._served, **fresh})
+        else:
+            fresh = _served_for(published, old)
+        if self._take(fresh):
             await self.notifier.tools_changed()
         for problem in problems:
             await self.notifier.log("warning", str(problem))
@@ -396,6 +406,14 @@ class FuncsmithServer:
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=summary)], structured_content=outcome.as_json()
         )
+
+
+def _served_for(published: Mapping[str, FunctionEntry], old: Mapping[str, ServedTool]) -> dict[str, ServedTool]:
+    """The served tools of `published`, reusing those of `old` whose entry did not change."""
+    return {
+        name: kept if (kept := old.get(name)) is not None and kept.entry is entry else serve(entry)
+        for name, entry in published.items()
+    }
 
 
 def _matches(status: FunctionStatus, query: str) -> bool:
