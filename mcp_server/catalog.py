@@ -162,6 +162,16 @@ def module_name(path: Path) -> str | None:
     return path.stem if is_catalog_file(path) else None
 
 
+def check_modules(folder: Path, modules: Iterable[str]) -> dict[str, ModuleCheck]:
+    """Check these module stems on disk; a pure function of the files, so it can run in another process."""
+    return {
+        module: check_module(folder, module)
+        if is_catalog_file(folder / f"{module}.json")
+        else ModuleCheck(module, (), (), ())
+        for module in set(modules)
+    }
+
+
 def check_module(folder: Path, module: str) -> ModuleCheck:
     """Check `<module>.json` against its schema and against `<module>.py`; reads both, never imports the code.
 
@@ -265,13 +275,8 @@ class Catalog:
         return self.apply(self.check(modules))
 
     def check(self, modules: Iterable[str]) -> dict[str, ModuleCheck]:
-        """Check these module stems on disk without changing the catalogue (so it may run in a worker thread)."""
-        return {
-            module: check_module(self.folder, module)
-            if is_catalog_file(self.folder / f"{module}.json")
-            else ModuleCheck(module, (), (), ())
-            for module in set(modules)
-        }
+        """Check these module stems on disk without changing the catalogue (so it may run elsewhere)."""
+        return check_modules(self.folder, modules)
 
     def apply(self, checks: Mapping[str, ModuleCheck]) -> CatalogChange:
         """Serve the outcome of `check`: one swap of the published snapshot, fast (nothing is read from disk)."""

@@ -22,11 +22,20 @@ from pathlib import Path
 from typing import TypeVar
 
 import anyio
+import anyio.to_process
 import anyio.to_thread
 from watchfiles import Change, awatch
 
 from mcp_server import history
-from mcp_server.catalog import Catalog, CatalogChange, Diagnostic, FunctionEntry, is_catalog_file, module_name
+from mcp_server.catalog import (
+    Catalog,
+    CatalogChange,
+    Diagnostic,
+    FunctionEntry,
+    check_modules,
+    is_catalog_file,
+    module_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +90,7 @@ class _Reloader:
         self.known = {str(d) for d in catalog.diagnostics}
 
     async def reload(self, modules: Iterable[str], *, large: bool = False) -> None:
-        """Re-check `modules`; in a worker thread when they are `large` (or their files are)."""
+        """Re-check `modules`; off the event loop when they are `large` (or their files are)."""
         catalog = self.catalog
         modules = set(modules)
         large = large or _size(catalog.folder, modules) > OFF_LOOP_BYTES
@@ -89,7 +98,12 @@ class _Reloader:
         async def run(work: Callable[[], T]) -> T:
             return await anyio.to_thread.run_sync(work) if large else work()
 
-        checks = await run(lambda: catalog.check(modules))
+        # Parsing a large module holds the GIL for seconds (ast.parse of 20,000 functions: about 3 s),
+        # so in a thread it would still stall every call: a large check runs in a worker process.
+        if large:
+            checks = await anyio.to_process.run_sync(check_modules, catalog.folder, modules)
+        else:
+            checks = catalog.check(modules)
         before = catalog.published
         change = catalog.apply(checks)
         replaced = change.changed | change.removed
