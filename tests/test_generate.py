@@ -290,11 +290,11 @@ async def test_candidates_that_disagree_publish_nothing(folder: Path, sandbox: S
 
 
 async def test_the_tutorial_expense_tracker_publishes_unverified_and_works(folder: Path, tmp_path: Path) -> None:
-    """The seed tutorial's recorded Gemma 3 27B answer, replayed through Ollama's wire format.
+    """An answer in the seed tutorial's format, replayed through Ollama's wire format.
 
-    tests/recordings/tutorial_expense_tracker.md is the answer recorded in the tutorial "Dynamic Function
-    Generation" of offline-function-calling/sdk (docs/learn/dynamic-function-generation.md): specs
-    without examples, written before the code. Asked for examples only, the model answers the same again.
+    tests/recordings/tutorial_expense_tracker.md is written here in the format of the tutorial's
+    recorded Gemma 3 27B answer (specs without examples, written before the code; the tutorial's own
+    recording is not shipped with funcsmith). Asked for examples only, the model answers the same again.
     """
     with FakeOllama(answers=["tutorial_expense_tracker"] * 2, models=["gemma3:27b"]) as fake:
         env = {"FUNCSMITH_MODEL": "ollama:gemma3:27b", "OLLAMA_HOST": fake.host}
