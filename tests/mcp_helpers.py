@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import mcp.client.session
+import mcp_types as types
 from mcp import Client
 from mcp.client._transport import TransportStreams
 from mcp.client.stdio import StdioServerParameters
@@ -145,3 +147,35 @@ def texts(result: object) -> str:
 
 def names(tools: Sequence[object]) -> list[str]:
     return [t.name for t in tools]  # type: ignore[attr-defined]
+
+
+class Changes:
+    """The tool-list-changed notifications (and log messages) one client receives."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.logs: list[str] = []
+        self._event = anyio.Event()
+
+    async def handle(self, message: object) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self.seen()
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(str(params.data))
+
+    def seen(self) -> None:
+        self.count += 1
+        self._event.set()
+        self._event = anyio.Event()
+
+    async def next(self, timeout: float = 60.0) -> None:
+        """Wait for the next notification."""
+        with anyio.fail_after(timeout):
+            await self._event.wait()
+
+    async def after(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until more than `count` notifications have come."""
+        with anyio.fail_after(timeout):
+            while self.count <= count:
+                await self._event.wait()

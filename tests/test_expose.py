@@ -7,14 +7,13 @@ import random
 from pathlib import Path
 
 import anyio
-import mcp_types as types
 import pytest
 from jsonschema import Draft202012Validator
 from mcp import Client
 
 from mcp_server.cli import main
 from tests.calc import CALC_JSON, CALC_PY
-from tests.mcp_helpers import handshake_client, names, stdio_params, texts
+from tests.mcp_helpers import Changes, handshake_client, names, stdio_params, texts
 
 pytestmark = pytest.mark.anyio
 
@@ -157,26 +156,6 @@ async def test_search_lists_only_the_builtins_and_call_function_calls_the_rest(c
         assert found.structured_content["functions"][0]["name"] == "divide"
         called = await client.call_tool("call_function", {"name": "divide", "arguments": {"a": 1, "b": 4}})
         assert called.structured_content == {"quotient": 0.25}
-
-
-class Changes:
-    """The tool-list-changed notifications one client hears."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._event = anyio.Event()
-
-    async def handle(self, message: object) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            self.count += 1
-            self._event.set()
-            self._event = anyio.Event()
-
-    async def after(self, count: int, timeout: float = 30) -> None:
-        """Wait until more than `count` notifications have come."""
-        with anyio.fail_after(timeout):
-            while self.count <= count:
-                await self._event.wait()
 
 
 async def test_auto_switches_mode_as_the_catalogue_crosses_the_limit_and_tells_clients(

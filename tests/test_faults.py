@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import mcp_types as types
 import pytest
 from jsonschema import Draft202012Validator
 from mcp import Client
@@ -31,6 +30,7 @@ from mcp_server.models import OllamaBackend
 from mcp_server.sandbox import Sandbox
 from mcp_server.spec import MAX_DEPTH
 from mcp_server.tools import argument_problems
+from tests import mcp_helpers as helpers
 from tests.calc import CALC_JSON, CALC_PY
 from tests.fake_ollama import FakeOllama
 from tests.mcp_helpers import ROOT, handshake_client, stdio_params, texts
@@ -98,23 +98,8 @@ def deep_spec(levels: int = 150) -> dict[str, Any]:
 DEEP_PY = ECHO_PY.replace("def echo(", "def deep_echo(")
 
 
-class Changes:
-    """The tool-list-changed notifications one client receives."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._event = anyio.Event()
-
-    async def handle(self, message: object) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            self.count += 1
-            self._event.set()
-            self._event = anyio.Event()
-
-    async def next(self, timeout: float = 20.0) -> None:
-        """Wait for the next notification."""
-        with anyio.fail_after(timeout):
-            await self._event.wait()
+class Changes(helpers.Changes):
+    """Tool-list changes, and a wait for the tools a client ends up with."""
 
     async def until(self, client: Client, expected: set[str], timeout: float = 20.0) -> None:
         """Wait until the client's tools are `expected` (a change may come in several notifications)."""

@@ -10,13 +10,12 @@ from functools import partial
 from pathlib import Path
 
 import anyio
-import mcp_types as types
 import pytest
 from mcp import Client
 
 from mcp_server.catalog import BUILTIN_TOOLS, Catalog, Diagnostic
 from mcp_server.watch import watch_catalog
-from tests.mcp_helpers import handshake_client, http_server, stdio_params, texts
+from tests.mcp_helpers import Changes, handshake_client, http_server, stdio_params, texts
 
 pytestmark = pytest.mark.anyio
 
@@ -48,32 +47,6 @@ def write_atomic(path: Path, text: str) -> None:
 def write_pair(folder: Path, module: str, source: str, specs: dict | list) -> None:
     write_atomic(folder / f"{module}.py", source)
     write_atomic(folder / f"{module}.json", json.dumps(specs))
-
-
-class Changes:
-    """Counts the tool-list-changed notifications one client receives."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.logs: list[str] = []
-        self._event = anyio.Event()
-
-    async def handle(self, message: object) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            self.seen()
-
-    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
-        self.logs.append(str(params.data))
-
-    def seen(self) -> None:
-        self.count += 1
-        self._event.set()
-        self._event = anyio.Event()
-
-    async def next(self, timeout: float = 60.0) -> None:
-        """Wait for the next notification."""
-        with anyio.fail_after(timeout):
-            await self._event.wait()
 
 
 @asynccontextmanager
