@@ -236,6 +236,22 @@ def test_generate_progress_ends_at_100_percent_and_log_lines_stay_out_of_the_bar
         assert re.match(r"(DEBUG|INFO|WARNING|ERROR) ", line), line
 
 
+def serve_at_terminal(start: list[str], catalog: Path, data: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """`funcsmith serve` (started by `python *start`) with a pty as its terminal; the process and the pty's master."""
+    master, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, *start, "serve", "--functions", str(catalog), "--data-dir", str(data)],
+        env={**os.environ, "FUNCSMITH_EXPOSE": "search"},
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    return proc, master
+
+
 def read_terminal(master: int, until: str, timeout: float) -> str:
     """What the process wrote to the terminal, until `until` shows up, the terminal closes, or `timeout`."""
     seen = b""
@@ -254,17 +270,7 @@ def read_terminal(master: int, until: str, timeout: float) -> str:
 
 
 def test_serve_at_a_terminal_says_how_to_connect_and_stops_on_ctrl_c(catalog: Path, tmp_path: Path) -> None:
-    master, terminal = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mcp_server.cli", "serve", "--functions", str(catalog), "--data-dir", str(tmp_path)],
-        env={**os.environ, "FUNCSMITH_EXPOSE": "search"},
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    os.close(terminal)
+    proc, master = serve_at_terminal(["-m", "mcp_server.cli"], catalog, tmp_path)
     try:
         shown = read_terminal(master, "Ctrl-C to stop", timeout=120)
         assert "waiting for an MCP client" in shown, shown
@@ -324,17 +330,7 @@ except KeyboardInterrupt as interrupt:
 @pytest.mark.parametrize("delay", [0.0, 1.0])
 def test_ctrl_c_while_serve_starts_is_quiet(catalog: Path, tmp_path: Path, delay: float) -> None:
     """Start-up takes seconds on a busy machine (imports alone); Ctrl-C meanwhile ends serve quietly."""
-    master, terminal = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", LOADING_THEN_SERVE, "serve", "--functions", str(catalog), "--data-dir", str(tmp_path)],
-        env={**os.environ, "FUNCSMITH_EXPOSE": "search"},
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    os.close(terminal)
+    proc, master = serve_at_terminal(["-c", LOADING_THEN_SERVE], catalog, tmp_path)
     try:
         shown = read_terminal(master, "loading", timeout=60)
         assert "loading" in shown, shown
