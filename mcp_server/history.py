@@ -4,7 +4,9 @@ Each version of a module is kept as a `.py` + `.json` pair under
 `<functions>/.funcsmith/history/<module>/<timestamp>-<hash>/`, written once per
 distinct content; at most `keep` versions per module are kept, the oldest going
 first. `funcsmith history` lists them and `funcsmith restore` puts one back
-through the same atomic write as publishing.
+through the same atomic write as publishing. Saving holds a lock file beside the
+history: replicas serving one folder all see the same edit and all keep its
+replaced version, and the lock lets only the first one write it.
 
 This module also holds the project's one atomic write: funcsmith never lets a
 reader see half a file, and the temp files a crash leaves behind carry a name
@@ -26,10 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from mcp_server.catalog import STATE_FOLDER, FunctionEntry
 
 DEFAULT_KEEP = 20
 TEMP_SUFFIX = ".funcsmith-tmp"
+LOCK_NAME = "history.lock"
+LOCK_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,20 +150,27 @@ def spec_text(specs: Sequence[Mapping[str, Any]]) -> str:
 def save(functions: Path, module: str, source: str, spec_json: str, *, keep: int = DEFAULT_KEEP) -> Version:
     """Keep one version of a module, then drop the oldest beyond `keep`.
 
-    Content already kept is not written again: its version becomes the newest. Raises OSError
-    (disk full, read-only folder) with nothing half-written left behind.
+    Content already kept is not written again (by this process or another one): its version becomes
+    the newest. Raises OSError (disk full, read-only folder, the lock not free within
+    LOCK_TIMEOUT_S) with nothing half-written left behind.
     """
-    digest = hashlib.sha256((source + "\0" + spec_json).encode()).hexdigest()[:12]
     root = history_root(functions) / module
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(functions / STATE_FOLDER / LOCK_NAME, timeout=LOCK_TIMEOUT_S, thread_local=False):
+        return _save_locked(functions, root, module, source, spec_json, keep)
+
+
+def _save_locked(functions: Path, root: Path, module: str, source: str, spec_json: str, keep: int) -> Version:
+    digest = hashlib.sha256((source + "\0" + spec_json).encode()).hexdigest()[:12]
     now = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}"
     folder = root / f"{stamp}-{digest}"
-    existing = next(iter(root.glob(f"*-{digest}")), None) if root.is_dir() else None
+    existing = next(iter(root.glob(f"*-{digest}")), None)
     if existing is not None:
         existing.rename(folder)
     else:
         staging = root / f".{folder.name}{TEMP_SUFFIX}"
-        staging.mkdir(parents=True)
+        staging.mkdir()
         try:
             write_atomic(staging / f"{module}.py", source)
             write_atomic(staging / f"{module}.json", spec_json)
