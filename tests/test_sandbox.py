@@ -21,6 +21,8 @@ from mcp_server.sandbox.calluser import CALL_GID, CALL_UID
 
 pytestmark = pytest.mark.anyio
 
+ZYGOTE, WORKER, RUNNER = "mcp_server.sandbox.zygote", "mcp_server.sandbox.worker", "mcp_server.sandbox.runner"
+
 HOSTILE = Path(__file__).parent / "hostile" / "hostile.py"
 # A path outside the call's folders is refused, or (under a folder the call user may not pass) not there at all.
 REFUSED = {"PermissionError", "FileNotFoundError"}
@@ -390,7 +392,7 @@ async def test_pool_is_warm_and_serves_each_call_in_a_fresh_process(sandbox: San
 
 async def test_pooled_processes_wait_at_idle_priority(sandbox: Sandbox, data_root: Path) -> None:
     assert eventually(lambda: len(pooled_processes(data_root)) == sandbox.pool_size)
-    if sandbox._zygotes[False].facts["idle_pool"] is True:  # only where the zygote may give it back
+    if sandbox._zygotes[False].facts.idle_pool is True:  # only where the zygote may give it back
         assert {os.sched_getscheduler(pid) for pid in pooled_processes(data_root)} == {os.SCHED_IDLE}
     result = await run(sandbox, "priority")
     assert result.value == {"policy": os.SCHED_OTHER, "nice": 0}, result
@@ -455,6 +457,31 @@ async def test_spawn_mode_has_the_same_lockdown(tmp_path: Path) -> None:
     assert not sandbox_processes(data_root)
     assert not list(Path(tempfile.gettempdir()).glob(f"funcsmith-{os.getpid()}-*"))
     assert not list(Path("/sys/fs/cgroup").glob(f"*/funcsmith-{os.getpid()}-*"))
+
+
+MODULES = "import sys\n\n\ndef loaded():\n    return sorted(sys.modules)\n"
+
+
+async def loaded_modules(box: Sandbox, grant: SandboxGrant | None = None) -> set[str]:
+    """The modules a call process has before its function runs: those of the zygote it was forked from."""
+    result = await box.call(
+        module="modules", source=MODULES, filename="modules.py", function="loaded", arguments={}, grant=grant
+    )
+    assert result.ok, result
+    return set(result.value)
+
+
+async def test_the_zygote_imports_neither_asyncio_nor_the_runner(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The zygote stays small, so every fork of it is cheap: none of the server side (asyncio, the runner)."""
+    async with Sandbox(tmp_path / "spawned", limits=LIMITS, start="spawn") as spawned:
+        for modules in (
+            await loaded_modules(sandbox),  # a pooled call process
+            await loaded_modules(sandbox, SandboxGrant(read_paths=(str(tmp_path),))),  # a cold one
+            await loaded_modules(spawned),  # a call of a zygote started for it alone
+        ):
+            assert ZYGOTE in modules and WORKER in modules, sorted(modules)
+            server_side = {m for m in modules if m.split(".")[0] == "asyncio" or m == RUNNER}
+            assert not server_side, f"the zygote imported {sorted(server_side)}"
 
 
 def test_start_and_pool_size_are_checked(data_root: Path) -> None:

@@ -8,25 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: error_type values that mean the sandbox stopped the call (not the function raising).
-SANDBOX_ERRORS = frozenset(
-    {
-        "Timeout",
-        "CPULimit",
-        "MemoryLimit",
-        "TempLimit",
-        "DataQuota",
-        "NotStarted",
-        "FileSizeLimit",
-        "OutputLimit",
-        "ResultTooLarge",
-        "NotJSON",
-        "Crashed",
-        "Cancelled",
-        "ProtocolError",
-    }
-)
-
 
 @dataclass(frozen=True, slots=True)
 class SandboxGrant:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import subprocess
@@ -12,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mcp_server.sandbox import _wire
+from mcp_server.sandbox._wire import Facts, Findings
 from mcp_server.sandbox.calluser import CALL_UID
 from mcp_server.sandbox.model import Layer
 from mcp_server.sandbox.paths import python_read_paths
@@ -23,11 +24,10 @@ _PROBE = "import sys; sys.path.insert(0, sys.argv[1]); from mcp_server.sandbox.p
 
 
 def probe_main() -> None:
-    """Run in a throwaway interpreter: try each layer for real and print the findings as JSON."""
+    """Run in a throwaway interpreter: try each layer for real and print the Findings."""
     from mcp_server.sandbox import calluser, landlock, linux, namespaces, seccomp, tmpfs, zygote
     from mcp_server.sandbox.cgroup import CallGroups
 
-    facts: dict[str, Any] = {"euid": os.geteuid(), "landlock_abi": landlock.abi_version()}
     pid = os.fork()
     if pid == 0:
         try:
@@ -36,20 +36,29 @@ def probe_main() -> None:
             os._exit(1)
         os._exit(0)
     _, status = os.waitpid(pid, 0)
-    facts["netns"] = True if os.waitstatus_to_exitcode(status) == 0 else "unshare(CLONE_NEWNET) was refused"
-    facts["pidns"] = zygote._try(zygote.probe_pid_namespace)
+    netns = True if os.waitstatus_to_exitcode(status) == 0 else "unshare(CLONE_NEWNET) was refused"
+    pidns = zygote._try(zygote.probe_pid_namespace)
+    cgroup: bool | str
+    memory: bool | str
     try:
         groups = CallGroups.create(f"funcsmith-probe-{os.getpid()}")
-        facts["cgroup"] = True
-        facts["memory_cgroup"] = True if groups.memory_base is not None else groups.memory_error
+        cgroup, memory = True, True if groups.memory_base is not None else groups.memory_error
         groups.remove()
     except OSError as exc:
-        facts["cgroup"] = facts["memory_cgroup"] = str(exc)
-    facts["tmpfs"] = zygote._try(tmpfs.probe)
-    facts["ipcns"] = namespaces.available()
-    facts["seccomp"] = seccomp.prepare()
-    facts["call_user"] = _try_call_user(calluser, namespaces) if os.geteuid() == 0 else False
-    sys.stdout.write(json.dumps(facts))
+        cgroup = memory = str(exc)
+    findings = Findings(
+        euid=os.geteuid(),
+        landlock_abi=landlock.abi_version(),
+        netns=netns,
+        pidns=pidns,
+        cgroup=cgroup,
+        memory_cgroup=memory,
+        tmpfs=zygote._try(tmpfs.probe),
+        ipcns=namespaces.available(),
+        seccomp=seccomp.prepare(),
+        call_user=_try_call_user(calluser, namespaces) if os.geteuid() == 0 else False,
+    )
+    sys.stdout.write(_wire.encode(findings).decode())
 
 
 def _try_call_user(calluser: Any, namespaces: Any) -> bool | str:
@@ -75,10 +84,10 @@ def _try_call_user(calluser: Any, namespaces: Any) -> bool | str:
 
 
 @functools.cache
-def probe() -> dict[str, Any]:
-    """The raw findings of one probe run (cached for the life of the process)."""
+def probe() -> Findings | str:
+    """The findings of one probe run (cached for the life of the process), or why there are none."""
     if not sys.platform.startswith("linux"):
-        return {"platform": sys.platform}
+        return f"the sandbox's isolation needs Linux, this is {sys.platform}"
     try:
         done = subprocess.run(
             [sys.executable, "-I", "-c", _PROBE, ROOT],
@@ -88,21 +97,20 @@ def probe() -> dict[str, Any]:
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
             check=False,
         )
-        return json.loads(done.stdout)
-    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        return {"error": f"the isolation probe failed: {exc}"}
+        return _wire.decode(done.stdout.encode(), Findings)
+    except (OSError, _wire.ProtocolError, subprocess.TimeoutExpired) as exc:
+        return f"the isolation probe failed: {exc}"
 
 
 def isolation_report() -> list[Layer]:
     """Every isolation layer, whether it is active here, and why not where it is not."""
-    facts = probe()
-    if "platform" in facts or "error" in facts:
-        reason = facts.get("error") or f"the sandbox's isolation needs Linux, this is {facts['platform']}"
-        return [Layer("isolation", False, reason)]
-    abi, root = facts["landlock_abi"], facts["euid"] == 0
-    cgroup, netns, pidns = facts["cgroup"], facts["netns"], facts["pidns"]
-    memory, temp = facts.get("memory_cgroup", cgroup), facts.get("tmpfs", "not probed")
-    ipcns, filtered, call_user = facts["ipcns"], facts["seccomp"], facts["call_user"]
+    found = probe()
+    if isinstance(found, str):
+        return [Layer("isolation", False, found)]
+    abi, root = found.landlock_abi, found.euid == 0
+    cgroup, netns, pidns = found.cgroup, found.netns, found.pidns
+    memory, temp = found.memory_cgroup, found.tmpfs
+    ipcns, filtered, call_user = found.ipcns, found.seccomp, found.call_user
     no_landlock = "the kernel has no Landlock (Linux 5.13+ with landlock in the LSM list)"
     layers = [
         Layer("rlimits", True, "CPU time, address space, file size, open files, no core dumps; per call process"),
@@ -185,24 +193,24 @@ def isolation_report() -> list[Layer]:
     return layers
 
 
-def warn_missing(facts: dict[str, Any]) -> None:
+def warn_missing(facts: Facts) -> None:
     """Log, once per process, each layer a starting zygote could not set up."""
-    for key in ("netns", "pidns", "ipcns", "seccomp", "view"):
-        value = facts.get(key)
-        if value is not None and value is not True and key not in _warned:
+    layers = {"pidns": facts.pidns, "ipcns": facts.ipcns, "seccomp": facts.seccomp, "view": facts.view}
+    if not facts.network:
+        layers["netns"] = facts.netns
+    for key, value in layers.items():
+        if value is not True and key not in _warned:
             _warned.add(key)
             logger.warning("sandbox: %s unavailable: %s", key, value)
-    if "cgroup_error" in facts and "cgroup" not in _warned:
+    if facts.cgroup_error and "cgroup" not in _warned:
         _warned.add("cgroup")
-        logger.warning("sandbox: no per-call pids cgroup: %s", facts["cgroup_error"])
-    if "memory_cgroup_error" in facts and "memory" not in _warned:
+        logger.warning("sandbox: no per-call pids cgroup: %s", facts.cgroup_error)
+    if facts.memory_cgroup_error and "memory" not in _warned:
         _warned.add("memory")
-        logger.warning("sandbox: no per-call memory cgroup: %s", facts["memory_cgroup_error"])
-    if facts.get("landlock_abi", 0) < 4 and "landlock" not in _warned:
+        logger.warning("sandbox: no per-call memory cgroup: %s", facts.memory_cgroup_error)
+    if facts.landlock_abi < 4 and "landlock" not in _warned:
         _warned.add("landlock")
-        logger.warning(
-            "sandbox: Landlock ABI %s: file-system and/or TCP rules are not enforced", facts.get("landlock_abi")
-        )
+        logger.warning("sandbox: Landlock ABI %s: file-system and/or TCP rules are not enforced", facts.landlock_abi)
 
 
 _warned: set[str] = set()

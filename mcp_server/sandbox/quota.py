@@ -23,8 +23,8 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from mcp_server.sandbox._wire import DataRoom
 from mcp_server.sandbox.model import Limits
 
 WATCH_S = 0.25
@@ -113,13 +113,13 @@ class DataQuotas:
     def __init__(self) -> None:
         self.usage: dict[Path, Usage] = {}
 
-    async def room(self, home: Path, limits: Limits) -> dict[str, Any]:
-        """What a call may still add: `room_bytes` for one file, and whether the folder is `full`."""
+    async def room(self, home: Path, limits: Limits) -> DataRoom:
+        """What a call may still add: the bytes of one file, and whether the folder is full."""
         usage = self.usage.get(home)
         if usage is None:
             usage = self.usage[home] = await self._measure(home, limits)
         room = limits.data_quota_mb * _MIB - usage.bytes
-        return {"room_bytes": max(room, 0), "full": room <= 0 or usage.files >= limits.data_files}
+        return DataRoom(room_bytes=max(room, 0), full=room <= 0 or usage.files >= limits.data_files)
 
     def remeasure(self, home: Path, limits: Limits) -> Awaitable[None] | None:
         """Measure a folder after a call: right here when it is small (the usual case), else off the loop."""

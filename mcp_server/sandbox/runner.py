@@ -9,8 +9,9 @@ needs more than the pool's lockdown allows, to the zygote, which forks one for
 it), and the pooled call process sends the reply itself (the zygote, which
 supervises every call process, replies for cold calls and for calls that end
 without replying: a timeout, a crash, a cancellation).
-With `start="spawn"` (no zygote: for platforms or machines where it cannot run)
-every call starts a fresh interpreter that supervises it, with the same lockdown.
+With `start="spawn"` (the naive design, and the fallback where a long-lived zygote
+cannot run) every call starts a fresh zygote of its own, without a pool: the same
+supervisor and lockdown, with a whole interpreter start per call.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import collections
 import contextlib
 import fcntl
 import itertools
-import json
 import os
 import select
 import shutil
@@ -39,38 +39,34 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from mcp_server.sandbox import calluser, cleanup, protocol
-from mcp_server.sandbox.cgroup import CallGroups, Slot
+from mcp_server.sandbox import _wire, calluser
+from mcp_server.sandbox._wire import Boot, ErrorType, Facts, Kill, Op, Pool, Pooled, PoolFailed, Ready, Request, Run
 from mcp_server.sandbox.model import CallResult, Limits, SandboxGrant
 from mcp_server.sandbox.outcome import from_reply, sandbox_failure, timeout
 from mcp_server.sandbox.paths import python_read_paths
-from mcp_server.sandbox.probe import ROOT, logger, probe, warn_missing
+from mcp_server.sandbox.probe import ROOT, logger, warn_missing
 from mcp_server.sandbox.quota import DataQuotas
 
 _Opened = tuple[socket.socket, Callable[[], None], Callable[[], None]]  # the call's socket, kill, stuck
 
-# The zygote (and a spawned call) imports only the modules a call needs: registering the two packages by path
-# skips their __init__ (and with it asyncio and this module), which keeps the zygote small and every fork of it cheap.
-_PACKAGES = """
+# The zygote imports only the modules a call needs: registering the two packages by path skips
+# their __init__ (and with it asyncio and this module), which keeps the zygote small and every fork of it cheap.
+BOOT = """
 import sys, types
 for name in ("mcp_server", "mcp_server.sandbox"):
     package = sys.modules[name] = types.ModuleType(name)
-    package.__path__ = [sys.argv[4] + "/" + name.replace(".", "/")]
+    package.__path__ = [sys.argv[3] + "/" + name.replace(".", "/")]
+from mcp_server.sandbox.zygote import main
+main()
 """
-_BOOT = _PACKAGES + "from mcp_server.sandbox.zygote import main\nmain()\n"
-_SPAWN_BOOT = _PACKAGES + "from mcp_server.sandbox.spawn import main\nmain()\n"
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _GRACE_S = 2.0  # how long past its own timeout the supervisor may take before the server steps in
-_spawner_ids = itertools.count(1)
 
 
-async def _boot(
-    script: str, channel: socket.socket, label: str, network: bool, config: Mapping[str, Any]
-) -> asyncio.subprocess.Process:
-    """Start a fresh `python -I` on one of the sandbox's boot scripts, talking over `channel`."""
+async def _boot(channel: socket.socket, label: str, boot: Boot) -> asyncio.subprocess.Process:
+    """Start a fresh `python -I` running a zygote, talking over `channel`."""
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-I", "-c", script,
-        str(channel.fileno()), label, "online" if network else "offline", ROOT, json.dumps(config),
+        sys.executable, "-I", "-c", BOOT, str(channel.fileno()), label, ROOT, _wire.encode(boot).decode(),
         pass_fds=(channel.fileno(),),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -82,7 +78,7 @@ async def _boot(
 class _Zygote:
     """One running zygote, the control socket to it, and the pooled calls' sockets it handed over."""
 
-    def __init__(self, process: asyncio.subprocess.Process, control: socket.socket, facts: dict[str, Any]) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, control: socket.socket, facts: Facts) -> None:
         self.process = process
         self.control = control
         self.facts = facts
@@ -91,10 +87,10 @@ class _Zygote:
         asyncio.get_running_loop().add_reader(control.fileno(), self._receive)
 
     @classmethod
-    async def start(cls, label: str, *, network: bool, pool: Mapping[str, Any]) -> _Zygote:
+    async def start(cls, label: str, boot: Boot) -> _Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
-            process = await _boot(_BOOT, theirs, label, network, pool)
+            process = await _boot(theirs, label, boot)
         ours.setblocking(False)
         try:
             data = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(ours, 65536), 30)
@@ -109,10 +105,17 @@ class _Zygote:
             code = await process.wait()
             raise RuntimeError(f"the sandbox zygote exited with code {code} before it was ready (see its stderr)")
         ours.setblocking(True)
-        facts = json.loads(data)
-        warn_missing(facts)
-        logger.debug("sandbox zygote %s ready: %s", facts.get("pid"), facts)
-        return cls(process, ours, facts)
+        try:
+            ready = _wire.decode(data, Ready)
+        except _wire.ProtocolError as exc:
+            ours.close()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise RuntimeError(f"the sandbox zygote did not start: {exc}") from None
+        warn_missing(ready.facts)
+        logger.debug("sandbox zygote %s ready: %s", ready.facts.pid, ready.facts)
+        return cls(process, ours, ready.facts)
 
     @property
     def alive(self) -> bool:
@@ -134,11 +137,11 @@ class _Zygote:
             if not data:  # the zygote is gone; the next call notices and starts another
                 asyncio.get_running_loop().remove_reader(self.control.fileno())
                 return
-            message = json.loads(data)
-            if message.get("op") == "pooled" and len(fds) == 1:
-                self.pool.append((int(message["pid"]), socket.socket(fileno=fds.pop())))
-            elif message.get("op") == "pool-failed":
-                logger.warning("sandbox: a pooled call process failed (status %s); no more pool", message["status"])
+            message = _wire.decode_control(data)
+            if isinstance(message, Pooled) and len(fds) == 1:
+                self.pool.append((message.pid, socket.socket(fileno=fds.pop())))
+            elif isinstance(message, PoolFailed):
+                logger.warning("sandbox: a pooled call process failed (status %s); no more pool", message.status)
             for fd in fds:
                 os.close(fd)
             del fds[:]
@@ -155,21 +158,26 @@ class _Zygote:
         return None
 
     def run(self, call_id: int, sock: socket.socket) -> None:
-        message = json.dumps({"v": protocol.VERSION, "op": "run", "id": call_id}).encode()
+        message = _wire.encode(Run(Op.RUN, call_id))
         fds = array.array("i", [sock.fileno()])
         self.control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())], socket.MSG_DONTWAIT)
 
-    def kill(self, **which: int) -> None:
-        """Have the zygote stop one call: a cold one by `call_id`, a pooled one by `pid` (never waiting on it)."""
+    def kill(self, *, id: int = 0, pid: int = 0) -> None:
+        """Have the zygote stop one call: a cold one by its `id`, a pooled one by its `pid` (never waiting on it)."""
         with contextlib.suppress(OSError):
-            self.control.send(json.dumps({"v": protocol.VERSION, "op": "kill", **which}).encode(), socket.MSG_DONTWAIT)
+            self.control.send(_wire.encode(Kill(Op.KILL, id=id, pid=pid)), socket.MSG_DONTWAIT)
 
     def stuck(self) -> None:
         """The zygote failed to start or end a call: kill it (with every call of its), to be replaced."""
         if self.process.returncode is None:
-            logger.warning("sandbox: zygote %s failed to start or end a call; replacing it", self.facts.get("pid"))
+            logger.warning("sandbox: zygote %s failed to start or end a call; replacing it", self.facts.pid)
             _signal(self.process, signal.SIGKILL)
         self.replaced = True
+
+    async def retire(self) -> None:
+        """Wait for a zygote that serves one call to exit by itself, then let go of it."""
+        await self.process.wait()
+        await self.close()
 
     async def close(self) -> None:
         """Close the control socket (the zygote stops every call it started) and wait for it to exit."""
@@ -186,76 +194,13 @@ class _Zygote:
             await self.process.wait()
 
 
-class _Spawner:
-    """No zygote: each call starts a fresh interpreter that runs the same supervisor and worker code."""
-
-    def __init__(self, label: str, facts: dict[str, Any]) -> None:
-        self.label = label
-        self.facts = facts
-        self.scratch, self.scratch_lock = cleanup.make_scratch()
-        self.groups: CallGroups | None = None
-        if facts.get("cgroup") is True:
-            try:
-                self.groups = CallGroups.create(f"funcsmith-{os.getpid()}-{next(_spawner_ids)}")
-            except OSError as exc:
-                facts["cgroup_error"] = str(exc)
-        self.cleanups: set[asyncio.Task[None]] = set()
-
-    @classmethod
-    async def start(cls, label: str) -> _Spawner:
-        facts = dict(await asyncio.to_thread(probe))
-        if "platform" in facts or "error" in facts:
-            raise RuntimeError(facts.get("error") or f"the sandbox needs Linux, this is {facts['platform']}")
-        spawner = cls(label, facts)
-        warn_missing(spawner.facts)
-        return spawner
-
-    async def open(self, *, network: bool) -> _Opened | CallResult:
-        """Start the call's own interpreter; the socket to it, how to kill it, and how to give up on it."""
-        group = self.groups.acquire() if self.groups is not None else None
-        config = {
-            "group": [str(group.pids), group.memory and str(group.memory), group.v2] if group is not None else None,
-            "scratch": str(self.scratch),
-            "landlock_abi": self.facts["landlock_abi"],
-            "pidns": self.facts["pidns"] is True,
-            "netns": self.facts["netns"] is True,
-        }
-        ours, theirs = socket.socketpair()
-        with theirs:
-            try:
-                process = await _boot(_SPAWN_BOOT, theirs, self.label, network, config)
-            except OSError as exc:
-                ours.close()
-                if group is not None and self.groups is not None:
-                    self.groups.release(group)
-                return sandbox_failure("Crashed", f"could not start the call's interpreter: {exc}", elapsed=0.0)
-        cleanup = asyncio.create_task(self._reaped(process, group))
-        self.cleanups.add(cleanup)
-        cleanup.add_done_callback(self.cleanups.discard)
-        return ours, partial(_signal, process, signal.SIGTERM), partial(_signal, process, signal.SIGKILL)
-
-    async def _reaped(self, process: asyncio.subprocess.Process, group: Slot | None) -> None:
-        """After the reply is in: wait for the call's interpreter to exit, then recycle its cgroup."""
-        await process.wait()
-        if group is not None and self.groups is not None:
-            self.groups.release(group)
-
-    async def close(self) -> None:
-        if self.cleanups:
-            await asyncio.wait(set(self.cleanups))
-        if self.groups is not None:
-            self.groups.remove()
-        await asyncio.to_thread(cleanup.remove_all, [self.scratch])
-        os.close(self.scratch_lock)
-
-
 class Sandbox:
     """Runs functions from source text, each call in a fresh, locked-down process.
 
     `start="fork"` (the default) forks every call from a pre-started zygote, which keeps
     `pool_size` call processes forked and locked down ahead of time for calls with the
-    default limits and no grant; `start="spawn"` starts a fresh interpreter per call
-    instead (about 15 times slower per call, but needs no long-lived zygote). A zygote
+    default limits and no grant; `start="spawn"` starts a fresh zygote without a pool per
+    call instead (many times slower per call, but needs no long-lived zygote). A zygote
     that cannot start falls back to "spawn", with a warning.
     """
 
@@ -282,7 +227,7 @@ class Sandbox:
         self._slots = asyncio.Semaphore(self.max_concurrency)
         self._zygotes: dict[bool, _Zygote] = {}
         self._starting: dict[bool, asyncio.Lock] = {False: asyncio.Lock(), True: asyncio.Lock()}
-        self._spawner: _Spawner | None = None
+        self._spawned: set[asyncio.Task[None]] = set()  # the zygotes of spawned calls, until each has exited
         self._ids = itertools.count(1)
         self._ending: set[asyncio.Future[None]] = set()  # calls answered whose tree may still be dying
         self._quotas = DataQuotas()
@@ -312,8 +257,6 @@ class Sandbox:
             except RuntimeError as exc:
                 logger.warning("sandbox: %s; starting a fresh interpreter per call instead", exc)
                 self.start = "spawn"
-        if self.start == "spawn":
-            self._spawner = await _Spawner.start(str(self.data_root))
         return self
 
     async def __aexit__(
@@ -327,8 +270,8 @@ class Sandbox:
         zygotes, self._zygotes = list(self._zygotes.values()), {}
         for zygote in zygotes:
             await zygote.close()
-        if self._spawner is not None:
-            await self._spawner.close()
+        if self._spawned:
+            await asyncio.wait(set(self._spawned))
         if self._ending:  # each ends as soon as its supervisor is gone
             await asyncio.wait(set(self._ending))
         for stand_in in self._stand_ins.values():
@@ -357,30 +300,30 @@ class Sandbox:
         limits = self.limits.for_grant(grant)
         home = self._home(module, data_dir)
         granted = [str(Path(p).expanduser().resolve()) for p in (*grant.read_paths, *grant.write_paths)]
-        request = {
-            "module": module,
-            "source": source,
-            "filename": filename,
-            "function": function,
-            "arguments": dict(arguments),
-            "data_dir": str(home),
-            "read_paths": [*python_read_paths(), *granted[: len(grant.read_paths)]],
-            "write_paths": granted[len(grant.read_paths) :],
-            "granted": granted,
-            "network": grant.network,
-            "limits": _limits(limits),
-        }
-        request["data"] = await self._quotas.room(home, limits)
+        request = Request(
+            module=module,
+            source=source,
+            filename=filename,
+            function=function,
+            arguments=dict(arguments),
+            data_dir=str(home),
+            read_paths=[*python_read_paths(), *granted[: len(grant.read_paths)]],
+            write_paths=granted[len(grant.read_paths) :],
+            granted=granted,
+            network=grant.network,
+            limits=limits,
+            data=await self._quotas.room(home, limits),
+        )
         try:
-            payload = protocol.encode(request)
-        except (TypeError, ValueError) as exc:
+            payload = _wire.frame(request)
+        except TypeError as exc:
             raise TypeError(f"Sandbox.call: arguments for {function} are not JSON: {exc}") from None
         poolable = not (grant.network or granted) and limits == self.limits and home.is_relative_to(self.data_root)
         await self._slots.acquire()
         slot = _Slot(self._slots, self._ending, after=partial(self._quotas.remeasure, home, limits))
         try:
-            if self._spawner is not None:
-                opened = await self._spawner.open(network=grant.network)
+            if self.start == "spawn":
+                opened = await self._spawn(network=grant.network)
             else:
                 opened = await self._open(network=grant.network, poolable=poolable)
             if isinstance(opened, CallResult):
@@ -393,7 +336,7 @@ class Sandbox:
                 watch.close()
             if watch.passed is not None:
                 details = {"limit_mb": limits.data_quota_mb, "limit_files": limits.data_files}
-                return sandbox_failure("DataQuota", watch.message(), elapsed=result.elapsed_s, **details)
+                return sandbox_failure(ErrorType.DATA_QUOTA, watch.message(), elapsed=result.elapsed_s, **details)
             return result
         finally:
             slot.release_unless_handed()
@@ -415,10 +358,33 @@ class Sandbox:
                 ours.close()
                 zygote.stuck()
                 if attempt:
-                    return sandbox_failure("NotStarted", f"the sandbox could not start the call: {exc}", elapsed=0.0)
+                    return _not_started(exc)
                 continue
             return ours, partial(zygote.kill, id=call_id), zygote.stuck
         raise AssertionError("unreachable")
+
+    async def _spawn(self, *, network: bool) -> _Opened | CallResult:
+        """A socket to a fresh zygote of this call's own, without a pool: it serves the call, then exits."""
+        try:
+            zygote = await _Zygote.start(str(self.data_root), Boot(network, self._pool(size=0), once=True))
+        except (RuntimeError, OSError) as exc:
+            return _not_started(exc)
+        retired = asyncio.create_task(zygote.retire())
+        self._spawned.add(retired)
+        retired.add_done_callback(self._spawned.discard)
+        ours, theirs = socket.socketpair()
+        try:
+            with theirs:
+                zygote.run(1, theirs)
+        except OSError as exc:
+            ours.close()
+            zygote.stuck()
+            return _not_started(exc)
+        return ours, partial(zygote.kill, id=1), zygote.stuck
+
+    def _pool(self, *, size: int) -> Pool:
+        """What a zygote's pool is made for: this Sandbox's limits, Python and its data root."""
+        return Pool(size=size, limits=self.limits, read_paths=list(python_read_paths()), data_root=str(self.data_root))
 
     def _home(self, module: str, data_dir: Path | None) -> Path:
         """The call's data folder (its HOME), created on first use."""
@@ -458,17 +424,12 @@ class Sandbox:
             zygote = self._zygotes.get(network)
             if zygote is None or not zygote.alive:
                 if zygote is not None:
-                    logger.warning("sandbox zygote %s died; starting a new one", zygote.facts.get("pid"))
+                    logger.warning("sandbox zygote %s died; starting a new one", zygote.facts.pid)
                     await zygote.close()
-                pool = {
-                    "size": 0 if network else self.pool_size,
-                    "limits": _limits(self.limits),
-                    "read_paths": list(python_read_paths()),
-                    "data_root": str(self.data_root),
-                }
                 with contextlib.suppress(OSError):  # one that cannot be created was reported at start
                     self.data_root.mkdir(parents=True, exist_ok=True)
-                zygote = await _Zygote.start(str(self.data_root), network=network, pool=pool)
+                pool = self._pool(size=0 if network else self.pool_size)
+                zygote = await _Zygote.start(str(self.data_root), Boot(network, pool))
                 if self._closed:
                     await zygote.close()
                     raise RuntimeError("this Sandbox was closed while it started")
@@ -476,21 +437,8 @@ class Sandbox:
             return zygote
 
 
-def _limits(limits: Limits) -> dict[str, Any]:
-    return {
-        "timeout_s": limits.timeout_s,
-        "cpu_s": limits.cpu_s,
-        "memory_mb": limits.memory_mb,
-        "file_size_mb": limits.file_size_mb,
-        "tmp_mb": limits.tmp_mb,
-        "tmp_files": limits.tmp_files,
-        "data_quota_mb": limits.data_quota_mb,
-        "data_files": limits.data_files,
-        "processes": limits.processes,
-        "open_files": limits.open_files,
-        "output_bytes": limits.output_bytes,
-        "result_bytes": limits.result_bytes,
-    }
+def _not_started(exc: BaseException) -> CallResult:
+    return sandbox_failure(ErrorType.NOT_STARTED, f"the sandbox could not start the call: {exc}", elapsed=0.0)
 
 
 class _Slot:
@@ -592,7 +540,7 @@ async def _exchange(
     """
     started = time.monotonic()
     sock.setblocking(False)
-    reader = protocol.ReplyReader(limit=limits.result_bytes + 8 * limits.output_bytes + (1 << 20))
+    reader = _wire.ReplyReader(limit=limits.result_bytes + 8 * limits.output_bytes + (1 << 20))
     try:
         async with asyncio.timeout(limits.timeout_s + _GRACE_S):
             await _send_and_receive(sock, payload, reader)
@@ -601,20 +549,21 @@ async def _exchange(
         elapsed = time.monotonic() - started
         if _unread(sock):  # the request is still in the socket: nothing ever took it
             message = f"the sandbox could not start the call: its supervisor did not take it within {elapsed:.0f} s"
-            return sandbox_failure("NotStarted", message, elapsed=elapsed)
+            return sandbox_failure(ErrorType.NOT_STARTED, message, elapsed=elapsed)
         message, details = timeout(limits, None)
-        return sandbox_failure("Timeout", message, elapsed=elapsed, **details)
-    except (protocol.ProtocolError, OSError) as exc:
+        return sandbox_failure(ErrorType.TIMEOUT, message, elapsed=elapsed, **details)
+    except (_wire.ProtocolError, OSError) as exc:
         kill()
         return sandbox_failure(
-            "ProtocolError", f"bad reply from the call supervisor: {exc}", elapsed=time.monotonic() - started
+            ErrorType.PROTOCOL_ERROR, f"bad reply from the call supervisor: {exc}", elapsed=time.monotonic() - started
         )
     except BaseException:  # cancelled (or the loop is going down): kill the tree before letting go
         kill()
         raise
     finally:
         end(sock, started + limits.timeout_s + 2 * _GRACE_S)
-    return from_reply(reader.meta or {}, reader.blobs, limits, elapsed=time.monotonic() - started)
+    assert reader.reply is not None
+    return from_reply(reader.reply, reader.blobs, limits, elapsed=time.monotonic() - started)
 
 
 def _unread(sock: socket.socket) -> int:
@@ -625,7 +574,7 @@ def _unread(sock: socket.socket) -> int:
         return 0
 
 
-async def _send_and_receive(sock: socket.socket, payload: bytes, reader: protocol.ReplyReader) -> None:
+async def _send_and_receive(sock: socket.socket, payload: bytes, reader: _wire.ReplyReader) -> None:
     """Send the request, then read until the reply is complete."""
     loop = asyncio.get_running_loop()
     await loop.sock_sendall(sock, payload)
@@ -633,7 +582,7 @@ async def _send_and_receive(sock: socket.socket, payload: bytes, reader: protoco
         chunk = await loop.sock_recv(sock, 1 << 18)
         if not chunk:
             what = "without a reply" if not reader.data else "in the middle of its reply"
-            raise protocol.ProtocolError(f"the call supervisor closed its socket {what}")
+            raise _wire.ProtocolError(f"the call supervisor closed its socket {what}")
         if reader.feed(chunk):
             return
 

@@ -15,11 +15,13 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mcp_server.sandbox import protocol, worker
+from mcp_server.sandbox import _wire, worker
+from mcp_server.sandbox._wire import Mark, Reply, Stop
+from mcp_server.sandbox.model import Limits
 
 #: How long the pipes of an exited call process may stay open (held by something outside its namespace).
 LINGER_S = 0.2
@@ -28,7 +30,7 @@ LINGER_S = 0.2
 class WatchedCall:
     """The state of one call, from its socket's arrival to the last byte of its reply."""
 
-    def __init__(self, sock: socket.socket, *, call_id: int, tmp: Path, limits: Mapping[str, Any] | None) -> None:
+    def __init__(self, sock: socket.socket, *, call_id: int, tmp: Path, limits: Limits | None) -> None:
         self.sock = sock  # blocking (a pooled call process reads it): the zygote uses it with MSG_DONTWAIT only
         self.call_id = call_id  # 0 for a pooled call (the server names it by pid)
         self.tmp = tmp
@@ -43,7 +45,7 @@ class WatchedCall:
         self.open_fds: set[int] = set()  # the pipes not yet at their end
         self.caps: dict[int, int] = {}
         self.out_r = self.err_r = self.res_r = -1
-        self.stopped: str | None = None
+        self.stopped: Stop | None = None
         self.status: int | None = None
         self.rusage: Any = None
         self.deadline = math.inf
@@ -82,9 +84,9 @@ class WatchedCall:
         self.pid = pid
         self.pidfd = os.pidfd_open(pid)
         self.out_r, self.err_r, self.res_r = out_r, err_r, res_r
-        output = int(self.limits["output_bytes"])
+        output = self.limits.output_bytes
         self.streams = {**pipes, res_r: bytearray()}
-        self.caps = {out_r: output, err_r: output, res_r: int(self.limits["result_bytes"]) + 64}
+        self.caps = {out_r: output, err_r: output, res_r: self.limits.result_bytes + 64}
         self.open_fds = set(self.streams)
 
     def close_output(self) -> None:
@@ -113,10 +115,10 @@ class WatchedCall:
             self.request += chunk
             if len(self.request) >= 8:
                 size = int.from_bytes(self.request[:8], "big")
-                if size > worker.REQUEST_LIMIT:
-                    raise protocol.ProtocolError(f"a request of {size} bytes exceeds {worker.REQUEST_LIMIT} bytes")
+                if size > _wire.REQUEST_LIMIT:
+                    raise _wire.ProtocolError(f"a request of {size} bytes exceeds {_wire.REQUEST_LIMIT} bytes")
                 if len(self.request) > 8 + size:
-                    raise protocol.ProtocolError("bytes follow the end of the request")
+                    raise _wire.ProtocolError("bytes follow the end of the request")
                 if len(self.request) == 8 + size:
                     frame, self.request = bytes(self.request), bytearray()
                     return frame
@@ -128,15 +130,15 @@ class WatchedCall:
             return False
         if fd == self.res_r and not self.started:  # a pooled call process's first byte: its request came
             self.start_clock()
-            chunk = chunk[len(worker.STARTED) :]
-        if fd == self.res_r and self.pooled and chunk[:1] == worker.REPLIED:  # it is sending its own reply
+            chunk = chunk[len(Mark.STARTED) :]
+        if fd == self.res_r and self.pooled and chunk[:1] == Mark.REPLIED:  # it is sending its own reply
             self.answered = True
-            chunk = chunk[len(worker.REPLIED) :]
+            chunk = chunk[len(Mark.REPLIED) :]
         buffer, cap = self.streams[fd], self.caps[fd]
         if len(buffer) <= cap:
             buffer += chunk[: cap + 1 - len(buffer)]
         if len(buffer) > cap:
-            self.stop("ResultTooLarge" if fd == self.res_r else "OutputLimit")
+            self.stop(Stop.RESULT_TOO_LARGE if fd == self.res_r else Stop.OUTPUT_LIMIT)
         return True
 
     def start_clock(self) -> None:
@@ -146,13 +148,13 @@ class WatchedCall:
             with contextlib.suppress(ProcessLookupError):
                 os.sched_setscheduler(self.pid, os.SCHED_OTHER, os.sched_param(0))
         self.started = True
-        self.deadline = time.monotonic() + float(self.limits["timeout_s"])
+        self.deadline = time.monotonic() + self.limits.timeout_s
 
     @property
     def result_complete(self) -> bool:
-        return self.stopped is None and protocol.is_complete(self.streams.get(self.res_r, b""))
+        return self.stopped is None and _wire.is_complete(self.streams.get(self.res_r, b""))
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: Stop) -> None:
         """Kill the call process; as its namespace's first process, its death takes every other with it."""
         if self.stopped is None:
             self.stopped = reason
@@ -199,14 +201,10 @@ class WatchedCall:
         return True
 
     def _reply(self) -> bytes:
-        meta = {
-            "stopped": self.stopped,
-            "status": self.status,
-            "cpu_s": round(self.rusage.ru_utime + self.rusage.ru_stime, 3) if self.rusage else None,
-        }
+        cpu_s = round(self.rusage.ru_utime + self.rusage.ru_stime, 3) if self.rusage else None
         out, err = (self._output(fd) for fd in (self.out_r, self.err_r))
-        result = bytes(self.streams.get(self.res_r, b"")) if self.stopped is None else b""
-        return protocol.encode_reply(meta, out, err, result)
+        outcome = bytes(self.streams.get(self.res_r, b"")) if self.stopped is None else b""
+        return _wire.encode_reply(Reply(stopped=self.stopped, status=self.status, cpu_s=cpu_s), out, err, outcome)
 
     def _output(self, fd: int) -> bytes:
         if fd in self.streams:

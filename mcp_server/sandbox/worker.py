@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import linecache
-import math
 import os
 import resource
 import signal
@@ -24,42 +23,40 @@ import sys
 import tempfile
 import traceback
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from mcp_server.sandbox import calluser, cgroup, landlock, linux, namespaces, protocol, seccomp, tmpfs
+from mcp_server.sandbox import _wire, calluser, cgroup, landlock, linux, namespaces, seccomp, tmpfs
+from mcp_server.sandbox._wire import DataRoom, ErrorType, Fault, Mark, Outcome, Pool, Reply, Request, Role, Stop
 from mcp_server.sandbox.jsonify import NotJSONError, to_json
+from mcp_server.sandbox.model import Limits
 
 _MIB = 1 << 20
 _TRACEBACK_FRAMES = 8
-REQUEST_LIMIT = 256 << 20
-BUSY_NAME = "funcsmith-call"  # the process name of a call process (or a spawned supervisor) serving a call
-STARTED = b"\x01"  # a pooled call process writes this to its result pipe first, once its request is in
-REPLIED = b"\x03"  # and this once its function is done, just before it sends the server its reply itself
-POOL_NAME = "funcsmith-pool"  # the process name of a pooled call process waiting for its call
 
 
-def run(request: Mapping[str, Any], *, out_fd: int, err_fd: int, result_fd: int, group: cgroup.Slot | None) -> NoReturn:
-    """Lock down for this request, run the requested function, write one result frame to `result_fd`, exit."""
+def run(request: Request, *, out_fd: int, err_fd: int, result_fd: int, group: cgroup.Slot | None) -> NoReturn:
+    """Lock down for this request, run the requested function, write one Outcome frame to `result_fd`, exit."""
     me = os.getpid()
     try:
-        namespaces.enter([*request["read_paths"], *request["write_paths"], request["data_dir"]], request["tmp_dir"])
-        contain(request["limits"], out_fd=out_fd, err_fd=err_fd, keep=(result_fd,), group=group)
-        own_temp(request["tmp_dir"], request["limits"])
-        limit_data(request["data"])
-        settle(request["data_dir"], request["tmp_dir"])
+        namespaces.enter([*request.read_paths, *request.write_paths, request.data_dir], request.tmp_dir)
+        contain(request.limits, out_fd=out_fd, err_fd=err_fd, keep=(result_fd,), group=group)
+        own_temp(request.tmp_dir, request.limits)
+        limit_data(request.data)
+        settle(request.data_dir, request.tmp_dir)
         problems = confine(request)
-        reply = call(request)
+        outcome = call(request)
         if problems:
-            reply["problems"] = problems
+            outcome = replace(outcome, problems=problems)
     except BaseException as exc:  # the lockdown itself failed: never run the function unconfined
-        reply = setup_failed(exc)
-    finish(reply, me=me, result_fd=result_fd, result_bytes=request["limits"]["result_bytes"])
+        outcome = setup_failed(exc)
+    finish(outcome, me=me, result_fd=result_fd, result_bytes=request.limits.result_bytes)
 
 
 def run_pooled(
-    pool: Mapping[str, Any],
+    pool: Pool,
     *,
     request_fd: int,
     out_fd: int,
@@ -82,12 +79,12 @@ def run_pooled(
     layer = -1
     try:
         keep = (result_fd, request_fd, out_fd, err_fd)
-        contain(pool["limits"], out_fd=out_fd, err_fd=err_fd, keep=keep, group=group)
-        namespaces.enter([*pool["read_paths"], pool["data_root"]], tmp_dir)
-        own_temp(tmp_dir, pool["limits"])
+        contain(pool.limits, out_fd=out_fd, err_fd=err_fd, keep=keep, group=group)
+        namespaces.enter([*pool.read_paths, pool.data_root], tmp_dir)
+        own_temp(tmp_dir, pool.limits)
         if landlock_abi:
-            python, _ = landlock.prepare(landlock_abi, read=pool["read_paths"], write=(), files=["/dev/null"])
-            roots = [pool["data_root"], os.path.dirname(tmp_dir)]
+            python, _ = landlock.prepare(landlock_abi, read=pool.read_paths, write=(), files=["/dev/null"])
+            roots = [pool.data_root, os.path.dirname(tmp_dir)]
             base, missing = landlock.prepare(landlock_abi, read=(), write=roots, files=())
             if missing:
                 raise FileNotFoundError(f"the sandbox's data or scratch root {missing[0]} does not exist")
@@ -101,17 +98,17 @@ def run_pooled(
     except BaseException as exc:
         failed = exc
     try:
-        request = protocol.read_frame(request_fd, limit=REQUEST_LIMIT)
-    except (OSError, protocol.ProtocolError):
+        request = _wire.read_frame(request_fd, Request, limit=_wire.REQUEST_LIMIT)
+    except (OSError, _wire.ProtocolError):
         os._exit(0)  # the pool was shut down before a call came: nothing ran, nothing to report
-    os.write(result_fd, STARTED)
-    request["tmp_dir"] = tmp_dir
-    linux.set_name(BUSY_NAME)
+    os.write(result_fd, Mark.STARTED)
+    request = replace(request, tmp_dir=tmp_dir)
+    linux.set_name(Role.CALL)
     try:
         if failed is not None:
             raise failed
-        home, full = request["data_dir"], request["data"]["full"]
-        limit_data(request["data"])
+        home, full = request.data_dir, request.data.full
+        limit_data(request.data)
         if landlock_abi:  # the second layer: of the data root and the scratch root, only this call's folders
             write, prune = ([tmp_dir], [home]) if full else ([home, tmp_dir], [])
             own, _ = landlock.prepare(landlock_abi, read=(), write=write, files=(), prune=prune)
@@ -120,27 +117,30 @@ def run_pooled(
             os.close(layer)
             landlock.release(own)
         settle(home, tmp_dir)
-        reply = call(request)
+        outcome = call(request)
     except BaseException as exc:
-        reply = setup_failed(exc)
-    limits = pool["limits"]
-    server = (request_fd, out_fd, err_fd, limits["output_bytes"])
-    finish(reply, me=me, result_fd=result_fd, result_bytes=limits["result_bytes"], server=server)
+        outcome = setup_failed(exc)
+    server = (request_fd, out_fd, err_fd, pool.limits.output_bytes)
+    finish(outcome, me=me, result_fd=result_fd, result_bytes=pool.limits.result_bytes, server=server)
 
 
-def setup_failed(exc: BaseException) -> dict[str, Any]:
-    return {"ok": False, "kind": "sandbox", "error_type": "Crashed", "error_message": f"sandbox setup failed: {exc}"}
+def setup_failed(exc: BaseException) -> Outcome:
+    return _sandbox_fault(ErrorType.CRASHED, f"sandbox setup failed: {exc}")
+
+
+def _sandbox_fault(kind: ErrorType, message: str, **details: object) -> Outcome:
+    return Outcome(ok=False, fault=Fault.SANDBOX, error_type=kind, error_message=message, details=details)
 
 
 def finish(
-    reply: dict[str, Any],
+    outcome: Outcome,
     *,
     me: int,
     result_fd: int,
     result_bytes: int,
     server: tuple[int, int, int, int] | None = None,
 ) -> NoReturn:
-    """Flush the function's output, write the result frame (or why it is too large), exit.
+    """Flush the function's output, write the Outcome frame (or why it is too large), exit.
 
     With `server` (the call's socket, the stdout and stderr memory files, the output cap), a pooled
     call process sends the server the whole reply itself: the zygote is off the reply's path.
@@ -150,27 +150,20 @@ def finish(
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # output lost to a broken stream must not lose the result
             stream.flush()
-    frame = protocol.encode(reply)
+    frame = _wire.frame(outcome)
     if len(frame) > result_bytes:
         message = f"the result is {len(frame)} bytes of JSON, more than the limit of {result_bytes} bytes"
-        frame = protocol.encode(
-            {
-                "ok": False,
-                "kind": "sandbox",
-                "error_type": "ResultTooLarge",
-                "error_message": message,
-                "details": {"limit_bytes": result_bytes, "size_bytes": len(frame)},
-            }
-        )
+        too_large = _sandbox_fault(ErrorType.RESULT_TOO_LARGE, message, limit_bytes=result_bytes, size_bytes=len(frame))
+        frame = _wire.frame(too_large)
     if server is not None:
         sock, out_fd, err_fd, cap = server
         out, err = read_output(out_fd, cap + 1), read_output(err_fd, cap + 1)
-        stopped = "OutputLimit" if max(len(out), len(err)) > cap else None
-        meta = {"stopped": stopped, "status": None, "cpu_s": None}
-        os.write(result_fd, REPLIED)  # from here on the zygote leaves the answer to this process
-        protocol.write_all(sock, protocol.encode_reply(meta, out[:cap], err[:cap], b"" if stopped else frame))
+        stopped = Stop.OUTPUT_LIMIT if max(len(out), len(err)) > cap else None
+        os.write(result_fd, Mark.REPLIED)  # from here on the zygote leaves the answer to this process
+        reply = _wire.encode_reply(Reply(stopped=stopped), out[:cap], err[:cap], b"" if stopped else frame)
+        _wire.write_all(sock, reply)
         os._exit(0)
-    protocol.write_all(result_fd, frame)
+    _wire.write_all(result_fd, frame)
     os._exit(0)
 
 
@@ -182,9 +175,7 @@ def read_output(fd: int, size: int) -> bytes:
         return b""
 
 
-def contain(
-    limits: Mapping[str, Any], *, out_fd: int, err_fd: int, keep: Iterable[int], group: cgroup.Slot | None
-) -> None:
+def contain(limits: Limits, *, out_fd: int, err_fd: int, keep: Iterable[int], group: cgroup.Slot | None) -> None:
     """The layers that do not depend on the call: cgroup, std streams, no other fds, signals, rlimits, environment."""
     linux.set_parent_death_signal(signal.SIGKILL)
     if group is not None:
@@ -205,22 +196,22 @@ def contain(
     sys.dont_write_bytecode = True
 
 
-def own_temp(tmp: str, limits: Mapping[str, Any]) -> None:
+def own_temp(tmp: str, limits: Limits) -> None:
     """Make the call's temp folder a bounded tmpfs of its own where the kernel lets us (see tmpfs.py).
 
     Where it does not (no mount namespace without privileges), the folder stays on disk, each
     file capped by RLIMIT_FSIZE, and the zygote removes what is left; `doctor` says which it is.
     """
     with contextlib.suppress(OSError):
-        tmpfs.mount_own(tmp, size_mb=int(limits["tmp_mb"]), files=int(limits["tmp_files"]))
+        tmpfs.mount_own(tmp, size_mb=limits.tmp_mb, files=limits.tmp_files)
 
 
-def limit_data(data: Mapping[str, Any]) -> None:
+def limit_data(data: DataRoom) -> None:
     """No file the call writes may pass the room left in its data folder's quota (see quota.py)."""
-    if data["full"]:  # Landlock lets the call add nothing to the folder
+    if data.full:  # Landlock lets the call add nothing to the folder
         return
     soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    room = max(int(data["room_bytes"]), 1)
+    room = max(data.room_bytes, 1)
     if soft == resource.RLIM_INFINITY or room < soft:
         resource.setrlimit(resource.RLIMIT_FSIZE, (room, room))
 
@@ -232,26 +223,26 @@ def settle(home: str, tmp: str) -> None:
     tempfile.tempdir = tmp
 
 
-def confine(request: Mapping[str, Any]) -> list[str]:
+def confine(request: Request) -> list[str]:
     """Landlock for exactly this request's paths, then the last layers; what is wrong with the granted paths."""
     problems = []
-    home, tmp = request["data_dir"], request["tmp_dir"]
-    full = request["data"]["full"]
-    if request["landlock_abi"]:
+    home, tmp = request.data_dir, request.tmp_dir
+    full = request.data.full
+    if request.landlock_abi:
         missing = landlock.restrict(
-            abi=request["landlock_abi"],
-            read=request["read_paths"],
-            write=[*([] if full else [home]), tmp, *request["write_paths"]],
+            abi=request.landlock_abi,
+            read=request.read_paths,
+            write=[*([] if full else [home]), tmp, *request.write_paths],
             files=["/dev/null"],
-            deny_tcp=not request["network"],
+            deny_tcp=not request.network,
             prune=[home] if full else [],
         )
-        problems += [f"granted path {p} does not exist" for p in missing if p in request["granted"]]
+        problems += [f"granted path {p} does not exist" for p in missing if p in request.granted]
     else:
         linux.no_new_privs()
     lock_in(tmp)
-    writes = request["write_paths"]
-    return problems + calluser.closed(read=[p for p in request["granted"] if p not in writes], write=writes)
+    writes = request.write_paths
+    return problems + calluser.closed(read=[p for p in request.granted if p not in writes], write=writes)
 
 
 def lock_in(tmp: str) -> None:
@@ -264,51 +255,48 @@ def lock_in(tmp: str) -> None:
     seccomp.install()
 
 
-def set_limits(limits: Mapping[str, Any], *, cap_processes: bool) -> None:
+def set_limits(limits: Limits, *, cap_processes: bool) -> None:
     """The per-process rlimits; RLIMIT_NPROC only when no cgroup caps the call (it is per user)."""
-    cpu = int(limits["cpu_s"])
+    cpu = limits.cpu_s
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))  # SIGKILL: as a namespace's first process it ignores SIGXCPU
-    memory = int(limits["memory_mb"]) * _MIB
+    memory = limits.memory_mb * _MIB
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    size = int(limits["file_size_mb"]) * _MIB
+    size = limits.file_size_mb * _MIB
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-    files = int(limits["open_files"])
-    resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if cap_processes:
-        procs = int(limits["processes"])
-        resource.setrlimit(resource.RLIMIT_NPROC, (procs, procs))
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
 
 
-def call(request: Mapping[str, Any]) -> dict[str, Any]:
-    """Compile the module source, run the function, and describe the outcome as a reply."""
-    filename, source = request["filename"], request["source"]
+def call(request: Request) -> Outcome:
+    """Compile the module source, run the function, and describe its outcome."""
+    filename, source = request.filename, request.source
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    module = types.ModuleType(request["module"])
+    module = types.ModuleType(request.module)
     module.__file__ = filename
-    sys.modules[request["module"]] = module
+    sys.modules[request.module] = module
     try:
         exec(compile(source, filename, "exec"), module.__dict__)
     except BaseException as exc:
-        context = f"importing module {request['module']!r} failed"
+        context = f"importing module {request.module!r} failed"
         return failure(exc, filename, request=request, context=context)
-    function = getattr(module, request["function"], None)
+    function = getattr(module, request.function, None)
     if not callable(function):
-        message = f"module {request['module']!r} has no top-level function {request['function']!r}"
-        return {"ok": False, "kind": "function", "error_type": "AttributeError", "error_message": message}
+        message = f"module {request.module!r} has no top-level function {request.function!r}"
+        return Outcome(ok=False, error_type="AttributeError", error_message=message)
     try:
-        value = function(**request["arguments"])
+        value = function(**request.arguments)
     except BaseException as exc:
         return failure(exc, filename, request=request)
     try:
-        return {"ok": True, "value": to_json(value)}
+        return Outcome(ok=True, value=to_json(value))
     except NotJSONError as exc:
-        message = f"the result is not JSON: {exc}"
-        return {"ok": False, "kind": "sandbox", "error_type": "NotJSON", "error_message": message}
+        return _sandbox_fault(ErrorType.NOT_JSON, f"the result is not JSON: {exc}")
 
 
-def failure(exc: BaseException, filename: str, *, request: Mapping[str, Any], context: str = "") -> dict[str, Any]:
-    """A reply for an exception: its class and message, and the frames of the function's own file."""
+def failure(exc: BaseException, filename: str, *, request: Request, context: str = "") -> Outcome:
+    """The Outcome of an exception: its class and message, and the frames of the function's own file."""
     frames = [
         {"line": frame.lineno, "function": frame.name, "code": frame.line or ""}
         for frame in traceback.extract_tb(exc.__traceback__)
@@ -319,52 +307,31 @@ def failure(exc: BaseException, filename: str, *, request: Mapping[str, Any], co
     message = f"{name}: {text}" if text else name
     if context:
         message = f"{context}: {message}"
-    limits = request["limits"]
-    file_size_mb = limits["file_size_mb"]
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and tmpfs.is_full(request["tmp_dir"]):
-        return {
-            "ok": False,
-            "kind": "sandbox",
-            "error_type": "TempLimit",
-            "error_message": (
-                f"the call's temp folder is full: it holds at most {limits['tmp_mb']} MiB "
-                f"in {limits['tmp_files']} files ({text})"
-            ),
-            "details": {"traceback": frames, "limit_mb": limits["tmp_mb"], "limit_files": limits["tmp_files"]},
-        }
-    data = request.get("data") or {}
-    over_room = data.get("room_bytes", math.inf) < file_size_mb * _MIB
+    limits = request.limits
+    file_size_mb = limits.file_size_mb
+    details: dict[str, object] = {"traceback": frames}
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and tmpfs.is_full(request.tmp_dir):
+        message = f"the call's temp folder is full: it holds at most {limits.tmp_mb} MiB in {limits.tmp_files} files"
+        return _sandbox_fault(
+            ErrorType.TEMP_LIMIT, f"{message} ({text})", **details, limit_mb=limits.tmp_mb, limit_files=limits.tmp_files
+        )
+    data = request.data
+    over_room = data.room_bytes < file_size_mb * _MIB
     if isinstance(exc, OSError) and (
-        (exc.errno == errno.EFBIG and over_room) or (isinstance(exc, PermissionError) and data.get("full"))
+        (exc.errno == errno.EFBIG and over_room) or (isinstance(exc, PermissionError) and data.full)
     ):
-        quota = f"{limits['data_quota_mb']} MiB in {limits['data_files']} files"
-        return {
-            "ok": False,
-            "kind": "sandbox",
-            "error_type": "DataQuota",
-            "error_message": (
-                f"the module's data folder is full (its quota is {quota}): the call may read and remove "
-                f"data, not add any ({text})"
-                if data.get("full")
-                else f"the write would pass the module's data quota of {quota} ({text})"
-            ),
-            "details": {"traceback": frames, "limit_mb": limits["data_quota_mb"], "limit_files": limits["data_files"]},
-        }
+        quota = f"{limits.data_quota_mb} MiB in {limits.data_files} files"
+        message = (
+            f"the module's data folder is full (its quota is {quota}): the call may read and remove data, not add any"
+            if data.full
+            else f"the write would pass the module's data quota of {quota}"
+        )
+        quota_details = {"limit_mb": limits.data_quota_mb, "limit_files": limits.data_files}
+        return _sandbox_fault(ErrorType.DATA_QUOTA, f"{message} ({text})", **details, **quota_details)
     if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
-        return {
-            "ok": False,
-            "kind": "sandbox",
-            "error_type": "FileSizeLimit",
-            "error_message": f"the call tried to write a file larger than {file_size_mb} MiB",
-            "details": {"traceback": frames, "limit_mb": file_size_mb},
-        }
+        message = f"the call tried to write a file larger than {file_size_mb} MiB"
+        return _sandbox_fault(ErrorType.FILE_SIZE_LIMIT, message, **details, limit_mb=file_size_mb)
     if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM):
-        return {
-            "ok": False,
-            "kind": "sandbox",
-            "error_type": "MemoryLimit",
-            "error_message": f"the call ran out of its memory budget of {limits['memory_mb']} MiB",
-            "details": {"traceback": frames},
-        }
-    details = {"traceback": frames}
-    return {"ok": False, "kind": "function", "error_type": name, "error_message": message, "details": details}
+        message = f"the call ran out of its memory budget of {limits.memory_mb} MiB"
+        return _sandbox_fault(ErrorType.MEMORY_LIMIT, message, **details)
+    return Outcome(ok=False, error_type=name, error_message=message, details=details)

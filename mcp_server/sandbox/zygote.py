@@ -14,16 +14,16 @@ folder and replies to the server.
 
 The offline zygote also keeps a warm pool: call processes already forked and
 locked down with the pool's limits, each waiting for one request. Their sockets
-go to the server as `{"op": "pooled", "pid": p}` with the socket attached; each
+go to the server as a `Pooled` message with the socket attached; each
 serves one call, and the zygote forks a replacement once it is gone. A pooled
 call process reads its request and sends its reply itself, on that socket, so
 the zygote is on neither path; it still enforces the timeout, kills the tree,
 cleans up, and replies itself when the call never did (a timeout, a crash, a
 cancellation). Its own copy of the socket closes only once the tree is dead.
 
-Control messages from the server arrive on the same SOCK_SEQPACKET socket:
-`{"op": "run", "id": n}` with the call's socket attached (a cold call), and
-`{"op": "kill", "id": n}` or `{"op": "kill", "pid": p}` (a pooled call).
+Control messages from the server (see _wire.py) arrive on the same SOCK_SEQPACKET
+socket: `Run` with the call's socket attached (a cold call), and `Kill`, naming a
+cold call by its id or a pooled one by its pid.
 The server closing the socket shuts the zygote down, with every call it started.
 """
 
@@ -33,7 +33,6 @@ import array
 import functools
 import gc
 import itertools
-import json
 import math
 import os
 import select
@@ -42,10 +41,12 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mcp_server.sandbox import calluser, cgroup, cleanup, landlock, linux, namespaces, protocol, seccomp, worker
+from mcp_server.sandbox import _wire, calluser, cgroup, cleanup, landlock, linux, namespaces, seccomp, worker
+from mcp_server.sandbox._wire import Boot, Facts, Kill, Op, Pooled, PoolFailed, Ready, Reply, Request, Role, Run, Stop
 from mcp_server.sandbox.cgroup import CallGroups
 from mcp_server.sandbox.watched import LINGER_S, WatchedCall
 
@@ -65,9 +66,12 @@ _SHUTDOWN_S = 8.0
 class Zygote:
     """The zygote's state: its control socket, every live call, the pool, and what isolation it set up."""
 
-    def __init__(self, control: socket.socket, *, network: bool, pool: dict[str, Any] | None = None) -> None:
+    def __init__(self, control: socket.socket, boot: Boot) -> None:
         self.control = control
-        self.pool = pool if pool and pool["size"] > 0 else None
+        self.network = boot.network
+        self.pool = boot.pool if boot.pool.size > 0 else None
+        self.once = boot.once  # serve the first call, then shut down
+        self.served = False
         self.live: set[WatchedCall] = set()  # every call with a process, a socket or cleanup still to do
         self.pooled: set[WatchedCall] = set()  # the pooled calls alive, idle or serving their call
         self.watched: dict[int, WatchedCall] = {}  # fd -> its call, for every fd the poller watches
@@ -75,33 +79,45 @@ class Zygote:
         self.serial = itertools.count(1)
         self.fork: Callable[[], int] = os.fork
         self.closing = False
-        self.facts: dict[str, Any] = {"network": network}
         self.groups: CallGroups | None = None
         self.scratch, self.scratch_lock = cleanup.make_scratch()
         self.cleaners: dict[int, int] = {}  # pidfd -> pid of each process removing what calls or dead zygotes left
         self.landlock_abi = landlock.abi_version()
-        self.facts["landlock_abi"] = self.landlock_abi
+        self.facts = Facts(pid=os.getpid(), network=self.network, landlock_abi=self.landlock_abi)
 
     def isolate(self, trees: list[str]) -> None:
         """Set up the shared layers once: the network namespace (offline only), the cgroup, the PID namespace check,
         and the mount view in which the call user reaches `trees` (Python and the data root)."""
-        if not self.facts["network"]:
-            self.facts["netns"] = _try(linux.enter_network_namespace)
+        netns = _try(linux.enter_network_namespace) if not self.network else self.facts.netns
+        where = cgroup_error = memory_error = ""
         try:
             self.groups = CallGroups.create(f"funcsmith-{os.getpid()}")
-            self.facts["cgroup"] = str(self.groups.base)
+            where = str(self.groups.base)
             if self.groups.memory_base is None:
-                self.facts["memory_cgroup_error"] = self.groups.memory_error
+                memory_error = self.groups.memory_error
         except OSError as exc:
-            self.facts["cgroup_error"] = str(exc)
-        self.facts["pidns"] = _try(probe_pid_namespace)
-        self.facts["idle_pool"] = _try(probe_idle_priority) if self.pool is not None else "no pool"
-        if self.facts["pidns"] is True:
+            cgroup_error = str(exc)
+        pidns = _try(probe_pid_namespace)
+        idle = _try(probe_idle_priority) if self.pool is not None else self.facts.idle_pool
+        if pidns is True:
             self.fork = linux.fork_into_new_pid_namespace
-        self.facts.update(ipcns=namespaces.available(), seccomp=seccomp.prepare(), call_user=calluser.applies())
-        self.facts["view"] = namespaces.share(trees, self.scratch)
+        ipcns, filtered, call_user = namespaces.available(), seccomp.prepare(), calluser.applies()
+        view = namespaces.share(trees, self.scratch)
         if os.geteuid() == 0:
             linux.drop_bounding_set()
+        self.facts = replace(
+            self.facts,
+            netns=netns,
+            cgroup=where,
+            cgroup_error=cgroup_error,
+            memory_cgroup_error=memory_error,
+            pidns=pidns,
+            idle_pool=idle,
+            ipcns=ipcns,
+            seccomp=filtered,
+            call_user=call_user,
+            view=view,
+        )
 
     def serve(self) -> None:
         """Run every call from one poll loop until the server goes away."""
@@ -121,6 +137,9 @@ class Zygote:
                     except Exception as exc:  # one call's trouble must not take the others down
                         self.fail(call, exc)
             self.check_clocks()
+            if self.once and self.served and not self.live and not self.watched:
+                self.shutdown()
+                return
             self.refill()
 
     def wait_ms(self) -> int | None:
@@ -135,7 +154,7 @@ class Zygote:
         now = time.monotonic()
         for call in list(self.live):
             if call.status is None and now >= call.deadline:
-                call.stop("Timeout")
+                call.stop(Stop.TIMEOUT)
             elif call.status is not None and now >= call.exited_at + LINGER_S:
                 self.finish(call)
 
@@ -151,19 +170,19 @@ class Zygote:
         for level, kind, payload in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
-        message = json.loads(data)
-        if message.get("op") == "run" and len(fds) == 1:
-            call = WatchedCall(socket.socket(fileno=fds[0]), call_id=message["id"], tmp=self.tmp(), limits=None)
+        message = _wire.decode_control(data)
+        if isinstance(message, Run) and len(fds) == 1:
+            call = WatchedCall(socket.socket(fileno=fds[0]), call_id=message.id, tmp=self.tmp(), limits=None)
             self.live.add(call)
             self.watch(call.sock.fileno(), call)
+            self.served = True
             return True
         for fd in fds:
             os.close(fd)
-        if message.get("op") == "kill":
+        if isinstance(message, Kill):
             for call in list(self.live):
-                named = message.get("id") if call.call_id else message.get("pid")
-                if named == (call.call_id or call.pid):
-                    call.stop("Cancelled")
+                if (message.id, message.pid) == ((call.call_id, 0) if call.call_id else (0, call.pid)):
+                    call.stop(Stop.CANCELLED)
                     if not call.pid:
                         self.finish(call)
         return True
@@ -180,7 +199,7 @@ class Zygote:
                 frame = call.take_request()
             except ConnectionError:  # the server dropped this call before sending it: nothing ran
                 self.unwatch(fd)
-                call.stop("Idle")
+                call.stop(Stop.IDLE)
                 self.finish(call)
                 return
             if frame is not None:
@@ -192,7 +211,7 @@ class Zygote:
             self.finish(call)
         elif call.group is not None and fd == call.group.oom:
             if call.group.oom_event():  # the call passed its budget: the kernel kills one of its processes
-                call.stop("MemoryLimit")
+                call.stop(Stop.MEMORY_LIMIT)
         elif not call.pump(fd):
             self.unwatch(fd)
             call.close_pipe(fd)
@@ -201,23 +220,23 @@ class Zygote:
             self.drain_output(call)
             if call.stopped is None:  # the result is in: answer now, and let the rest of the exit happen after
                 self.answer(call)
-                call.stop("Done")
+                call.stop(Stop.DONE)
 
     def begin(self, call: WatchedCall, frame: bytes) -> None:
         """A cold call's request is in: fork its call process, locked down for exactly this request."""
-        request = protocol.decode(frame, limit=worker.REQUEST_LIMIT)
-        request.update(tmp_dir=str(call.tmp), landlock_abi=self.landlock_abi)
-        call.limits = request["limits"]
-        self.launch(call, functools.partial(_cold, request), name=worker.BUSY_NAME)
+        request = _wire.unframe(frame, Request, limit=_wire.REQUEST_LIMIT)
+        request = replace(request, tmp_dir=str(call.tmp), landlock_abi=self.landlock_abi)
+        call.limits = request.limits
+        self.launch(call, functools.partial(_cold, request), name=Role.CALL)
         call.start_clock()
 
-    def launch(self, call: WatchedCall, target: Callable[..., None], *, name: str) -> None:
+    def launch(self, call: WatchedCall, target: Callable[..., None], *, name: Role) -> None:
         """Make the call's temp folder and cgroup, fork its process, and watch its pipes and exit."""
         assert call.limits is not None
         call.tmp.mkdir(mode=0o700)
         if self.groups is not None:
             call.group = self.groups.acquire()
-            call.group.limit(int(call.limits["processes"]), int(call.limits["memory_mb"]))
+            call.group.limit(call.limits.processes, call.limits.memory_mb)
             if call.group.oom >= 0:
                 self.watch(call.group.oom, call, call.group.oom_events)
         group, tmp, abi = call.group, str(call.tmp), self.landlock_abi
@@ -244,9 +263,9 @@ class Zygote:
         if call.group is not None:
             self.unwatch(call.group.oom)
             if call.group.settle(killed=call.killed) and call.stopped is None:
-                call.stopped = "MemoryLimit"
+                call.stopped = Stop.MEMORY_LIMIT
         if call.stopped is None and call.killed and self.fork is not os.fork:
-            call.stopped = "CPULimit"  # only the kernel kills a namespace's first process, and not for memory
+            call.stopped = Stop.CPU_LIMIT  # only the kernel kills a namespace's first process, and not for memory
         if call.started:
             call.answer()
         call.close_output()
@@ -264,7 +283,7 @@ class Zygote:
             failed = not call.started and call.stopped is None and call.status != 0
             if failed and self.pool is not None and not self.closing:
                 self.pool = None  # never fork-and-fail in a loop: calls take the cold path from now on
-                self.tell({"op": "pool-failed", "status": call.status})
+                self.tell(PoolFailed(Op.POOL_FAILED, call.status))
         self.unwatch(call.sock.fileno())
         if call.flush():
             call.sock.close()
@@ -280,14 +299,14 @@ class Zygote:
     def fail(self, call: WatchedCall, exc: Exception) -> None:
         """Answer a call the zygote could not run or watch with what went wrong, and stop it."""
         message = f"the sandbox could not run the call: {exc}"
-        self.answer(call, protocol.encode_reply({"error_type": "ProtocolError", "error_message": message}))
-        call.stop("Failed")
+        self.answer(call, _wire.encode_reply(Reply(failure=message)))
+        call.stop(Stop.FAILED)
         if not call.pid:
             self.finish(call)
 
     @property
     def filling(self) -> bool:
-        return self.pool is not None and not self.closing and len(self.pooled) < self.pool["size"]
+        return self.pool is not None and not self.closing and len(self.pooled) < self.pool.size
 
     def refill(self) -> None:
         """Fork pooled call processes toward a full pool, handing each one's socket to the server.
@@ -298,13 +317,13 @@ class Zygote:
             if not self.filling:
                 return
             ours, theirs = socket.socketpair()
-            call = WatchedCall(ours, call_id=0, tmp=self.tmp(), limits=self.pool["limits"])
+            call = WatchedCall(ours, call_id=0, tmp=self.tmp(), limits=self.pool.limits)
             self.live.add(call)
             self.pooled.add(call)
-            call.idle = self.facts["idle_pool"] is True
-            self.launch(call, functools.partial(_pooled, self.pool, ours.fileno()), name=worker.POOL_NAME)
+            call.idle = self.facts.idle_pool is True
+            self.launch(call, functools.partial(_pooled, self.pool, ours.fileno()), name=Role.POOL)
             with theirs:
-                if not self.tell({"op": "pooled", "pid": call.pid}, theirs):
+                if not self.tell(Pooled(Op.POOLED, call.pid), theirs):
                     return  # the server is gone; its socket closing will shut the zygote down
 
     def clean(self, paths: list[Path]) -> None:
@@ -347,9 +366,9 @@ class Zygote:
         if self.watched.pop(fd, None) is not None:
             self.poller.unregister(fd)
 
-    def tell(self, message: dict[str, Any], sock: socket.socket | None = None) -> bool:
+    def tell(self, message: _wire.Control, sock: socket.socket | None = None) -> bool:
         """Send the server one message (with a socket attached); False when the server is gone."""
-        data = json.dumps({"v": protocol.VERSION, **message}).encode()
+        data = _wire.encode(message)
         fds = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [sock.fileno()]).tobytes())] if sock else []
         try:
             self.control.sendmsg([data], fds)
@@ -362,7 +381,7 @@ class Zygote:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the server's death (SIGTERM) must not cut this short
         self.closing = True
         for call in self.live:
-            call.stop("Cancelled")
+            call.stop(Stop.CANCELLED)
         deadline = time.monotonic() + _SHUTDOWN_S
         for call in self.live:
             while call.pidfd >= 0 and not call.reap() and time.monotonic() < deadline:
@@ -380,7 +399,7 @@ class Zygote:
 
 
 def _child(
-    name: str,
+    name: Role,
     target: Callable[..., None],
     out: int,
     err: int,
@@ -393,18 +412,16 @@ def _child(
     """A call process starts its own session (so no signal to its process group reaches the zygote), then runs."""
     os.setsid()
     linux.set_name(name)
-    if name == worker.POOL_NAME and idle:  # getting ready must never slow a running call (the zygote restores it)
+    if name == Role.POOL and idle:  # getting ready must never slow a running call (the zygote restores it)
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     target(out_fd=out, err_fd=err, result_fd=res, group=group, tmp_dir=tmp, landlock_abi=abi)
 
 
-def _cold(
-    request: dict[str, Any], *, out_fd: int, err_fd: int, result_fd: int, group: cgroup.Slot | None, **_: Any
-) -> None:
+def _cold(request: Request, *, out_fd: int, err_fd: int, result_fd: int, group: cgroup.Slot | None, **_: Any) -> None:
     worker.run(request, out_fd=out_fd, err_fd=err_fd, result_fd=result_fd, group=group)
 
 
-def _pooled(pool: dict[str, Any], request_fd: int, **fds_and_paths: Any) -> None:
+def _pooled(pool: _wire.Pool, request_fd: int, **fds_and_paths: Any) -> None:
     worker.run_pooled(pool, request_fd=request_fd, **fds_and_paths)
 
 
@@ -451,20 +468,23 @@ def _try(action: Any) -> bool | str:
 
 
 def main() -> None:
-    """Entry point: `python -c ... <control fd> <label> <offline|online> <root> <pool JSON>`."""
-    fd, network, pool = int(sys.argv[1]), sys.argv[3] == "online", json.loads(sys.argv[5])
+    """Entry point: `python -c ... <control fd> <label> <root> <Boot JSON>`."""
+    fd, boot = int(sys.argv[1]), _wire.decode(sys.argv[4].encode(), Boot)
+    if boot.version != _wire.VERSION:
+        raise SystemExit(f"funcsmith sandbox: the server speaks version {boot.version}, this zygote {_wire.VERSION}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
     linux.set_parent_death_signal(signal.SIGTERM)  # the server died: stop every call and clean up
-    for name in PRELOAD:
-        __import__(name)
+    if not boot.once:  # preloaded for the many calls forked from this interpreter; one call would pay for them
+        for name in PRELOAD:
+            __import__(name)
     control = socket.socket(fileno=fd)
-    zygote = Zygote(control, network=network, pool=pool)
+    zygote = Zygote(control, boot)
     zygote.remove_stale()  # before the mount view, which may cover the folder their leftovers are in
-    zygote.isolate([*pool["read_paths"], pool["data_root"]])
+    zygote.isolate([*boot.pool.read_paths, boot.pool.data_root])
     gc.collect()
     gc.freeze()  # forked calls then never touch (and copy) the zygote's objects when they collect garbage
-    control.sendall(json.dumps({"v": protocol.VERSION, "op": "ready", "pid": os.getpid(), **zygote.facts}).encode())
+    control.sendall(_wire.encode(Ready(Op.READY, zygote.facts)))
     try:
         zygote.refill()
         zygote.serve()
