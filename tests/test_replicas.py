@@ -17,11 +17,14 @@ import anyio
 import httpx2
 import mcp_types as types
 import pytest
+import yaml
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_server import history
 from mcp_server.catalog import Catalog
+from mcp_server.cli import Options, build_parser
+from mcp_server.http import configure
 from tests.fake_ollama import FakeOllama, recording
 from tests.mcp_helpers import ROOT, Changes, HTTPServer, handshake_client, http_server, texts
 from tests.test_reload import code, spec, write_pair
@@ -228,3 +231,72 @@ async def test_an_edit_seen_by_both_replicas_keeps_one_version(folder: Path, tmp
     assert sorted(sources) == sorted({code("combine", "return a + b"), code("combine", "return a * b")}), [
         v.id for v in kept
     ]
+
+
+# -- the container files: what can be checked without a container engine ------------------------------
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """The Dockerfile's instructions as (INSTRUCTION, arguments), continuation lines joined, comments left out."""
+    steps: list[tuple[str, str]] = []
+    pending = ""
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        pending += line.rstrip().removesuffix("\\") + " "
+        if not line.rstrip().endswith("\\"):
+            instruction, _, arguments = pending.strip().partition(" ")
+            steps.append((instruction.upper(), " ".join(arguments.split())))
+            pending = ""
+    return steps
+
+
+def test_the_image_copies_files_that_exist_and_serves_http_as_the_cli_accepts_it() -> None:
+    steps = dockerfile()
+    assert [a.split()[0] for i, a in steps if i == "FROM"] == ["python:3.11-slim"] * 2
+    included = {line.strip("!/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line[:1] == "!"}
+    copies = [a.split() for i, a in steps if i == "COPY" and not a.startswith("--from")]
+    assert copies, "the Dockerfile copies the project in"
+    for *sources, _ in copies:
+        for source in sources:
+            assert (ROOT / source).exists(), f"COPY {source}: no such file in the project"
+            assert source in included, f"COPY {source}: .dockerignore leaves it out of the build context"
+    env = dict(part.split("=", 1) for i, a in steps if i == "ENV" for part in a.split())
+    assert any(dest == env["FUNCSMITH_FUNCTIONS"] for *_, dest in copies), "the shipped catalogue is served"
+    entrypoint = json.loads(next(a for i, a in steps if i == "ENTRYPOINT"))
+    command = json.loads(next(a for i, a in steps if i == "CMD"))
+    assert entrypoint == ["funcsmith"]
+    assert 'funcsmith = "mcp_server.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    served = build_parser().parse_args(command, namespace=Options())
+    assert (served.command, served.transport, served.host) == ("serve", "http", "0.0.0.0")
+    assert f"EXPOSE {served.port}" in [f"{i} {a}" for i, a in steps]
+
+
+def test_compose_runs_two_replicas_on_one_volume_with_one_token_and_a_model_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    replicas = {name: s for name, s in services.items() if s.get("build") == "."}
+    assert len(replicas) == 2
+    env = dict(part.split("=", 1) for i, a in dockerfile() if i == "ENV" for part in a.split())
+    engines = {name for name, s in services.items() if str(s.get("image", "")).startswith("ollama/ollama")}
+    shared: list[str] = []
+    for name, replica in replicas.items():
+        (volume,) = replica["volumes"]
+        source, target = volume.split(":")
+        assert source in compose["volumes"] and env["FUNCSMITH_FUNCTIONS"].startswith(target + "/")
+        assert env["FUNCSMITH_DATA_DIR"].startswith(target + "/")
+        shared.append(source)
+        environment = replica["environment"]
+        assert environment["FUNCSMITH_TOKEN"].startswith("${FUNCSMITH_TOKEN:?")
+        assert environment["FUNCSMITH_MODEL"].startswith("ollama:")
+        assert environment["OLLAMA_HOST"].split("//")[1].split(":")[0] in engines
+        assert "SYS_ADMIN" in replica["cap_add"] and "apparmor=unconfined" in replica["security_opt"]
+        # The replica's own HTTP settings, read the way `serve` reads them.
+        monkeypatch.setenv("FUNCSMITH_ALLOWED_HOSTS", environment["FUNCSMITH_ALLOWED_HOSTS"])
+        monkeypatch.setenv("FUNCSMITH_TOKEN", secrets.token_urlsafe(16))
+        settings = configure("0.0.0.0", 8765)
+        assert name in settings.allowed_hosts and settings.url == f"http://{name}:8765/mcp"
+    assert len(set(shared)) == 1
+    assert len({p for r in replicas.values() for p in r["ports"]}) == 2
