@@ -27,7 +27,7 @@ from mcp_server.cli import Options, build_parser
 from mcp_server.http import configure
 from tests.fake_ollama import FakeOllama, recording
 from tests.mcp_helpers import ROOT, Changes, HTTPServer, handshake_client, http_server, texts
-from tests.test_reload import code, spec, write_pair
+from tests.test_reload import code, listening, spec, write_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -76,19 +76,26 @@ async def test_a_function_dropped_in_or_created_through_one_replica_is_served_by
         async with (
             handshake_client(a.transport()) as on_a,
             handshake_client(b.transport(), message_handler=on_b_changes.handle) as on_b,
+            Client(b.transport(), mode="2026-07-28") as modern_b,
+            listening(modern_b) as modern_b_changes,
         ):
-            seen = on_b_changes.count
+            heard = (on_b_changes, modern_b_changes)  # B tells clients of both revisions
+
+            seen = [c.count for c in heard]
             write_pair(folder, "combine", code("combine"), spec("combine"))
-            await on_b_changes.after(seen, DEADLINE_S)
+            for changes, count in zip(heard, seen, strict=True):
+                await changes.after(count, DEADLINE_S)
             await served(on_b, "combine")
             assert (await on_b.call_tool("combine", {"a": 2, "b": 3})).structured_content == {"result": 5}
 
-            seen = on_b_changes.count
+            seen = [c.count for c in heard]
             created = await on_a.call_tool("create_function", {"task": "reverse a string", "attempts": 1})
             assert not created.is_error, texts(created)
             assert created.structured_content["published"] == ["reverse_string"]
-            await on_b_changes.after(seen, DEADLINE_S)
+            for changes, count in zip(heard, seen, strict=True):
+                await changes.after(count, DEADLINE_S)
             await served(on_b, "reverse_string")
+            await served(modern_b, "reverse_string")
             answer = await on_b.call_tool("reverse_string", {"text": "abc"})
             assert answer.structured_content == {"result": "cba"}, texts(answer)
 
@@ -171,6 +178,29 @@ async def test_stateless_2026_07_28_requests_work_through_any_replica(folder: Pa
                 assert "convert_units" in [f["name"] for f in listed.structured_content["functions"]]
         assert {port for port, _ in balancer.sent} == {a.port, b.port}
         assert [session for _, session in balancer.sent] == [None] * len(balancer.sent), "no session anywhere"
+
+
+async def test_a_handshake_session_lives_on_the_replica_that_opened_it(folder: Path, tmp_path: Path) -> None:
+    """Handshake-era clients need a balancer that keeps them on one replica: another one does not know the session."""
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    with replicas(folder, tmp_path / "data") as (a, b):
+        headers = {**a.headers, "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        async with httpx2.AsyncClient(headers=headers, timeout=DEADLINE_S) as http:
+            opened = await http.post(a.url, json=initialize)
+            assert opened.status_code == 200, opened.text
+            session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+            assert (await http.post(a.url, json=initialized, headers=session)).status_code == 202
+            elsewhere = await http.post(b.url, json=listing, headers=session)
+            assert elsewhere.status_code == 404, elsewhere.text
+            home = await http.post(a.url, json=listing, headers=session)
+            assert home.status_code == 200 and "convert_units" in home.text
 
 
 async def test_expenses_written_through_one_replica_are_read_through_the_other(folder: Path, tmp_path: Path) -> None:
