@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import logging
 import sys
 import warnings
@@ -53,6 +54,11 @@ BuiltinHandler = Callable[[ServerRequestContext[Any], dict[str, Any]], Awaitable
 
 #: Functions per page of list_functions.
 PAGE_SIZE = 100
+#: Tools per page of tools/list. Clients walk a bounded number of pages: the TypeScript SDK's
+#: `listTools()` gives up after 64 by default, the Python SDK relists at most 100 when it looks
+#: for one tool. 500 a page keeps 30,000 functions within both, and a page is still small
+#: enough (about 300 kB) to reach a client in a few tens of milliseconds.
+TOOLS_PAGE_SIZE = 500
 #: The matches find_functions returns by default, and at most.
 FIND_LIMIT, FIND_MAX = 5, 20
 #: The functions `auto` lists at most: Cursor, the most common client with a cap, takes the first 40 tools.
@@ -190,9 +196,9 @@ class FuncsmithServer:
         self.index = generator.index if generator is not None else CatalogIndex(catalog)
         self.notifier = Notifier()
         self._served: Mapping[str, ServedTool] = MappingProxyType({})
-        self._listed: tuple[ServedTool, ...] = ()
-        self._listing: tuple[tuple[ServedTool, ...], dict[str, Any]] | None = None
+        self._listed: tuple[ServedTool, ...] = ()  # in name order: what tools/list pages through
         self._builtins: dict[str, tuple[types.Tool, BuiltinHandler]] = {}
+        self._builtin_listing: tuple[dict[str, Any], ...] = ()  # their tools/list form
         self.add_builtin(_LIST_FUNCTIONS, self._list_functions)
         self.add_builtin(_FIND_FUNCTIONS, self._find_functions)
         self.add_builtin(_CALL_FUNCTION, self._call_function)
@@ -205,6 +211,7 @@ class FuncsmithServer:
             instructions=INSTRUCTIONS,
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
+            get_tool_input_schema=self._input_schema,
             on_subscriptions_listen=ListenHandler(self.notifier.bus),
         )
         self.server.add_notification_handler("notifications/initialized", types.NotificationParams, self._initialized)
@@ -215,6 +222,9 @@ class FuncsmithServer:
         if tool.name not in BUILTIN_TOOLS:
             raise ValueError(f"{tool.name!r} is not a reserved built-in tool name")
         self._builtins[tool.name] = (tool, handler)
+        self._builtin_listing = tuple(
+            t.model_dump(by_alias=True, mode="json", exclude_none=True) for t, _ in self._builtins.values()
+        )
 
     def sync(self) -> bool:
         """Rebuild the served tools from the catalogue; reuse what did not change. True if the tool list changed."""
@@ -259,15 +269,38 @@ class FuncsmithServer:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> dict[str, Any]:
-        # The wire form is built once per catalogue snapshot: with a thousand tools, dumping
-        # the models again for every request would cost more than everything else on the path.
+        """One page of tools: the built-in tools, then the listed functions in name order.
+
+        The cursor names the last function of the page before, so a page starts after it
+        even when functions came or went in between: no tool is listed twice, and none that
+        stayed is skipped. Each tool's wire form is made once per served entry.
+        """
+        cursor = params.cursor if params is not None else None
         listed = self._listed
-        if self._listing is None or self._listing[0] is not listed:
-            tools = [tool for tool, _ in self._builtins.values()]
-            tools.extend(served.tool for served in listed)
-            dumped = types.ListToolsResult(tools=tools).model_dump(by_alias=True, mode="json", exclude_none=True)
-            self._listing = (listed, dumped)
-        return self._listing[1]
+        if cursor is None:
+            tools = list(self._builtin_listing)
+            start = 0
+        else:
+            after = _cursor_name(cursor)
+            if after is None:
+                raise MCPError(
+                    types.INVALID_PARAMS,
+                    f"invalid cursor {cursor!r}: pass the nextCursor of an earlier tools/list result, "
+                    "or no cursor for the first page",
+                )
+            tools = []
+            start = bisect.bisect_right(listed, after, key=lambda served: served.entry.name)
+        end = start + TOOLS_PAGE_SIZE - len(tools)
+        tools.extend(served.listing for served in listed[start:end])
+        more = {"nextCursor": _cursor_after(listed[end - 1].entry.name)} if end < len(listed) else {}
+        return {**_LIST_TOOLS_RESULT, **more, "tools": tools}
+
+    def _input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """A tool's input schema by name, for the SDK's checks of a call's headers (without paging tools/list)."""
+        builtin = self._builtins.get(name)
+        served = self._served.get(name) if builtin is None else None
+        tool = builtin[0] if builtin is not None else served.tool if served is not None else None
+        return tool.input_schema if tool is not None else None
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -422,7 +455,7 @@ def _matches(status: FunctionStatus, query: str) -> bool:
 
 
 def _cursor_after(name: str) -> str:
-    """An opaque list_functions cursor: the next page starts after `name`, so pages hold under catalogue changes."""
+    """An opaque cursor (list_functions, tools/list): the next page starts after `name`, so pages hold under changes."""
     return base64.urlsafe_b64encode(name.encode()).decode()
 
 
@@ -454,6 +487,9 @@ def _status_json(status: FunctionStatus) -> dict[str, Any]:
         "problems": [str(d) for d in status.diagnostics],
     }
 
+
+#: The fields of a tools/list result besides its tools and cursor (the defaults of the SDK's model).
+_LIST_TOOLS_RESULT = types.ListToolsResult(tools=[]).model_dump(by_alias=True, mode="json", exclude_none=True)
 
 _LIST_FUNCTIONS = types.Tool(
     name="list_functions",

@@ -9,6 +9,7 @@ to a `Runner` (the sandbox, or a stand-in in benchmarks) and turns the runner's
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -75,21 +76,36 @@ def input_schema(entry: FunctionEntry) -> dict[str, Any]:
     return schema
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ServedTool:
-    """One published function as served: built once per entry, reused for every list and call."""
+    """One published function as served: built once per entry, reused for every list and call.
+
+    Its validators and its `tools/list` form are made on first use: a catalogue of ten
+    thousand functions would otherwise spend seconds of start-up on tools nobody calls.
+    """
 
     entry: FunctionEntry
     tool: types.Tool
     wrap: bool
     grant: SandboxGrant
     required: frozenset[str]
-    arguments: Draft202012Validator
-    responses: tuple[Draft202012Validator, ...]
+
+    @functools.cached_property
+    def arguments(self) -> Draft202012Validator:
+        return Draft202012Validator(self.tool.input_schema)
+
+    @functools.cached_property
+    def responses(self) -> tuple[Draft202012Validator, ...]:
+        return tuple(Draft202012Validator(dict(r)) for r in self.entry.responses)
+
+    @functools.cached_property
+    def listing(self) -> dict[str, Any]:
+        """The tool as `tools/list` sends it (a shared dict: never changed)."""
+        return self.tool.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
 def serve(entry: FunctionEntry) -> ServedTool:
-    """Build the tool, validators and grant of one published function."""
+    """Build the tool and grant of one published function."""
     grant = SandboxGrant.from_spec(entry.spec.get("sandbox"))
     schema, wrap = output_schema(entry)
     inputs = input_schema(entry)
@@ -100,15 +116,7 @@ def serve(entry: FunctionEntry) -> ServedTool:
         output_schema=schema,
         annotations=types.ToolAnnotations(title=entry.name.replace("_", " "), open_world_hint=grant.network),
     )
-    return ServedTool(
-        entry=entry,
-        tool=tool,
-        wrap=wrap,
-        grant=grant,
-        required=frozenset(inputs.get("required", ())),
-        arguments=Draft202012Validator(inputs),
-        responses=tuple(Draft202012Validator(dict(r)) for r in entry.responses),
-    )
+    return ServedTool(entry=entry, tool=tool, wrap=wrap, grant=grant, required=frozenset(inputs.get("required", ())))
 
 
 def without_nulls(arguments: Mapping[str, Any], required: frozenset[str]) -> Mapping[str, Any]:

@@ -10,8 +10,13 @@ import anyio
 import pytest
 from jsonschema import Draft202012Validator
 from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
+from bench.synthetic import write_catalogue
 from mcp_server.cli import main
+from mcp_server.history import write_atomic
+from mcp_server.server import TOOLS_PAGE_SIZE
 from tests.calc import CALC_JSON, CALC_PY
 from tests.mcp_helpers import Changes, handshake_client, names, stdio_params, texts
 
@@ -146,6 +151,95 @@ async def test_all_lists_every_function_after_the_builtins_in_name_order(many: P
         first = names((await client.list_tools()).tools)
         assert first == BUILTINS + every_function()
         assert names((await client.list_tools()).tools) == first
+
+
+async def test_all_pages_tools_list_in_a_stable_order_with_opaque_cursors(tmp_path: Path) -> None:
+    folder = tmp_path / "functions"
+    folder.mkdir()
+    write_many(folder, 1200)
+    every = sorted(f"fn_{n:03d}" for n in range(1200))
+    changes = Changes()
+    params = stdio_params(folder, tmp_path / "data", "--expose", "all")
+    async with handshake_client(params, message_handler=changes.handle) as client:
+
+        async def walk() -> tuple[list[str], list[str]]:
+            listed, cursors = [], []
+            page = await client.list_tools()
+            while True:
+                assert len(page.tools) <= TOOLS_PAGE_SIZE
+                listed += names(page.tools)
+                if page.next_cursor is None:
+                    return listed, cursors
+                cursors.append(page.next_cursor)
+                page = await client.list_tools(cursor=page.next_cursor)
+
+        listed, cursors = await walk()
+        assert listed == BUILTINS + every
+        assert len(cursors) == 2 and not any(name in cursor for cursor in cursors for name in every)
+        assert await walk() == (listed, cursors)
+
+        # A page read after the catalogue changed starts where the last one ended: nothing twice, nothing lost.
+        first = await client.list_tools()
+        heard = changes.count
+        (folder / "extra.py").write_text("def aaa_first(a: float) -> float:\n    return a\n")
+        spec = {
+            "name": "aaa_first",
+            "description": "Sorts first.",
+            "parameters": {"type": "object", "properties": {"a": {"type": "number"}}, "required": ["a"]},
+            "responses": [{"type": "number"}],
+        }
+        (folder / "extra.json").write_text(json.dumps(spec))
+        await changes.after(heard)
+        rest = await client.list_tools(cursor=first.next_cursor)
+        assert names(rest.tools) == every[TOOLS_PAGE_SIZE - len(BUILTINS) :][:TOOLS_PAGE_SIZE]
+        assert names((await client.list_tools()).tools)[len(BUILTINS)] == "aaa_first"
+
+        for bad in ("not a cursor!", "", "AAAA"):
+            with pytest.raises(MCPError) as refused:
+                await client.list_tools(cursor=bad)
+            assert refused.value.error.code == INVALID_PARAMS
+            assert f"invalid cursor {bad!r}" in refused.value.error.message
+
+
+async def test_find_functions_finds_a_change_as_soon_as_clients_hear_of_it(tmp_path: Path) -> None:
+    folder = tmp_path / "functions"
+    written = write_catalogue(folder, 300)
+    module = next(f.module for f in written if sum(g.module == f.module for g in written) >= 2)
+    changed, removed = [f for f in written if f.module == module][:2]
+    changes = Changes()
+    params = stdio_params(folder, tmp_path / "data", "--expose", "all")
+    async with handshake_client(params, message_handler=changes.handle) as client:
+
+        async def found(query: str, limit: int = 5) -> list[str]:
+            result = await client.call_tool("find_functions", {"query": query, "limit": limit})
+            assert not result.is_error, texts(result)
+            return [f["name"] for f in result.structured_content["functions"]]
+
+        assert removed.name in await found(removed.description)
+        heard = changes.count
+        (folder / "quokkas.py").write_text("def count_quokkas(island: str) -> int:\n    return len(island)\n")
+        spec = {
+            "name": "count_quokkas",
+            "description": "Count the quokkas living on an island.",
+            "parameters": {"type": "object", "properties": {"island": {"type": "string"}}, "required": ["island"]},
+            "responses": [{"type": "integer"}],
+        }
+        write_atomic(folder / "quokkas.json", json.dumps(spec))
+        await changes.after(heard)
+        assert (await found("quokkas on an island"))[0] == "count_quokkas"
+
+        heard = changes.count
+        specs = json.loads((folder / f"{module}.json").read_text())
+        specs = [s for s in specs if s["name"] != removed.name]
+        specs = [
+            {**s, "description": "Zygomorphic flux of a capacitor."} if s["name"] == changed.name else s for s in specs
+        ]
+        write_atomic(folder / f"{module}.json", json.dumps(specs))
+        await changes.after(heard)
+        assert (await found("zygomorphic flux capacitor"))[0] == changed.name
+        assert removed.name not in await found(removed.description, 20)
+        called = await client.call_tool("call_function", {"name": "count_quokkas", "arguments": {"island": "Rottnest"}})
+        assert called.structured_content == {"result": 8}, texts(called)
 
 
 async def test_search_lists_only_the_builtins_and_call_function_calls_the_rest(catalog: Path, tmp_path: Path) -> None:
