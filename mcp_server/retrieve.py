@@ -15,9 +15,11 @@ bm25s, numpy and PyStemmer are imported on first use: serving needs no index unt
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +53,10 @@ _POOL = 10
 _PARTS = 3
 _MARGIN = 1.25
 _RELATED = 5
+# Functions changed since the corpus was built, past which a worker thread builds a new one.
+REBUILD_AFTER = 64
+
+logger = logging.getLogger(__name__)
 
 
 class _Stemmers(threading.local):
@@ -117,26 +123,123 @@ class Reuse:
     related: tuple[str, ...]
 
 
-class Index:
-    """A BM25 index over one snapshot of the published functions."""
+class _Corpus:
+    """bm25s's index over one snapshot of documents, and the statistics it scored them with."""
 
     def __init__(self, documents: Mapping[str, _Document]) -> None:
-        self._names = sorted(documents)  # a stable order: equal scores rank by name
-        self._terms = [documents[name].distinct for name in self._names]
-        self._bm25: bm25s.BM25 | None = None
-        if self._names:
+        self.names = sorted(documents)  # a stable order: equal scores rank by name
+        self.documents = [documents[name] for name in self.names]
+        self.bm25: bm25s.BM25 | None = None
+        self.frequencies: Any = None  # documents holding each vocabulary term, by term id
+        self.average = 1.0
+        if self.names:
             import bm25s
+            import numpy as np
 
-            self._bm25 = bm25s.BM25()
             # An empty document still needs a token for bm25s; it matches nothing a query holds.
-            self._bm25.index([documents[name].words or [""] for name in self._names], show_progress=False)
+            tokens = [document.words or [""] for document in self.documents]
+            self.bm25 = bm25s.BM25()
+            self.bm25.index(tokens, show_progress=False)
+            # A term's score is nonzero in exactly the documents that hold it (BM25's idf is positive).
+            self.frequencies = np.diff(self.bm25.scores["indptr"])
+            self.average = sum(map(len, tokens)) / len(tokens)
+
+    def frequency(self, term: str) -> int:
+        """How many of the corpus's documents hold `term`."""
+        if self.bm25 is None or (number := self.bm25.vocab_dict.get(term)) is None:
+            return 0
+        return int(self.frequencies[number])
+
+    def ranked(self, query: list[str], limit: int, hidden: Any) -> list[_Hit]:
+        """The best `limit` documents with a positive score, leaving out the document numbers `hidden`."""
+        known = [t for t in query if self.bm25 is not None and t in self.bm25.vocab_dict]
+        if not known or self.bm25 is None:
+            return []
+        import numpy as np
+
+        scores: Any = self.bm25.get_scores(known)
+        scores[hidden] = 0
+        count = min(limit, len(self.names))
+        top = np.argpartition(-scores, count - 1)[:count] if count < len(self.names) else np.arange(count)
+        return [
+            _Hit(self.names[i], float(scores[i]), self.documents[i].distinct)
+            for i in sorted(top.tolist(), key=lambda i: (-scores[i], i))
+            if scores[i] > 0
+        ]
+
+
+class _Side:
+    """Documents that changed since a corpus was built, scored the way bm25s scores the corpus's own.
+
+    Each term weighs what it weighs in the corpus (its idf from the corpus's document count
+    and frequencies; a term the corpus lacks counts the side documents that hold it), and
+    document lengths are normalised by the corpus's average: a side document ranks against
+    the corpus's as it would once a rebuild takes it in.
+    """
+
+    def __init__(self, corpus: _Corpus, documents: list[_Document]) -> None:
+        self._corpus = corpus
+        self._documents = documents
+        self._counts = [Counter(document.words) for document in documents]
+        self._new = Counter(t for document in documents for t in document.distinct if not corpus.frequency(t))
+        # Without a corpus (the catalogue was empty when it was built), the side documents are the statistics.
+        self._count = len(corpus.names) or len(documents)
+        lengths = [max(len(document.words), 1) for document in documents]
+        self._average = corpus.average if corpus.names else sum(lengths) / max(len(lengths), 1)
+        self._lengths = lengths
 
     def __len__(self) -> int:
-        return len(self._names)
+        return len(self._documents)
+
+    def ranked(self, query: list[str], limit: int) -> list[_Hit]:
+        if not self._documents:
+            return []
+        import bm25s
+        from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
+
+        bm25 = self._corpus.bm25 or bm25s.BM25()  # the corpus's scoring parameters, else bm25s's defaults
+        idf_of, tfc_of = _select_idf_scorer(bm25.idf_method), _select_tfc_scorer(bm25.method)
+        frequencies = {t: self._corpus.frequency(t) or self._new[t] for t in query}
+        idf = {t: idf_of(df, N=self._count) for t, df in frequencies.items() if df}
+        hits = []
+        for document, counts, length in zip(self._documents, self._counts, self._lengths, strict=True):
+            score = sum(
+                idf[t]
+                * tfc_of(tf_array=counts[t], l_d=length, l_avg=self._average, k1=bm25.k1, b=bm25.b, delta=bm25.delta)
+                for t in idf
+                if t in counts
+            )
+            if score > 0:
+                hits.append(_Hit(document.entry.name, float(score), document.distinct))
+        return sorted(hits, key=lambda h: (-h.score, h.name))[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    name: str
+    score: float
+    distinct: frozenset[str]
+
+
+class Index:
+    """The published functions of one catalogue snapshot: a corpus, less what changed since, plus the changes."""
+
+    def __init__(self, corpus: _Corpus, hidden: Collection[str] = (), side: list[_Document] | None = None) -> None:
+        self._corpus = corpus
+        self._hidden = sorted(i for i, name in enumerate(corpus.names) if name in hidden) if hidden else []
+        self._side = _Side(corpus, side or [])
+
+    def __len__(self) -> int:
+        return len(self._corpus.names) - len(self._hidden) + len(self._side)
+
+    @property
+    def pending(self) -> int:
+        """Documents served beside the corpus (changed, added or removed since it was built)."""
+        return len(self._hidden) + len(self._side)
 
     def search(self, query: str, limit: int = 10) -> list[Match]:
         """The functions that match `query` best, best first; none when no word of it is indexed."""
-        return [Match(self._names[i], score) for i, score in self._ranked(terms(query), limit)]
+        return [Match(hit.name, hit.score) for hit in self._ranked(terms(query), limit)]
 
     def reuse(self, task: str) -> Reuse:
         """Whether existing functions clearly do `task`: a cover of its content words, without a close rival.
@@ -153,65 +256,72 @@ class Index:
         """
         wanted = terms(task)
         ranked = self._ranked(wanted, _POOL)
-        related = tuple(self._names[i] for i, _ in ranked[:_RELATED])
+        related = tuple(hit.name for hit in ranked[:_RELATED])
         residual = set(wanted)
         if len(residual) < 2:
             return Reuse((), related)
         pool = list(ranked)
         chosen: list[str] = []
         while residual and len(chosen) < _PARTS:
-            gains = [(i, score, residual & self._terms[i]) for i, score in pool]
-            gains = [g for g in gains if g[2]]
+            gains = [(hit, residual & hit.distinct) for hit in pool]
+            gains = [g for g in gains if g[1]]
             if not gains:
                 break
-            best, score, gained = gains[0]
-            rival = next((s for _, s, g in gains[1:] if g >= gained), 0.0)
-            if rival * _MARGIN > score:
+            best, gained = gains[0]
+            rival = next((hit.score for hit, g in gains[1:] if g >= gained), 0.0)
+            if rival * _MARGIN > best.score:
                 break
-            chosen.append(self._names[best])
+            chosen.append(best.name)
             residual -= gained
-            pool = [(i, s) for i, s in pool if i != best]
+            pool = [hit for hit in pool if hit is not best]
         return Reuse(tuple(chosen) if not residual else (), related)
 
-    def _ranked(self, query: list[str], limit: int) -> list[tuple[int, float]]:
-        """(document number, score) of the best `limit` documents with a positive score."""
-        if self._bm25 is None or limit <= 0:
+    def _ranked(self, query: list[str], limit: int) -> list[_Hit]:
+        """The best `limit` functions with a positive score, best first (equal scores by name)."""
+        if limit <= 0:
             return []
-        known = [t for t in dict.fromkeys(query) if t in self._bm25.vocab_dict]
-        if not known:
-            return []
-        import numpy as np
-
-        scores: Any = self._bm25.get_scores(known)
-        count = min(limit, len(self._names))
-        top = np.argpartition(-scores, count - 1)[:count] if count < len(self._names) else np.arange(count)
-        best = sorted(top.tolist(), key=lambda i: (-scores[i], i))
-        return [(i, float(scores[i])) for i in best if scores[i] > 0]
+        wanted = list(dict.fromkeys(query))
+        hits = self._corpus.ranked(wanted, limit, self._hidden) + self._side.ranked(wanted, limit)
+        return sorted(hits, key=lambda h: (-h.score, h.name))[:limit]
 
 
 class CatalogIndex:
-    """The index of a catalogue's published functions, rebuilt on first use after the catalogue changes.
+    """The index of a catalogue's published functions, always of the catalogue as it is now.
 
-    The catalogue swaps in a new mapping of published functions on every change, so a changed
-    mapping means a stale index. A rebuild reuses the terms of every function whose entry did
-    not change; only bm25s's index over all documents is built anew. Safe to use from several
-    threads (the server may rebuild in a worker thread).
+    The catalogue swaps in a new mapping of published functions on every change. bm25s
+    builds its index whole (it has no way to add or drop a document), which takes about a
+    second for ten thousand functions; so after a change the last corpus keeps serving,
+    with the functions changed since hidden from it and their new versions scored beside it
+    (`_Side`), at once. Once that side grows past `rebuild_after` functions, a worker thread
+    builds a new corpus from the terms kept for every unchanged function, and it takes
+    over when done. Safe to use from several threads (the server asks from worker threads).
     """
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *, rebuild_after: int = REBUILD_AFTER) -> None:
         self._catalog = catalog
+        self._rebuild_after = rebuild_after
         self._lock = threading.Lock()
         self._source: Mapping[str, FunctionEntry] | None = None
-        self._index = Index({})
+        self._corpus = _Corpus({})
+        self._index = Index(self._corpus)
+        self._built: Mapping[str, FunctionEntry] = {}  # what the corpus was built from
         self._documents: dict[str, _Document] = {}
+        self._rebuilding: threading.Thread | None = None
 
     def current(self) -> Index:
         """The index of the catalogue as it is now."""
         published = self._catalog.published
         with self._lock:
             if published is not self._source:
-                self._index = self._build(published)
+                if self._source is None:  # the first build: there is nothing to serve meanwhile
+                    self._take(self._build(published), published)
+                self._index = self._overlay(published)
                 self._source = published
+                if self._index.pending > self._rebuild_after and self._rebuilding is None:
+                    self._rebuilding = threading.Thread(
+                        target=self._rebuild, args=(published,), name="funcsmith-index", daemon=True
+                    )
+                    self._rebuilding.start()
             return self._index
 
     def search(self, query: str, limit: int = 10) -> list[Match]:
@@ -220,10 +330,38 @@ class CatalogIndex:
     def reuse(self, task: str) -> Reuse:
         return self.current().reuse(task)
 
-    def _build(self, published: Mapping[str, FunctionEntry]) -> Index:
-        kept: dict[str, _Document] = {}
-        for name, entry in published.items():
-            cached = self._documents.get(name)
-            kept[name] = cached if cached is not None and cached.entry == entry else _Document.of(entry)
-        self._documents = kept
-        return Index(kept)
+    def _overlay(self, published: Mapping[str, FunctionEntry]) -> Index:
+        """The corpus with the functions that changed since it was built hidden, and their new versions beside it."""
+        built = self._built
+        hidden = {name for name, entry in built.items() if published.get(name) is not entry}
+        side = [self._document(entry) for name, entry in published.items() if built.get(name) is not entry]
+        return Index(self._corpus, hidden, side)
+
+    def _document(self, entry: FunctionEntry) -> _Document:
+        cached = self._documents.get(entry.name)
+        if cached is None or cached.entry != entry:
+            cached = self._documents[entry.name] = _Document.of(entry)
+        return cached
+
+    def _build(self, published: Mapping[str, FunctionEntry]) -> _Corpus:
+        """A corpus of `published`, reusing the terms of every function that did not change."""
+        return _Corpus({name: self._document(entry) for name, entry in published.items()})
+
+    def _take(self, corpus: _Corpus, published: Mapping[str, FunctionEntry]) -> None:
+        """Serve `corpus` (built from `published`) from now on; forget the terms of functions gone since."""
+        self._corpus, self._built = corpus, published
+        self._documents = {name: document for name, document in self._documents.items() if name in published}
+
+    def _rebuild(self, published: Mapping[str, FunctionEntry]) -> None:
+        """In a worker thread: build a corpus of `published` and serve it with what changed meanwhile."""
+        try:
+            corpus = self._build(published)
+        except Exception:
+            logger.exception("rebuilding the function index failed; the last one keeps serving")
+            corpus = None
+        with self._lock:
+            self._rebuilding = None
+            if corpus is not None:
+                self._take(corpus, published)
+                if self._source is not None:
+                    self._index = self._overlay(self._source)

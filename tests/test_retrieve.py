@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bench.synthetic import write_catalogue
 from mcp_server.catalog import Catalog
 from mcp_server.generate import Generator
 from mcp_server.models import OllamaBackend
@@ -164,3 +167,66 @@ async def test_generation_writes_what_the_catalogue_lacks_and_answers_with_what_
         assert found.as_json()["existing"] == ["slugify"]
         again = await generator.create("reverse the words in a sentence")
         assert again.existing == ["reverse_words"] and len(fake.chats()) == 1
+
+
+# -- changes are searched at once, before and after the corpus is rebuilt ---------------
+
+
+def _rewrite(folder: Path, module: str, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+    path = folder / f"{module}.json"
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+def _names(index: CatalogIndex, query: str, limit: int = 5) -> list[str]:
+    return [m.name for m in index.search(query, limit)]
+
+
+@pytest.mark.parametrize("rebuild_after", [10**6, 0], ids=["beside the corpus", "after a rebuild"])
+def test_a_changed_module_is_searched_by_its_new_words_and_a_removed_function_never_returned(
+    tmp_path: Path, rebuild_after: int
+) -> None:
+    folder = tmp_path / "functions"
+    written = write_catalogue(folder, 300)
+    catalog = Catalog(folder)
+    catalog.load()
+    module = next(f.module for f in written if sum(g.module == f.module for g in written) >= 3)
+    kept, changed, removed = [f for f in written if f.module == module][:3]
+    _rewrite(folder, module, lambda specs: [{**s, "description": s["description"] + " Quokka."} for s in specs])
+    catalog.refresh([module])
+    index = CatalogIndex(catalog, rebuild_after=rebuild_after)
+    assert sorted(_names(index, "quokka", 20)) == sorted(f.name for f in written if f.module == module)
+
+    def edit(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        specs = [s for s in specs if s["name"] != removed.name]
+        return [
+            {**s, "description": "Zygomorphic flux of a capacitor."} if s["name"] == changed.name else s for s in specs
+        ]
+
+    _rewrite(folder, module, edit)
+    (folder / "quokkas.py").write_text("def count_quokkas(island: str) -> int:\n    return 0\n")
+    spec = {
+        "name": "count_quokkas",
+        "description": "Count the quokkas living on an island.",
+        "parameters": {"type": "object", "properties": {"island": {"type": "string"}}, "required": ["island"]},
+        "responses": [{"type": "integer"}],
+    }
+    (folder / "quokkas.json").write_text(json.dumps(spec))
+    catalog.refresh([module, "quokkas"])
+
+    if rebuild_after:
+        assert index.current().pending > 0  # served beside the old corpus, no rebuild
+    else:
+        deadline = time.monotonic() + 60
+        while index.current().pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert index.current().pending == 0
+    assert _names(index, "zygomorphic flux capacitor", 1) == [changed.name]
+    assert changed.name not in _names(index, "quokka", 20)
+    assert kept.name in _names(index, "quokka", 20)
+    assert _names(index, "quokkas on an island", 1) == ["count_quokkas"]
+    assert removed.name not in _names(index, removed.description, 20)
+    assert removed.name not in index.reuse(removed.description).related
+    # Ranked as a corpus built afresh would rank them.
+    fresh = CatalogIndex(catalog)
+    for query in ("zygomorphic flux capacitor", "quokka", kept.description, written[100].description):
+        assert _names(index, query) == _names(fresh, query), query
