@@ -249,6 +249,13 @@ PARAMS_AB = {"type": "object", "properties": {"a": {}, "b": {}}, "required": ["a
         ),
         pytest.param(
             MATH_PY,
+            spec(parameters={**PARAMS_AB, "patternProperties": {"\\p{L}": {}}, "properties": {"a": {}, "b": {}}}),
+            "add",
+            "parameters is not a valid JSON Schema: patternProperties: '\\\\p{L}' is not a 'regex'",
+            id="parameters-regex-python-cannot-read",
+        ),
+        pytest.param(
+            MATH_PY,
             [spec(), spec()],
             "add",
             "is specified 2 times in this file (specs [0], [1]); keep one",
