@@ -30,7 +30,7 @@ from jsonschema import Draft7Validator, Draft202012Validator
 from jsonschema.exceptions import UnknownType, ValidationError
 from referencing.exceptions import Unresolvable
 
-from mcp_server.sandbox.model import SandboxGrant
+from mcp_server.sandbox import SandboxGrant
 
 SCHEMA_RESOURCE = "function.schema.json"
 # Long instance reprs in schema messages help nobody; a person or model needs the gist and the path.

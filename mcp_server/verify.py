@@ -44,7 +44,7 @@ _HARNESS = f"""
 
 def {_BATCH}(calls):
     import sys as _sys
-    _to_json = _sys.modules["mcp_server.sandbox.jsonify"].to_json
+    _to_json = _sys.modules["mcp_server.sandbox._jsonify"].to_json
     _outcomes = []
     for _name, _arguments in calls:
         try:

@@ -8,7 +8,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,11 @@ import anyio
 import pytest
 
 from mcp_server.sandbox import CallResult, Limits, Sandbox, SandboxGrant, isolation_report
-from mcp_server.sandbox.calluser import CALL_GID, CALL_UID
+from mcp_server.sandbox._calluser import CALL_GID, CALL_UID
 
 pytestmark = pytest.mark.anyio
 
-ZYGOTE, WORKER, RUNNER = "mcp_server.sandbox.zygote", "mcp_server.sandbox.worker", "mcp_server.sandbox.runner"
+ZYGOTE, WORKER, RUNNER = "mcp_server.sandbox._zygote", "mcp_server.sandbox._worker", "mcp_server.sandbox._runner"
 
 HOSTILE = Path(__file__).parent / "hostile" / "hostile.py"
 # A path outside the call's folders is refused, or (under a folder the call user may not pass) not there at all.
@@ -457,6 +457,26 @@ async def test_spawn_mode_has_the_same_lockdown(tmp_path: Path) -> None:
     assert not sandbox_processes(data_root)
     assert not list(Path(tempfile.gettempdir()).glob(f"funcsmith-{os.getpid()}-*"))
     assert not list(Path("/sys/fs/cgroup").glob(f"*/funcsmith-{os.getpid()}-*"))
+
+
+async def test_closing_a_spawn_mode_sandbox_stops_the_calls_still_running(tmp_path: Path) -> None:
+    data_root = (tmp_path / "data").resolve()
+    box = Sandbox(data_root, limits=Limits(timeout_s=120, cpu_s=120), start="spawn")
+    async with anyio.create_task_group() as tasks:
+        await box.__aenter__()
+        results: list[CallResult] = []
+        tasks.start_soon(lambda: _append(results, run(box, "sleep_forever")))
+        with anyio.fail_after(60):
+            while not call_processes(data_root):
+                await anyio.sleep(0.05)
+        with anyio.fail_after(30):  # not the call's 120 s: its zygote stops it as it closes
+            await box.aclose()
+    assert len(results) == 1 and not results[0].ok, results
+    assert not sandbox_processes(data_root)
+
+
+async def _append(results: list[CallResult], call: Awaitable[CallResult]) -> None:
+    results.append(await call)
 
 
 MODULES = "import sys\n\n\ndef loaded():\n    return sorted(sys.modules)\n"

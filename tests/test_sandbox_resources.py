@@ -17,8 +17,8 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_server.sandbox import Limits, Sandbox, SandboxGrant, cgroup
-from mcp_server.sandbox.cleanup import remove_tree
+from mcp_server.sandbox import Limits, Sandbox, SandboxGrant, _cgroup
+from mcp_server.sandbox._cleanup import remove_tree
 from tests.test_sandbox import LIMITS, assert_still_serving, eventually, no_call_processes, run, sandbox_processes
 
 pytestmark = pytest.mark.anyio
@@ -44,7 +44,7 @@ def left_behind(zygotes: set[int]) -> list[str]:
     for pid in zygotes:
         found += map(str, Path(tempfile.gettempdir()).glob(f"funcsmith-{pid}-*"))
         for controller in ("pids", "memory"):
-            found += map(str, cgroup.controller(controller).glob(f"funcsmith-{pid}"))
+            found += map(str, _cgroup.controller(controller).glob(f"funcsmith-{pid}"))
     found += [line for line in Path("/proc/self/mounts").read_text().splitlines() if "funcsmith" in line]
     return found
 

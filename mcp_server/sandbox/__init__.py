@@ -1,7 +1,13 @@
-"""Isolated execution: every call in a fresh, locked-down process, forked from a pre-started zygote."""
+"""Isolated execution: every call in a fresh, locked-down process, forked from a pre-started zygote.
 
-from mcp_server.sandbox.model import CallResult, Layer, Limits, SandboxGrant
-from mcp_server.sandbox.probe import isolation_report
-from mcp_server.sandbox.runner import Sandbox
+The public surface: `Sandbox` runs calls, each within `Limits` widened by a person's `SandboxGrant`, and
+answers with a `CallResult`; `isolation_report()` is what `funcsmith doctor` shows (a list of layers). The
+rest is private, one module per process or layer: `_runner` (the server side), `_zygote` and `_watched`
+(the zygote), `_worker` (a call process), `_wire` (every message between them).
+"""
 
-__all__ = ["CallResult", "Layer", "Limits", "Sandbox", "SandboxGrant", "isolation_report"]
+from mcp_server.sandbox._model import CallResult, Limits, SandboxGrant
+from mcp_server.sandbox._probe import isolation_report
+from mcp_server.sandbox._runner import Sandbox
+
+__all__ = ["CallResult", "Limits", "Sandbox", "SandboxGrant", "isolation_report"]

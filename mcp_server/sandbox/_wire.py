@@ -1,7 +1,7 @@
 """The sandbox's wire contract: every message between its processes, typed, and how each is framed.
 
-The processes are the server (runner.py), the zygote (zygote.py, watched.py) and the call processes it
-forks (worker.py). Each message is a dataclass (its closed sets of values are StrEnums), encoded as JSON
+The processes are the server (_runner.py), the zygote (_zygote.py, _watched.py) and the call processes it
+forks (_worker.py). Each message is a dataclass (its closed sets of values are StrEnums), encoded as JSON
 by msgspec, which checks every field's type on the way in: a message that does not match its class is a
 ProtocolError naming the field, never a KeyError somewhere later. Nothing else crosses.
 
@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from mcp_server.sandbox.model import Limits
+from mcp_server.sandbox._model import Limits
 
 #: Checked once, when a zygote starts: every other message is between processes of the same code.
 VERSION = 2

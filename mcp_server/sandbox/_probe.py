@@ -9,35 +9,34 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from mcp_server.sandbox import _wire
+from mcp_server.sandbox._calluser import CALL_UID
+from mcp_server.sandbox._model import Layer
+from mcp_server.sandbox._paths import python_read_paths
+from mcp_server.sandbox._seccomp import DENIED
 from mcp_server.sandbox._wire import Facts, Findings
-from mcp_server.sandbox.calluser import CALL_UID
-from mcp_server.sandbox.model import Layer
-from mcp_server.sandbox.paths import python_read_paths
-from mcp_server.sandbox.seccomp import DENIED
 
 logger = logging.getLogger("funcsmith.sandbox")
 ROOT = str(Path(__file__).resolve().parents[2])
-_PROBE = "import sys; sys.path.insert(0, sys.argv[1]); from mcp_server.sandbox.probe import probe_main; probe_main()"
+_PROBE = "import sys; sys.path.insert(0, sys.argv[1]); from mcp_server.sandbox._probe import probe_main; probe_main()"
 
 
 def probe_main() -> None:
     """Run in a throwaway interpreter: try each layer for real and print the Findings."""
-    from mcp_server.sandbox import calluser, landlock, linux, namespaces, seccomp, tmpfs, zygote
-    from mcp_server.sandbox.cgroup import CallGroups
+    from mcp_server.sandbox import _landlock, _linux, _namespaces, _seccomp, _tmpfs, _zygote
+    from mcp_server.sandbox._cgroup import CallGroups
 
     pid = os.fork()
     if pid == 0:
         try:
-            linux.enter_network_namespace()
+            _linux.enter_network_namespace()
         except OSError:
             os._exit(1)
         os._exit(0)
     _, status = os.waitpid(pid, 0)
     netns = True if os.waitstatus_to_exitcode(status) == 0 else "unshare(CLONE_NEWNET) was refused"
-    pidns = zygote._try(zygote.probe_pid_namespace)
+    pidns = _zygote._try(_zygote.probe_pid_namespace)
     cgroup: bool | str
     memory: bool | str
     try:
@@ -48,22 +47,24 @@ def probe_main() -> None:
         cgroup = memory = str(exc)
     findings = Findings(
         euid=os.geteuid(),
-        landlock_abi=landlock.abi_version(),
+        landlock_abi=_landlock.abi_version(),
         netns=netns,
         pidns=pidns,
         cgroup=cgroup,
         memory_cgroup=memory,
-        tmpfs=zygote._try(tmpfs.probe),
-        ipcns=namespaces.available(),
-        seccomp=seccomp.prepare(),
-        call_user=_try_call_user(calluser, namespaces) if os.geteuid() == 0 else False,
+        tmpfs=_zygote._try(_tmpfs.probe),
+        ipcns=_namespaces.available(),
+        seccomp=_seccomp.prepare(),
+        call_user=_try_call_user() if os.geteuid() == 0 else False,
     )
     sys.stdout.write(_wire.encode(findings).decode())
 
 
-def _try_call_user(calluser: Any, namespaces: Any) -> bool | str:
+def _try_call_user() -> bool | str:
     """As a call of this root server would: the mount view, then the call user, then read Python; True or why not."""
-    if not calluser.applies():
+    from mcp_server.sandbox import _calluser, _namespaces
+
+    if not _calluser.applies():
         return f"uid {CALL_UID} does not exist in this user namespace; calls run as root without capabilities"
     trees = list(python_read_paths())
     with tempfile.TemporaryDirectory(prefix="funcsmith-probe-") as scratch:
@@ -71,8 +72,8 @@ def _try_call_user(calluser: Any, namespaces: Any) -> bool | str:
         pid = os.fork()
         if pid == 0:
             os.close(read)
-            made = namespaces.share(trees, Path(scratch))
-            calluser.become()
+            made = _namespaces.share(trees, Path(scratch))
+            _calluser.become()
             closed = [t for t in trees if not os.access(t, os.R_OK)]
             os.write(write, (str(made) if made is not True else f"cannot read {closed[0]}" if closed else "").encode())
             os._exit(0)
@@ -175,7 +176,7 @@ def isolation_report() -> list[Layer]:
             "refused with EPERM: unix and other non-IP sockets, datagram socketpairs, new namespaces (clone flags), "
             f"personality changes, {', '.join(DENIED)}"
             if filtered is True
-            else f"{filtered}; unix sockets, keyrings and the calls listed in seccomp.DENIED stay open to calls",
+            else f"{filtered}; unix sockets, keyrings and the calls listed in the seccomp deny-list stay open to calls",
         ),
         Layer("capabilities", True, "root's capabilities are dropped in every call" if root else "runs unprivileged"),
         Layer(

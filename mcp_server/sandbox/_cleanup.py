@@ -24,10 +24,21 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from mcp_server.sandbox import linux
+from mcp_server.sandbox import _linux
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 PREFIX = "funcsmith-"
+
+
+def own_name(pid: int) -> str:
+    """The name a zygote gives what it leaves on the machine (its scratch folder, its cgroups): it names its pid."""
+    return f"{PREFIX}{pid}"
+
+
+def dead_owner(name: str) -> bool:
+    """Whether `name` was given by `own_name` to a process that is no longer alive (so what it names is stale)."""
+    pid = name.removeprefix(PREFIX).split("-")[0]
+    return name.startswith(PREFIX) and pid.isdigit() and not Path(f"/proc/{pid}").exists()
 
 
 def remove_tree(path: str | os.PathLike[str]) -> list[str]:
@@ -117,7 +128,7 @@ def start_cleaner(paths: list[Path]) -> int:
     pid = os.fork()
     if pid == 0:
         try:
-            linux.set_parent_death_signal(signal.SIGKILL)
+            _linux.set_parent_death_signal(signal.SIGKILL)
             if os.getppid() != parent:  # it died before that took hold
                 os._exit(0)
             os.closerange(3, 1 << 20)  # hold no call's socket or pipe open: their ends must see the call end
@@ -129,7 +140,7 @@ def start_cleaner(paths: list[Path]) -> int:
 
 def make_scratch() -> tuple[Path, int]:
     """A new scratch folder for this process and the fd holding its lock (held for as long as the fd is open)."""
-    scratch = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"{own_name(os.getpid())}-"))
     fd = os.open(scratch, _DIR)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     return scratch, fd
@@ -139,8 +150,7 @@ def claim_stale(scratch: Path) -> list[Path]:
     """Move every dead sandbox's scratch folder into `scratch`; where they now are, to be removed."""
     claimed = []
     for number, folder in enumerate(scratch.parent.glob(f"{PREFIX}*-*")):
-        pid = folder.name.removeprefix(PREFIX).split("-")[0]
-        if folder == scratch or not pid.isdigit() or Path(f"/proc/{pid}").exists() or folder.is_symlink():
+        if folder == scratch or not dead_owner(folder.name) or folder.is_symlink():
             continue
         try:
             fd = os.open(folder, _DIR)

@@ -13,16 +13,16 @@ from __future__ import annotations
 import os
 import tempfile
 
-from mcp_server.sandbox import linux
+from mcp_server.sandbox import _linux
 
 _MIB = 1 << 20
 
 
 def mount_own(path: str, *, size_mb: int, files: int) -> None:
     """Give this process its own mount namespace with a tmpfs of `size_mb` MiB and `files` files at `path`."""
-    linux.private_mounts()
+    _linux.private_mounts()
     options = f"size={size_mb * _MIB},nr_inodes={files + 1},mode=0700"  # + its root folder
-    linux.mount("funcsmith-tmp", path, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, options)
+    _linux.mount("funcsmith-tmp", path, "tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV, options)
 
 
 def probe() -> None:

@@ -24,8 +24,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcp_server.sandbox._model import Limits
 from mcp_server.sandbox._wire import DataRoom
-from mcp_server.sandbox.model import Limits
 
 WATCH_S = 0.25
 _INLINE_ENTRIES = 64  # a folder tree this small is measured on the event loop: cheaper than a thread

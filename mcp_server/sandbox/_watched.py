@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mcp_server.sandbox import _wire, worker
+from mcp_server.sandbox import _wire, _worker
+from mcp_server.sandbox._model import Limits
 from mcp_server.sandbox._wire import Mark, Reply, Stop
-from mcp_server.sandbox.model import Limits
 
 #: How long the pipes of an exited call process may stay open (held by something outside its namespace).
 LINGER_S = 0.2
@@ -209,4 +209,4 @@ class WatchedCall:
     def _output(self, fd: int) -> bytes:
         if fd in self.streams:
             return bytes(self.streams[fd][: self.caps[fd]])
-        return worker.read_output(fd, self.caps.get(fd, 0)) if fd >= 0 else b""
+        return _worker.read_output(fd, self.caps.get(fd, 0)) if fd >= 0 else b""

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from mcp_server.sandbox.linux import libc, no_new_privs, os_error
+from mcp_server.sandbox._linux import libc, no_new_privs, os_error
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # same number on every architecture
 _CREATE_RULESET_VERSION = 1

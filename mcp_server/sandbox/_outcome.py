@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mcp_server.sandbox import _wire
+from mcp_server.sandbox._model import CallResult, Limits
 from mcp_server.sandbox._wire import ErrorType, Fault, Outcome, Reply, Stop
-from mcp_server.sandbox.model import CallResult, Limits
 
 
 def sandbox_failure(kind: ErrorType, message: str, *, elapsed: float, **details: Any) -> CallResult:

@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from mcp_server.sandbox import calluser, linux
+from mcp_server.sandbox import _calluser, _linux
 
 _COVER = "mode=0755,size=1m,nr_inodes=4096"  # the options of a cover: it holds only folders leading on
 
@@ -49,11 +49,11 @@ def share(trees: Iterable[str], scratch: Path) -> bool | str:
     What else is in a covered folder is out of the zygote's sight too: it looks for dead sandboxes' leftovers first.
     """
     global _shared
-    if not calluser.applies():
+    if not _calluser.applies():
         return True
     try:
         host = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-        linux.private_mounts()
+        _linux.private_mounts()
         os.chmod(scratch, 0o711)  # the call user passes through to its own temp folder, without listing the others
         exposed = [*trees, str(scratch)]
         expose(exposed)
@@ -67,29 +67,29 @@ def enter(trees: Iterable[str], tmp: str) -> None:
     """Give this call process its own IPC namespace, and for a call user a view that reaches `trees` and `tmp`."""
     if available() is True:
         _unshare_ipc()
-    if not calluser.applies():
+    if not _calluser.applies():
         return
     wanted = [*trees, tmp]
     if _shared is None or not all(_inside(tree, _shared[0]) for tree in wanted):
         if _shared is not None:  # back to the server's mount namespace, to make a view of its own from there
-            linux.setns(_shared[1], linux.CLONE_NEWNS)
-        linux.private_mounts()
+            _linux.setns(_shared[1], _linux.CLONE_NEWNS)
+        _linux.private_mounts()
         expose(wanted)
 
 
 def leave() -> None:
     """The zygote, at its end: back to the server's mount namespace, where its scratch folder is no mount point."""
     if _shared is not None:
-        linux.setns(_shared[1], linux.CLONE_NEWNS)
+        _linux.setns(_shared[1], _linux.CLONE_NEWNS)
 
 
 def _unshare_ipc() -> None:
     try:
-        linux.unshare(linux.CLONE_NEWIPC)
+        _linux.unshare(_linux.CLONE_NEWIPC)
     except PermissionError:  # no capability here: an unprivileged server gets it with a user namespace of its own
         uid, gid = os.geteuid(), os.getegid()
-        linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWIPC)
-        linux.map_user(uid, gid)
+        _linux.unshare(_linux.CLONE_NEWUSER | _linux.CLONE_NEWIPC)
+        _linux.map_user(uid, gid)
 
 
 def expose(trees: Iterable[str]) -> None:
@@ -113,11 +113,11 @@ def expose(trees: Iterable[str]) -> None:
                 else:
                     covers.setdefault(cover, []).append(tree)
             for cover, inner in covers.items():
-                linux.mount("funcsmith", cover, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, _COVER)
+                _linux.mount("funcsmith", cover, "tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV | _linux.MS_NOEXEC, _COVER)
                 for tree in inner:
                     source = f"/proc/self/fd/{handles[tree]}"
                     _stub(cover, tree, is_dir=os.path.isdir(source))
-                    linux.mount(source, tree, None, linux.MS_BIND | linux.MS_REC)
+                    _linux.mount(source, tree, None, _linux.MS_BIND | _linux.MS_REC)
             pending = later
     finally:
         for handle in handles.values():
@@ -142,7 +142,7 @@ def _first_closed(tree: str) -> str | None:
     parts = Path(tree).parts
     for depth in range(1, len(parts)):
         folder = os.path.join(*parts[:depth])
-        if not calluser.can_pass(os.stat(folder)):
+        if not _calluser.can_pass(os.stat(folder)):
             return folder
     return None
 

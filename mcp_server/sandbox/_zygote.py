@@ -8,7 +8,7 @@ no network at all, at no per-call cost.
 
 Each call costs one forked process: the zygote clones the call process straight
 into a new PID namespace and watches it from one poll loop with every other call
-(see watched.py): it relays the request, collects the output and result, enforces
+(see _watched.py): it relays the request, collects the output and result, enforces
 the wall-clock timeout, kills the tree, sweeps the call's cgroup, removes its temp
 folder and replies to the server.
 
@@ -25,6 +25,10 @@ Control messages from the server (see _wire.py) arrive on the same SOCK_SEQPACKE
 socket: `Run` with the call's socket attached (a cold call), and `Kill`, naming a
 cold call by its id or a pooled one by its pid.
 The server closing the socket shuts the zygote down, with every call it started.
+
+`Sandbox(start="spawn")` starts a zygote per call instead (`Boot.once`): no pool, no
+preloaded modules, one `Run`, and it shuts down once that call is finished. It is
+the same supervisor, paying a whole interpreter start for each call.
 """
 
 from __future__ import annotations
@@ -45,10 +49,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mcp_server.sandbox import _wire, calluser, cgroup, cleanup, landlock, linux, namespaces, seccomp, worker
+from mcp_server.sandbox import _calluser, _cgroup, _cleanup, _landlock, _linux, _namespaces, _seccomp, _wire, _worker
+from mcp_server.sandbox._cgroup import CallGroups
+from mcp_server.sandbox._watched import LINGER_S, WatchedCall
 from mcp_server.sandbox._wire import Boot, Facts, Kill, Op, Pooled, PoolFailed, Ready, Reply, Request, Role, Run, Stop
-from mcp_server.sandbox.cgroup import CallGroups
-from mcp_server.sandbox.watched import LINGER_S, WatchedCall
 
 # Preloaded so that calls do not pay for importing them (imported for their side effect only).
 PRELOAD = (
@@ -80,18 +84,18 @@ class Zygote:
         self.fork: Callable[[], int] = os.fork
         self.closing = False
         self.groups: CallGroups | None = None
-        self.scratch, self.scratch_lock = cleanup.make_scratch()
+        self.scratch, self.scratch_lock = _cleanup.make_scratch()
         self.cleaners: dict[int, int] = {}  # pidfd -> pid of each process removing what calls or dead zygotes left
-        self.landlock_abi = landlock.abi_version()
+        self.landlock_abi = _landlock.abi_version()
         self.facts = Facts(pid=os.getpid(), network=self.network, landlock_abi=self.landlock_abi)
 
     def isolate(self, trees: list[str]) -> None:
         """Set up the shared layers once: the network namespace (offline only), the cgroup, the PID namespace check,
         and the mount view in which the call user reaches `trees` (Python and the data root)."""
-        netns = _try(linux.enter_network_namespace) if not self.network else self.facts.netns
+        netns = _try(_linux.enter_network_namespace) if not self.network else self.facts.netns
         where = cgroup_error = memory_error = ""
         try:
-            self.groups = CallGroups.create(f"funcsmith-{os.getpid()}")
+            self.groups = CallGroups.create(_cleanup.own_name(os.getpid()))
             where = str(self.groups.base)
             if self.groups.memory_base is None:
                 memory_error = self.groups.memory_error
@@ -100,11 +104,11 @@ class Zygote:
         pidns = _try(probe_pid_namespace)
         idle = _try(probe_idle_priority) if self.pool is not None else self.facts.idle_pool
         if pidns is True:
-            self.fork = linux.fork_into_new_pid_namespace
-        ipcns, filtered, call_user = namespaces.available(), seccomp.prepare(), calluser.applies()
-        view = namespaces.share(trees, self.scratch)
+            self.fork = _linux.fork_into_new_pid_namespace
+        ipcns, filtered, call_user = _namespaces.available(), _seccomp.prepare(), _calluser.applies()
+        view = _namespaces.share(trees, self.scratch)
         if os.geteuid() == 0:
-            linux.drop_bounding_set()
+            _linux.drop_bounding_set()
         self.facts = replace(
             self.facts,
             netns=netns,
@@ -331,7 +335,7 @@ class Zygote:
         if not paths:
             return
         try:
-            pid = cleanup.start_cleaner(paths)
+            pid = _cleanup.start_cleaner(paths)
         except OSError as exc:
             sys.stderr.write(f"funcsmith sandbox: could not start removing {paths[0]}: {exc}\n")
             return
@@ -346,10 +350,9 @@ class Zygote:
 
     def remove_stale(self) -> None:
         """Remove what zygotes that were killed outright (no chance to clean up) left behind."""
-        self.clean(cleanup.claim_stale(self.scratch))
-        for groups in CallGroups.stale(cleanup.PREFIX):
-            pid = groups.base.name.split("-")[1]
-            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        self.clean(_cleanup.claim_stale(self.scratch))
+        for groups in CallGroups.stale(_cleanup.PREFIX):
+            if _cleanup.dead_owner(groups.base.name):
                 try:
                     groups.remove()
                 except OSError as exc:
@@ -394,8 +397,8 @@ class Zygote:
             if not waiter.poll(max(0, int((deadline - time.monotonic()) * 1000))):
                 os.kill(pid, signal.SIGKILL)
             self.reap_cleaner(pidfd)
-        namespaces.leave()
-        cleanup.remove_all([self.scratch])
+        _namespaces.leave()
+        _cleanup.remove_all([self.scratch])
 
 
 def _child(
@@ -404,30 +407,30 @@ def _child(
     out: int,
     err: int,
     res: int,
-    group: cgroup.Slot | None,
+    group: _cgroup.Slot | None,
     tmp: str,
     abi: int,
     idle: bool,
 ) -> None:
     """A call process starts its own session (so no signal to its process group reaches the zygote), then runs."""
     os.setsid()
-    linux.set_name(name)
+    _linux.set_name(name)
     if name == Role.POOL and idle:  # getting ready must never slow a running call (the zygote restores it)
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     target(out_fd=out, err_fd=err, result_fd=res, group=group, tmp_dir=tmp, landlock_abi=abi)
 
 
-def _cold(request: Request, *, out_fd: int, err_fd: int, result_fd: int, group: cgroup.Slot | None, **_: Any) -> None:
-    worker.run(request, out_fd=out_fd, err_fd=err_fd, result_fd=result_fd, group=group)
+def _cold(request: Request, *, out_fd: int, err_fd: int, result_fd: int, group: _cgroup.Slot | None, **_: Any) -> None:
+    _worker.run(request, out_fd=out_fd, err_fd=err_fd, result_fd=result_fd, group=group)
 
 
 def _pooled(pool: _wire.Pool, request_fd: int, **fds_and_paths: Any) -> None:
-    worker.run_pooled(pool, request_fd=request_fd, **fds_and_paths)
+    _worker.run_pooled(pool, request_fd=request_fd, **fds_and_paths)
 
 
 def probe_pid_namespace() -> None:
     """Check that this process may fork a child straight into a new PID namespace, as its first process."""
-    pid = linux.fork_into_new_pid_namespace()
+    pid = _linux.fork_into_new_pid_namespace()
     if pid == 0:
         os._exit(0 if os.getpid() == 1 else 1)
     _, status = os.waitpid(pid, 0)
@@ -474,7 +477,7 @@ def main() -> None:
         raise SystemExit(f"funcsmith sandbox: the server speaks version {boot.version}, this zygote {_wire.VERSION}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
-    linux.set_parent_death_signal(signal.SIGTERM)  # the server died: stop every call and clean up
+    _linux.set_parent_death_signal(signal.SIGTERM)  # the server died: stop every call and clean up
     if not boot.once:  # preloaded for the many calls forked from this interpreter; one call would pay for them
         for name in PRELOAD:
             __import__(name)

@@ -6,8 +6,8 @@ A pooled call process locks itself down *before* its call is known, with the
 pool's fixed limits and a base Landlock layer (Python, the whole data root and
 the scratch root); when its one request comes, a second layer narrows it to the
 call's own data folder and temp folder (Landlock layers only ever intersect).
-Every call process also gets its own IPC namespace first (namespaces.py) and, last,
-the call user (calluser.py) and the seccomp filter (seccomp.py), right before any
+Every call process also gets its own IPC namespace first (_namespaces.py) and, last,
+the call user (_calluser.py) and the seccomp filter (_seccomp.py), right before any
 function code is compiled.
 """
 
@@ -28,20 +28,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from mcp_server.sandbox import _wire, calluser, cgroup, landlock, linux, namespaces, seccomp, tmpfs
+from mcp_server.sandbox import _calluser, _cgroup, _landlock, _linux, _namespaces, _seccomp, _tmpfs, _wire
+from mcp_server.sandbox._jsonify import NotJSONError, to_json
+from mcp_server.sandbox._model import Limits
 from mcp_server.sandbox._wire import DataRoom, ErrorType, Fault, Mark, Outcome, Pool, Reply, Request, Role, Stop
-from mcp_server.sandbox.jsonify import NotJSONError, to_json
-from mcp_server.sandbox.model import Limits
 
 _MIB = 1 << 20
 _TRACEBACK_FRAMES = 8
 
 
-def run(request: Request, *, out_fd: int, err_fd: int, result_fd: int, group: cgroup.Slot | None) -> NoReturn:
+def run(request: Request, *, out_fd: int, err_fd: int, result_fd: int, group: _cgroup.Slot | None) -> NoReturn:
     """Lock down for this request, run the requested function, write one Outcome frame to `result_fd`, exit."""
     me = os.getpid()
     try:
-        namespaces.enter([*request.read_paths, *request.write_paths, request.data_dir], request.tmp_dir)
+        _namespaces.enter([*request.read_paths, *request.write_paths, request.data_dir], request.tmp_dir)
         contain(request.limits, out_fd=out_fd, err_fd=err_fd, keep=(result_fd,), group=group)
         own_temp(request.tmp_dir, request.limits)
         limit_data(request.data)
@@ -62,7 +62,7 @@ def run_pooled(
     out_fd: int,
     err_fd: int,
     result_fd: int,
-    group: cgroup.Slot | None,
+    group: _cgroup.Slot | None,
     tmp_dir: str,
     landlock_abi: int,
 ) -> NoReturn:
@@ -80,20 +80,20 @@ def run_pooled(
     try:
         keep = (result_fd, request_fd, out_fd, err_fd)
         contain(pool.limits, out_fd=out_fd, err_fd=err_fd, keep=keep, group=group)
-        namespaces.enter([*pool.read_paths, pool.data_root], tmp_dir)
+        _namespaces.enter([*pool.read_paths, pool.data_root], tmp_dir)
         own_temp(tmp_dir, pool.limits)
         if landlock_abi:
-            python, _ = landlock.prepare(landlock_abi, read=pool.read_paths, write=(), files=["/dev/null"])
+            python, _ = _landlock.prepare(landlock_abi, read=pool.read_paths, write=(), files=["/dev/null"])
             roots = [pool.data_root, os.path.dirname(tmp_dir)]
-            base, missing = landlock.prepare(landlock_abi, read=(), write=roots, files=())
+            base, missing = _landlock.prepare(landlock_abi, read=(), write=roots, files=())
             if missing:
                 raise FileNotFoundError(f"the sandbox's data or scratch root {missing[0]} does not exist")
-            landlock.enforce(landlock_abi, [*python, *base], deny_tcp=True)
-            landlock.release(base)
-            layer = landlock.ruleset(landlock_abi, python, deny_tcp=True)  # the second layer, less the call folders
-            landlock.release(python)
+            _landlock.enforce(landlock_abi, [*python, *base], deny_tcp=True)
+            _landlock.release(base)
+            layer = _landlock.ruleset(landlock_abi, python, deny_tcp=True)  # the second layer, less the call folders
+            _landlock.release(python)
         else:
-            linux.no_new_privs()
+            _linux.no_new_privs()
         lock_in(tmp_dir)
     except BaseException as exc:
         failed = exc
@@ -103,7 +103,7 @@ def run_pooled(
         os._exit(0)  # the pool was shut down before a call came: nothing ran, nothing to report
     os.write(result_fd, Mark.STARTED)
     request = replace(request, tmp_dir=tmp_dir)
-    linux.set_name(Role.CALL)
+    _linux.set_name(Role.CALL)
     try:
         if failed is not None:
             raise failed
@@ -111,11 +111,11 @@ def run_pooled(
         limit_data(request.data)
         if landlock_abi:  # the second layer: of the data root and the scratch root, only this call's folders
             write, prune = ([tmp_dir], [home]) if full else ([home, tmp_dir], [])
-            own, _ = landlock.prepare(landlock_abi, read=(), write=write, files=(), prune=prune)
-            landlock.add_rules(layer, own)
-            landlock.restrict_self(layer)
+            own, _ = _landlock.prepare(landlock_abi, read=(), write=write, files=(), prune=prune)
+            _landlock.add_rules(layer, own)
+            _landlock.restrict_self(layer)
             os.close(layer)
-            landlock.release(own)
+            _landlock.release(own)
         settle(home, tmp_dir)
         outcome = call(request)
     except BaseException as exc:
@@ -175,11 +175,11 @@ def read_output(fd: int, size: int) -> bytes:
         return b""
 
 
-def contain(limits: Limits, *, out_fd: int, err_fd: int, keep: Iterable[int], group: cgroup.Slot | None) -> None:
+def contain(limits: Limits, *, out_fd: int, err_fd: int, keep: Iterable[int], group: _cgroup.Slot | None) -> None:
     """The layers that do not depend on the call: cgroup, std streams, no other fds, signals, rlimits, environment."""
-    linux.set_parent_death_signal(signal.SIGKILL)
+    _linux.set_parent_death_signal(signal.SIGKILL)
     if group is not None:
-        cgroup.enter(group)
+        _cgroup.enter(group)
     null = os.open("/dev/null", os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(out_fd, 1)
@@ -197,17 +197,17 @@ def contain(limits: Limits, *, out_fd: int, err_fd: int, keep: Iterable[int], gr
 
 
 def own_temp(tmp: str, limits: Limits) -> None:
-    """Make the call's temp folder a bounded tmpfs of its own where the kernel lets us (see tmpfs.py).
+    """Make the call's temp folder a bounded tmpfs of its own where the kernel lets us (see _tmpfs.py).
 
     Where it does not (no mount namespace without privileges), the folder stays on disk, each
     file capped by RLIMIT_FSIZE, and the zygote removes what is left; `doctor` says which it is.
     """
     with contextlib.suppress(OSError):
-        tmpfs.mount_own(tmp, size_mb=limits.tmp_mb, files=limits.tmp_files)
+        _tmpfs.mount_own(tmp, size_mb=limits.tmp_mb, files=limits.tmp_files)
 
 
 def limit_data(data: DataRoom) -> None:
-    """No file the call writes may pass the room left in its data folder's quota (see quota.py)."""
+    """No file the call writes may pass the room left in its data folder's quota (see _quota.py)."""
     if data.full:  # Landlock lets the call add nothing to the folder
         return
     soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
@@ -229,7 +229,7 @@ def confine(request: Request) -> list[str]:
     home, tmp = request.data_dir, request.tmp_dir
     full = request.data.full
     if request.landlock_abi:
-        missing = landlock.restrict(
+        missing = _landlock.restrict(
             abi=request.landlock_abi,
             read=request.read_paths,
             write=[*([] if full else [home]), tmp, *request.write_paths],
@@ -239,20 +239,20 @@ def confine(request: Request) -> list[str]:
         )
         problems += [f"granted path {p} does not exist" for p in missing if p in request.granted]
     else:
-        linux.no_new_privs()
+        _linux.no_new_privs()
     lock_in(tmp)
     writes = request.write_paths
-    return problems + calluser.closed(read=[p for p in request.granted if p not in writes], write=writes)
+    return problems + _calluser.closed(read=[p for p in request.granted if p not in writes], write=writes)
 
 
 def lock_in(tmp: str) -> None:
     """The last layers, once the worker needs no privilege: the call user (given its temp folder as it is now
     mounted), no capabilities, the seccomp filter."""
-    calluser.hand_over(Path(tmp))
-    calluser.become()
+    _calluser.hand_over(Path(tmp))
+    _calluser.become()
     if os.geteuid() == 0:
-        linux.drop_capabilities()
-    seccomp.install()
+        _linux.drop_capabilities()
+    _seccomp.install()
 
 
 def set_limits(limits: Limits, *, cap_processes: bool) -> None:
@@ -310,7 +310,7 @@ def failure(exc: BaseException, filename: str, *, request: Request, context: str
     limits = request.limits
     file_size_mb = limits.file_size_mb
     details: dict[str, object] = {"traceback": frames}
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and tmpfs.is_full(request.tmp_dir):
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and _tmpfs.is_full(request.tmp_dir):
         message = f"the call's temp folder is full: it holds at most {limits.tmp_mb} MiB in {limits.tmp_files} files"
         return _sandbox_fault(
             ErrorType.TEMP_LIMIT, f"{message} ({text})", **details, limit_mb=limits.tmp_mb, limit_files=limits.tmp_files

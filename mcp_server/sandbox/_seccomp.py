@@ -15,7 +15,7 @@ import errno
 import os
 import socket
 
-from mcp_server.sandbox.linux import libc, no_new_privs, os_error
+from mcp_server.sandbox._linux import libc, no_new_privs, os_error
 
 #: System calls refused outright: namespaces and mounts, keyrings, io_uring (it would bypass this filter),
 #: kernel extension points (bpf, modules, perf), other processes' memory, the clock, and obsolete interfaces.

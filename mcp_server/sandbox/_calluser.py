@@ -16,7 +16,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from mcp_server.sandbox import linux
+from mcp_server.sandbox import _linux
 
 CALL_UID = CALL_GID = 65534
 
@@ -33,7 +33,7 @@ def become() -> None:
         os.setgroups([])
         os.setresgid(CALL_GID, CALL_GID, CALL_GID)
         os.setresuid(CALL_UID, CALL_UID, CALL_UID)
-        linux.set_parent_death_signal(signal.SIGKILL)  # the kernel clears it when the credentials change
+        _linux.set_parent_death_signal(signal.SIGKILL)  # the kernel clears it when the credentials change
 
 
 def hand_over(folder: Path) -> None:

@@ -39,13 +39,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from mcp_server.sandbox import _wire, calluser
+from mcp_server.sandbox import _calluser, _wire
+from mcp_server.sandbox._model import CallResult, Limits, SandboxGrant
+from mcp_server.sandbox._outcome import from_reply, sandbox_failure, timeout
+from mcp_server.sandbox._paths import python_read_paths
+from mcp_server.sandbox._probe import ROOT, logger, warn_missing
+from mcp_server.sandbox._quota import DataQuotas
 from mcp_server.sandbox._wire import Boot, ErrorType, Facts, Kill, Op, Pool, Pooled, PoolFailed, Ready, Request, Run
-from mcp_server.sandbox.model import CallResult, Limits, SandboxGrant
-from mcp_server.sandbox.outcome import from_reply, sandbox_failure, timeout
-from mcp_server.sandbox.paths import python_read_paths
-from mcp_server.sandbox.probe import ROOT, logger, warn_missing
-from mcp_server.sandbox.quota import DataQuotas
 
 _Opened = tuple[socket.socket, Callable[[], None], Callable[[], None]]  # the call's socket, kill, stuck
 
@@ -56,7 +56,7 @@ import sys, types
 for name in ("mcp_server", "mcp_server.sandbox"):
     package = sys.modules[name] = types.ModuleType(name)
     package.__path__ = [sys.argv[3] + "/" + name.replace(".", "/")]
-from mcp_server.sandbox.zygote import main
+from mcp_server.sandbox._zygote import main
 main()
 """
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -227,7 +227,7 @@ class Sandbox:
         self._slots = asyncio.Semaphore(self.max_concurrency)
         self._zygotes: dict[bool, _Zygote] = {}
         self._starting: dict[bool, asyncio.Lock] = {False: asyncio.Lock(), True: asyncio.Lock()}
-        self._spawned: set[asyncio.Task[None]] = set()  # the zygotes of spawned calls, until each has exited
+        self._spawned: dict[_Zygote, asyncio.Task[None]] = {}  # the zygote of each spawned call, until it has exited
         self._ids = itertools.count(1)
         self._ending: set[asyncio.Future[None]] = set()  # calls answered whose tree may still be dying
         self._quotas = DataQuotas()
@@ -241,7 +241,7 @@ class Sandbox:
             self.data_root.mkdir(parents=True, exist_ok=True)  # the pool's Landlock layer needs it to exist
             if not os.access(self.data_root, os.W_OK):
                 problem = "is read-only"
-            calluser.open_to_calls(self.data_root)
+            _calluser.open_to_calls(self.data_root)
         except OSError as exc:
             problem = problem or f"cannot be created ({exc.strerror or exc})"
             self.pool_size = 0  # every call gets a read-only stand-in home instead (see _home)
@@ -270,8 +270,9 @@ class Sandbox:
         zygotes, self._zygotes = list(self._zygotes.values()), {}
         for zygote in zygotes:
             await zygote.close()
-        if self._spawned:
-            await asyncio.wait(set(self._spawned))
+        for zygote, retired in list(self._spawned.items()):  # one whose call still runs stops it as it closes
+            await zygote.close()
+            await retired
         if self._ending:  # each ends as soon as its supervisor is gone
             await asyncio.wait(set(self._ending))
         for stand_in in self._stand_ins.values():
@@ -369,9 +370,8 @@ class Sandbox:
             zygote = await _Zygote.start(str(self.data_root), Boot(network, self._pool(size=0), once=True))
         except (RuntimeError, OSError) as exc:
             return _not_started(exc)
-        retired = asyncio.create_task(zygote.retire())
-        self._spawned.add(retired)
-        retired.add_done_callback(self._spawned.discard)
+        self._spawned[zygote] = asyncio.create_task(zygote.retire())
+        self._spawned[zygote].add_done_callback(lambda _: self._spawned.pop(zygote, None))
         ours, theirs = socket.socketpair()
         try:
             with theirs:
@@ -397,7 +397,7 @@ class Sandbox:
         if home not in self._made:
             try:
                 home.mkdir(parents=True, exist_ok=True)
-                calluser.hand_over(home)
+                _calluser.hand_over(home)
             except OSError as exc:
                 return self._stand_in_home(home, exc)
             self._made.add(home)
