@@ -1,6 +1,6 @@
 """Function generation with the embedded Gemma 3 270M: what publishes, whether it is right, and where the time goes.
 
-Run from the project root: `python -m bench.generate [--attempts N] [--json] [TASK ...]`.
+Run from the project root: `python -m bench.generate [--attempts N] [--candidates N] [--json] [TASK ...]`.
 
 Each task goes through the real pipeline (`Generator.create`: prompt, model, parse,
 checks, verification in a real `Sandbox`, publish) into an empty temporary catalogue
@@ -15,7 +15,8 @@ model may name its parameters as it likes.
 Per task it reports the verdict, the attempts, the answers asked of the model (every
 candidate and follow-up), the reference cases passed, the model's seconds and the pipeline's seconds (everything
 but the model: parse, checks, verification, publish), and the pipeline's share.
-Model loading happens once, before the first task, and is reported apart.
+Model loading happens once, before the first task, and is reported apart, with the
+candidates asked per attempt and the machine's cores and load averages at the start and the end.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 import tempfile
 import time
@@ -159,13 +161,38 @@ async def check(sandbox: Sandbox, entry: FunctionEntry, cases: Sequence[Case], d
     return wrong
 
 
-async def run(tasks: Sequence[Task], attempts: int) -> tuple[list[Row], float]:
-    """Every task through the pipeline on one model, then its reference cases; the rows and the model's load time."""
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A bench run's rows and the conditions it ran in."""
+
+    rows: list[Row]
+    load_seconds: float
+    candidates: int
+    agreement: bool
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+
+    def conditions(self) -> str:
+        agree = "two must agree" if self.agreement else "no agreement needed"
+        before, after = (" / ".join(f"{x:.2f}" for x in load) for load in (self.load_before, self.load_after))
+        return (
+            f"Model load (once): {self.load_seconds:.2f} s. Candidates per attempt: {self.candidates} ({agree}). "
+            f"Machine: {os.cpu_count()} cores, load averages (1/5/15 min) {before} at the start, {after} at the end."
+        )
+
+
+async def run(tasks: Sequence[Task], attempts: int, candidates: int | None = None) -> Run:
+    """Every task through the pipeline on one model, then its reference cases.
+
+    `candidates` None leaves the count to the pipeline's default for the embedded model.
+    """
+    load_before = os.getloadavg()
     backend = CountedBackend()
     started = time.perf_counter()
     await anyio.to_thread.run_sync(backend.load)
     load_seconds = time.perf_counter() - started
     rows = []
+    count, agreement = 1, False
     with tempfile.TemporaryDirectory(prefix="funcsmith-bench-") as scratch:
         async with Sandbox(Path(scratch) / "data") as sandbox:
             for number, task in enumerate(tasks):
@@ -175,7 +202,8 @@ async def run(tasks: Sequence[Task], attempts: int) -> tuple[list[Row], float]:
                 (folder / "reference").mkdir()
                 catalog = Catalog(folder / "functions")
                 catalog.load()
-                generator = Generator(catalog, sandbox, lambda: backend, attempts=attempts)
+                generator = Generator(catalog, sandbox, lambda: backend, attempts=attempts, candidates=candidates)
+                count, agreement = generator.sampling(backend)
                 began, asked = time.perf_counter(), backend.answers
                 outcome = await generator.create(task.words)
                 wall = time.perf_counter() - began
@@ -184,7 +212,7 @@ async def run(tasks: Sequence[Task], attempts: int) -> tuple[list[Row], float]:
                 rows.append(_row(task, outcome, backend.answers - asked, entry, wrong, wall))
                 # Each task as it ends, on stderr: a long run shows its progress and a cut-off run keeps its rows.
                 print(f"bench.generate: {json.dumps(rows[-1].as_json())}", file=sys.stderr, flush=True)
-    return rows, load_seconds
+    return Run(rows, load_seconds, count, agreement, load_before, os.getloadavg())
 
 
 def _row(task: Task, outcome: Outcome, answers: int, entry: FunctionEntry | None, wrong: list[str], wall: float) -> Row:
@@ -204,8 +232,8 @@ def _row(task: Task, outcome: Outcome, answers: int, entry: FunctionEntry | None
     )
 
 
-def table(rows: Sequence[Row], load_seconds: float) -> str:
-    """The results as a Markdown table, with totals, the pipeline's share, and what the wrong ones got wrong."""
+def table(rows: Sequence[Row], conditions: str) -> str:
+    """The results as a Markdown table, with totals, the pipeline's share, the conditions, and what was wrong."""
     lines = [
         "| task | published | verdict | attempts | model answers | reference cases | model s | pipeline s | share |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -228,7 +256,7 @@ def table(rows: Sequence[Row], load_seconds: float) -> str:
         f"{sum(r.answers for r in rows)} | | {model:.2f} | {pipeline:.3f} | **{share:.1%}** |"
     )
     lines.append("")
-    lines.append(f"Model load (once): {load_seconds:.2f} s.")
+    lines.append(conditions)
     for row in rows:
         for problem in row.wrong:
             lines.append(f"- wrong: {row.task}: {problem}")
@@ -239,6 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tasks", nargs="*", help="only the bench tasks whose words contain one of these")
     parser.add_argument("--attempts", type=int, default=3, help="attempts per task (default 3)")
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        help="independent answers per attempt (default: the pipeline's default for the embedded model)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a Markdown table")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
@@ -247,14 +280,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench.generate: no bench task matches {args.tasks}", file=sys.stderr)
         return 2
     try:
-        rows, load_seconds = anyio.run(run, chosen, args.attempts)
+        done = anyio.run(run, chosen, args.attempts, args.candidates)
     except ModelError as exc:
         print(f"bench.generate: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"load_seconds": round(load_seconds, 3), "tasks": [r.as_json() for r in rows]}, indent=2))
+        shown = {"conditions": done.conditions(), "tasks": [r.as_json() for r in done.rows]}
+        print(json.dumps(shown, indent=2))
     else:
-        print(table(rows, load_seconds))
+        print(table(done.rows, done.conditions()))
     return 0
 
 

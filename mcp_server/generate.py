@@ -21,7 +21,7 @@ import anyio.to_thread
 
 from mcp_server.catalog import Catalog, CatalogChange
 from mcp_server.draft import Draft, checkable, follow_up_examples, write
-from mcp_server.models import ModelBackend, ModelError
+from mcp_server.models import Generation, ModelBackend, ModelError
 from mcp_server.prompt import build_prompt, examples_prompt
 from mcp_server.publish import Publisher
 from mcp_server.retrieve import CatalogIndex
@@ -31,6 +31,7 @@ from mcp_server.verify import GENERATED_INPUTS, Checker, Failure, Verdict, agree
 logger = logging.getLogger(__name__)
 
 STAGES = ("generating", "checking", "verifying", "publishing")
+CUT_REPAIR = "the model did not see the whole prompt, so the next attempt leaves out the previous answer"
 BIGGER_MODEL = "ollama pull gemma3:4b` and then `--model ollama:gemma3:4b"
 
 
@@ -70,6 +71,7 @@ class Attempt:
     pipeline_seconds: float = 0.0
     tokens: int = 0
     answer: str = ""
+    cut: bool = False  # the model did not see a whole prompt of this attempt (or may not have)
 
 
 @dataclass(slots=True)
@@ -191,6 +193,12 @@ class Generator:
         self.publisher = Publisher(catalog, runner)
         self._lock = anyio.Lock()
 
+    def sampling(self, backend: ModelBackend) -> tuple[int, bool]:
+        """The candidates asked per attempt of this backend, and whether two of them must agree."""
+        count = max(1, self.candidates or getattr(backend, "candidates", 1))
+        wanted = getattr(backend, "small", False) if self.agreement is None else self.agreement
+        return count, wanted and count > 1
+
     def backend(self) -> ModelBackend:
         """The model, chosen (and for the embedded one, loaded) on first use: serving needs no model."""
         if self._backend is None:
@@ -251,9 +259,7 @@ class _Run:
         self.total = total
         self.on_progress = on_progress
         self.warnings: list[str] = []
-        self.count = max(1, generator.candidates or getattr(backend, "candidates", 1))
-        wanted = generator.agreement
-        self.agreement = (getattr(backend, "small", False) if wanted is None else wanted) and self.count > 1
+        self.count, self.agreement = generator.sampling(backend)
 
     async def report(self, number: int, stage: str, message: str, tokens: int = 0) -> None:
         if self.on_progress is not None:
@@ -289,8 +295,18 @@ class _Run:
                 outcome.problems, outcome.failure = [], None
                 return
             logger.info("attempt %d/%d failed: %s", number, self.total, "; ".join(attempt.problems))
-            feedback, previous = attempt.problems, attempt.answer
+            # A cut prompt would be cut again, and a repair prompt with the previous answer is the longer one.
+            feedback, previous = attempt.problems, None if attempt.cut else attempt.answer
+            if attempt.cut and number < self.total:
+                self.warn([CUT_REPAIR])
             outcome.problems, outcome.failure = attempt.problems, attempt.failure
+
+    def _took(self, attempt: Attempt, generation: Generation) -> None:
+        """Count one answer of the model into the attempt: its time, its tokens, what the backend warned about."""
+        attempt.model_seconds += generation.seconds
+        attempt.tokens += generation.tokens
+        attempt.cut = attempt.cut or generation.cut
+        self.warn(generation.warnings)
 
     async def _drafts(self, attempt: Attempt, prompt: Any) -> list[Draft]:
         """`count` independent answers to one prompt (the first with the backend's own settings)."""
@@ -310,9 +326,7 @@ class _Run:
                 if not drafts:
                     raise
                 break  # the candidates so far still count
-            attempt.model_seconds += generation.seconds
-            attempt.tokens += generation.tokens
-            self.warn(generation.warnings)
+            self._took(attempt, generation)
             drafts.append(draft)
         attempt.candidates = len(drafts)
         return drafts
@@ -396,9 +410,7 @@ class _Run:
         except ModelError as exc:
             logger.info("no examples: %s", exc)
             return chosen
-        attempt.model_seconds += generation.seconds
-        attempt.tokens += generation.tokens
-        self.warn(generation.warnings)
+        self._took(attempt, generation)
         found = follow_up_examples(chosen.draft, generation.text)
         if not found:
             logger.info("the model gave no examples for %s: publishing them unverified", ", ".join(missing))

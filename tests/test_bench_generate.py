@@ -40,7 +40,7 @@ def test_the_table_counts_verdicts_and_names_what_was_wrong() -> None:
         Row("flip", "flip", "wrong", 2, 4, 1, 2, 6.0, 0.2, 6.3, ("flip('ab') -> 'ab', expected 'ba'",)),
         Row("sort", "", "no", 3, 3, 0, 2, 9.0, 0.3, 9.4, ()),
     ]
-    text = table(rows, load_seconds=1.5)
+    text = table(rows, "Model load (once): 1.50 s.")
     assert "| **total** | 2/3 | **1 correct, 1 wrong, 1 not published** | 6 | 9 |" in text
     assert "| sort | - | no | 3 | 3 | - |" in text
     assert "- wrong: flip: flip('ab') -> 'ab', expected 'ba'" in text and "Model load (once): 1.50 s." in text

@@ -87,6 +87,20 @@ async def test_failing_examples_are_fixed_on_the_second_attempt(folder: Path, sa
     assert second["messages"][-2]["role"] == "assistant"
 
 
+async def test_after_a_cut_prompt_the_repair_prompt_leaves_out_the_previous_answer(
+    folder: Path, sandbox: Sandbox
+) -> None:
+    # Ollama reports 12 prompt tokens for every request: it cut each prompt to fit its window.
+    with FakeOllama(answers=["failing_examples", "failing_examples_fixed"], prompt_eval_count=12) as fake:
+        outcome = await generator(folder, sandbox, fake).create("reverse a string")
+        second = fake.chats()[1].body
+    assert outcome.published == ["reverse_string"] and len(outcome.attempts) == 2
+    assert [m["role"] for m in second["messages"]] == ["system", "user", "user"]
+    assert "should return 'htimcsnuf' but returned 'htimscnuf'" in second["messages"][-1]["content"]
+    assert recording("failing_examples").strip() not in json.dumps(second)
+    assert any("leaves out the previous answer" in w for w in outcome.warnings), outcome.warnings
+
+
 async def test_never_valid_answer_fails_clearly_and_writes_nothing(folder: Path, sandbox: Sandbox) -> None:
     with FakeOllama(answers=["never_valid"] * 3) as fake:
         outcome = await generator(folder, sandbox, fake).create("add two numbers")
@@ -246,6 +260,65 @@ async def test_an_undeclared_exception_on_valid_input_is_found_and_fixed(folder:
     feedback = second["messages"][-1]["content"]
     assert "mean(numbers=[]) (a valid input for its parameters) raised ZeroDivisionError" in feedback
     assert outcome.attempts[1].generated_inputs > 5
+
+
+def _answer(code: str, name: str, parameter: str, kind: str, response: str, example: tuple[Any, Any]) -> str:
+    """A literal answer of one function with one example, in the format the model is asked for."""
+    spec = {
+        "name": name,
+        "description": f"{name} of a {kind}",
+        "parameters": {"type": "object", "properties": {parameter: {"type": kind}}, "required": [parameter]},
+        "responses": [{"type": response}],
+        "examples": [{"prompt": "an example", "parameters": {parameter: example[0]}, "result": example[1]}],
+    }
+    return f"```python\n{code}```\n\n```function_spec\n{json.dumps(spec)}\n```\n"
+
+
+ALWAYS_TRUE = _answer(
+    'def is_palindrome(text: str) -> bool:\n    """Whether the text reads the same backwards."""\n'
+    "    return text.lower() == text.lower()\n",
+    "is_palindrome",
+    "text",
+    "string",
+    "boolean",
+    ("racecar", True),
+)
+UNCHANGED = _answer(
+    'def reverse_text(text: str) -> str:\n    """The text backwards."""\n    return text\n',
+    "reverse_text",
+    "text",
+    "string",
+    "string",
+    ("cat", "cat"),
+)
+SAVES = _answer(
+    "import os\n\n\ndef save_note(text: str) -> str:\n"
+    '    """Keep a note in the data folder."""\n'
+    '    folder = os.path.expanduser("~/data")\n    os.makedirs(folder, exist_ok=True)\n'
+    '    with open(os.path.join(folder, "notes.txt"), "a") as handle:\n        handle.write(text + "\\n")\n'
+    '    return "saved"\n',
+    "save_note",
+    "text",
+    "string",
+    "string",
+    ("buy milk", "saved"),
+)
+
+
+async def test_a_function_whose_result_ignores_its_input_is_not_published(folder: Path, sandbox: Sandbox) -> None:
+    """Its one example passes, and so would any example whose result is that constant or the input itself."""
+    with FakeOllama(answers=[ALWAYS_TRUE, UNCHANGED]) as fake:
+        palindrome = await generator(folder, sandbox, fake).create("check whether a text is a palindrome", attempts=1)
+        reverse = await generator(folder, sandbox, fake).create("reverse a text", attempts=1)
+    assert not palindrome.ok and palindrome.failure is Failure.CODE and files(folder) == []
+    assert any("returned True for each of" in p and "does not depend on its input" in p for p in palindrome.problems)
+    assert not reverse.ok and any("returned its argument 'text' unchanged" in p for p in reverse.problems)
+
+
+async def test_a_function_that_keeps_data_may_answer_alike_to_every_input(folder: Path, sandbox: Sandbox) -> None:
+    with FakeOllama(answers=[SAVES]) as fake:
+        outcome = await generator(folder, sandbox, fake).create("save a note", attempts=1)
+    assert outcome.published == ["save_note"], outcome.problems
 
 
 async def test_user_examples_are_enforced_and_written_into_the_spec(folder: Path, sandbox: Sandbox) -> None:

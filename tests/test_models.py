@@ -175,6 +175,19 @@ async def test_a_prompt_cut_by_ollama_is_detected_and_said() -> None:
     assert len(capped.warnings) == 1 and "may not fit" in capped.warnings[0]
 
 
+async def test_after_a_cut_prompt_the_next_request_asks_for_a_larger_window() -> None:
+    prompt = _long_chat(30_000)
+    with FakeOllama(answers=["never_valid"] * 3, prompt_eval_count=2050) as fake:
+        backend = OllamaBackend(host=fake.host)
+        first = await backend.generate(prompt)
+        await backend.generate(prompt)
+        await OllamaBackend(host=fake.host, num_ctx_cap=16384).generate(prompt)
+        windows = [chat.body["options"]["num_ctx"] for chat in fake.chats() if chat.body]
+    # The estimate chose 16384 and Ollama still cut the prompt: the next request doubles the window; a
+    # backend held at its cap stays there (the generator then shortens the prompt instead).
+    assert first.cut and windows == [16384, 32768, 16384]
+
+
 async def test_a_cut_prompt_warns_in_the_generation_outcome(tmp_path: Path) -> None:
     from mcp_server.catalog import Catalog
     from mcp_server.generate import Generator

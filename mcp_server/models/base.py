@@ -21,13 +21,15 @@ class ModelError(Exception):
 class Generation:
     """One finished answer. For completion backends `text` includes the fence that ended the prompt.
 
-    `warnings` say what may make the answer worse than the model can do (a prompt cut short).
+    `warnings` say what may make the answer worse than the model can do (a prompt cut short);
+    `cut` says the model did not see the whole prompt, or may not have, so the next prompt should be shorter.
     """
 
     text: str
     tokens: int
     seconds: float
     warnings: tuple[str, ...] = ()
+    cut: bool = False
 
 
 class PromptLike(Protocol):
@@ -100,7 +102,7 @@ class StreamedAnswer:
         self.tokens += 1
         await self._throttle(self.tokens, "".join(self._pieces))
 
-    async def finish(self, warnings: tuple[str, ...] = ()) -> Generation:
+    async def finish(self, warnings: tuple[str, ...] = (), *, cut: bool = False) -> Generation:
         text = "".join(self._pieces)
         await self._throttle(self.tokens, text, force=True)
-        return Generation(text, self.tokens, time.perf_counter() - self._started, warnings)
+        return Generation(text, self.tokens, time.perf_counter() - self._started, warnings, cut)

@@ -104,16 +104,25 @@ def context_window(needed: int, cap: int = DEFAULT_CTX_CAP) -> int:
     return min(max(_MIN_CTX, 1 << (needed - 1).bit_length()), cap)
 
 
+def _fewest_tokens(chars: int) -> int:
+    """The fewest tokens a prompt of `chars` characters can take: Ollama reading fewer means it cut the prompt."""
+    return math.ceil(chars / _MAX_CHARS_PER_TOKEN)
+
+
+def was_cut(chars: int, prompt_tokens: int | None) -> bool:
+    """Whether Ollama's prompt count shows a cut prompt; a missing or zero count tells nothing
+    (some Ollama versions omit it for a cached prompt)."""
+    return bool(prompt_tokens) and (prompt_tokens or 0) < _fewest_tokens(chars)
+
+
 def fit_warning(chars: int, prompt_tokens: int | None, num_ctx: int, needed: int) -> str | None:
     """A warning when the prompt did not fit, or may not have: the count Ollama returned, else the estimate.
 
-    Ollama evaluating fewer tokens than the text can hold means it cut the prompt; a missing or
-    zero count tells nothing (some Ollama versions omit it for a cached prompt). Short of that,
-    a window held down by the cap may still have been too small.
+    Short of a count that shows the cut, a window held down by the cap may still have been too small.
     """
-    expected = math.ceil(chars / _MAX_CHARS_PER_TOKEN)
+    expected = _fewest_tokens(chars)
     fix = f"use a model with a larger context window, or raise the cap (num_ctx {needed} would fit)"
-    if prompt_tokens and prompt_tokens < expected:
+    if was_cut(chars, prompt_tokens):
         return (
             f"the prompt did not fit the model's context window: Ollama read {prompt_tokens} tokens of a prompt "
             f"of {chars} characters (at least {expected} tokens) with num_ctx {num_ctx} and silently dropped the "
@@ -146,6 +155,8 @@ class OllamaBackend:
         self._options = {"temperature": temperature, "num_predict": num_predict, "seed": seed}
         self._num_predict = num_predict
         self._num_ctx_cap = num_ctx_cap
+        # Raised after Ollama cut a prompt in a window the estimate chose: the estimate was short for this model.
+        self._ctx_floor = _MIN_CTX
         # Models of a billion parameters or less write wrong code often: ask for several and trust agreement.
         self.small = 0 < _parameters(tag, None) <= 1.0
         self.candidates = 3 if self.small else 1
@@ -165,7 +176,7 @@ class OllamaBackend:
         prompt_tokens: int | None = None
         chars = prompt_chars(prompt.messages)
         needed = tokens_needed(chars, len(prompt.messages), self._num_predict)
-        num_ctx = context_window(needed, self._num_ctx_cap)
+        num_ctx = context_window(max(needed, self._ctx_floor), self._num_ctx_cap)
         try:
             stream = await client.chat(
                 model=self.tag,
@@ -193,7 +204,9 @@ class OllamaBackend:
         warning = fit_warning(chars, prompt_tokens, num_ctx, needed)
         if warning:
             logger.warning("%s: %s", self.name, warning)
-        generation = await answer.finish((warning,) if warning else ())
+        if was_cut(chars, prompt_tokens):
+            self._ctx_floor = min(max(self._ctx_floor, 2 * num_ctx), self._num_ctx_cap)
+        generation = await answer.finish((warning,) if warning else (), cut=warning is not None)
         logger.info(
             "%s: %d tokens in %.1f s (prompt %s tokens, num_ctx %d)",
             self.name,
