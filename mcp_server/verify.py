@@ -4,7 +4,9 @@
 - The examples (the model's and the user's): each call must return its result or raise its error.
 - Property checks: inputs generated from each function's `parameters` schema (hypothesis and
   hypothesis-jsonschema, derandomized, a bounded count) must raise no exception the spec does
-  not declare, and every result must match one of its `responses`.
+  not declare, and every result must match one of its `responses`. A function that keeps no
+  data must also do something: not return one value whatever its input, nor hand back one of
+  its arguments unchanged (the trivial answers a wrong example cannot tell from a right one).
 
 Examples and generated inputs of one module run in ONE sandbox call (a batch), in order, on a
 scratch data folder, so checking stays cheap next to the model and never touches real data.
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 GENERATED_INPUTS = 24  # per function; derandomized, so the same schema always gets the same inputs
 _REPORTED = 2  # property failures named per function: enough to act on, short enough to read
+_TRIVIAL = 5  # distinct generated inputs a function must have before its results are judged trivial
 _BATCH = "__funcsmith_batch__"
 # Appended to the module's code for the batch call: runs each (function, arguments) in order and
 # reports each outcome the way a single call would (the sandbox's own JSON conversion included).
@@ -220,6 +223,7 @@ class Checker:
             return
         with tempfile.TemporaryDirectory(prefix="funcsmith-data-") as scratch:
             outcomes = await self._batch(entries[0], calls, Path(scratch))
+            keeps_data = any(Path(scratch).iterdir())
         if isinstance(outcomes, str):
             verdict.fail(Failure.CODE, [outcomes])
             return
@@ -228,7 +232,7 @@ class Checker:
         compared = outcomes[len(own) :] if shared else outcomes[len(examples) :]
         verdict.behaviour = tuple(o.key() for o in compared)
         self._examples(verdict, examples, outcomes[: len(examples)])
-        self._properties(verdict, generated, outcomes[len(examples) : len(examples) + len(generated)])
+        self._properties(verdict, generated, outcomes[len(examples) : len(examples) + len(generated)], keeps_data)
 
     def _generated(self, entries: Sequence[FunctionEntry]) -> list[tuple[FunctionEntry, dict[str, Any]]]:
         inputs = []
@@ -281,12 +285,21 @@ class Checker:
         verdict: Verdict,
         generated: Sequence[tuple[FunctionEntry, dict[str, Any]]],
         outcomes: Sequence[Outcome],
+        keeps_data: bool,
     ) -> None:
         reported: dict[str, int] = {}
+        runs: dict[str, list[tuple[dict[str, Any], Outcome]]] = {}
         for (entry, arguments), outcome in zip(generated, outcomes, strict=True):
+            runs.setdefault(entry.name, []).append((arguments, outcome))
             problem = property_problem(entry, arguments, outcome)
             if problem is not None and reported.get(entry.name, 0) < _REPORTED:
                 reported[entry.name] = reported.get(entry.name, 0) + 1
+                verdict.fail(Failure.CODE, [problem])
+        if keeps_data:  # a function that stores data may rightly answer "saved" to every input
+            return
+        for name, calls in runs.items():
+            problem = trivial_problem(name, calls)
+            if problem is not None and not reported.get(name):
                 verdict.fail(Failure.CODE, [problem])
 
 
@@ -383,6 +396,29 @@ def property_problem(entry: FunctionEntry, arguments: Mapping[str, Any], outcome
     mismatch = response_problems(entry, outcome.value)
     if mismatch:
         return f"{call} returned {outcome.value!r}, which matches none of its responses: {mismatch[0]}"
+    return None
+
+
+def trivial_problem(name: str, calls: Sequence[tuple[Mapping[str, Any], Outcome]]) -> str | None:
+    """Why a function's results on its generated inputs show it ignores its input; None when they do not.
+
+    Judged only on enough distinct inputs that all returned: the same value for each, or one
+    argument handed back unchanged by each, is what a function does that does not do its task.
+    """
+    if len(calls) < _TRIVIAL or not all(o.ok for _, o in calls) or not any(a for a, _ in calls):
+        return None
+    count = len(calls)
+    if len({o.key() for _, o in calls}) == 1:
+        return (
+            f"{name} returned {calls[0][1].value!r} for each of {count} different generated inputs: its result does "
+            "not depend on its input, so it cannot be doing the task"
+        )
+    for parameter in calls[0][0]:
+        if all(parameter in a and same_value(a[parameter], o.value) for a, o in calls):
+            return (
+                f"{name} returned its argument {parameter!r} unchanged for each of {count} different generated "
+                "inputs: it does not do the task"
+            )
     return None
 
 
