@@ -195,8 +195,9 @@ class FuncsmithServer:
         # catalogue already do this?" rank with one index, rebuilt once per catalogue change.
         self.index = generator.index if generator is not None else CatalogIndex(catalog)
         self.notifier = Notifier()
-        self._served: Mapping[str, ServedTool] = MappingProxyType({})
-        self._listed: tuple[ServedTool, ...] = ()  # in name order: what tools/list pages through
+        self._published: Mapping[str, FunctionEntry] = MappingProxyType({})  # the catalogue as served
+        self._tools: dict[str, ServedTool] = {}  # the tools made so far, by name
+        self._listed: tuple[str, ...] = ()  # the functions tools/list pages through, in name order
         self._builtins: dict[str, tuple[types.Tool, BuiltinHandler]] = {}
         self._builtin_listing: tuple[dict[str, Any], ...] = ()  # their tools/list form
         self.add_builtin(_LIST_FUNCTIONS, self._list_functions)
@@ -227,36 +228,39 @@ class FuncsmithServer:
         )
 
     def sync(self) -> bool:
-        """Rebuild the served tools from the catalogue; reuse what did not change. True if the tool list changed."""
-        return self._take(_served_for(self.catalog.published, self._served))
+        """Serve the catalogue as it is now. True if the tool list changed.
 
-    def _take(self, fresh: dict[str, ServedTool]) -> bool:
-        """Serve `fresh` from now on; True if the tool list changed."""
-        self._served = MappingProxyType(fresh)
-        listed = tuple(fresh[name] for name in sorted(fresh)) if self._lists_functions(len(fresh)) else ()
-        changed = len(listed) != len(self._listed) or any(a is not b for a, b in zip(listed, self._listed, strict=True))
-        if changed:
-            self._listed = listed
-        return changed
+        Tools are made when first asked for (`_tool`), not here: with ten thousand functions,
+        making them all (a Tool model each) would cost start-up and every reload seconds.
+        """
+        published, old = self.catalog.published, self._published
+        self._published = published
+        self._tools = {name: tool for name, tool in self._tools.items() if published.get(name) is tool.entry}
+        if not self._lists_functions(len(published)):
+            changed, self._listed = bool(self._listed), ()
+            return changed
+        if len(self._listed) != len(published) or published.keys() != old.keys():
+            self._listed = tuple(sorted(published))
+            return True
+        return any(old[name] is not entry for name, entry in published.items())
+
+    def _tool(self, name: str) -> ServedTool | None:
+        """The served tool of a published function, made on first use and kept while its entry stays."""
+        entry = self._published.get(name)
+        if entry is None:
+            return None
+        tool = self._tools.get(name)
+        if tool is None or tool.entry is not entry:
+            tool = self._tools[name] = serve(entry)
+        return tool
 
     def _lists_functions(self, count: int) -> bool:
         """Whether tools/list shows the functions themselves, for a catalogue of `count` published functions."""
         return self.expose is Expose.ALL or (self.expose is Expose.AUTO and count <= self.expose_limit)
 
     async def reloaded(self, problems: list[Diagnostic]) -> None:
-        """After the folder changed: serve the new catalogue, tell every client, report new problems.
-
-        Building thousands of new tools takes seconds (a validator and a Tool model each), so a large
-        batch is built in a worker thread and calls keep being answered meanwhile.
-        """
-        published, old = self.catalog.published, self._served
-        if sum(1 for name, entry in published.items() if (o := old.get(name)) is None or o.entry is not entry) > 500:
-            fresh = await anyio.to_thread.run_sync(_served_for, published, old)
-            if self.catalog.published is not published or self._served is not old:  # moved on meanwhile
-                fresh = _served_for(self.catalog.published, {**self._served, **fresh})
-        else:
-            fresh = _served_for(published, old)
-        if self._take(fresh):
+        """After the folder changed: serve the new catalogue, tell every client, report new problems."""
+        if self.sync():
             await self.notifier.tools_changed()
         for problem in problems:
             await self.notifier.log("warning", str(problem))
@@ -289,16 +293,16 @@ class FuncsmithServer:
                     "or no cursor for the first page",
                 )
             tools = []
-            start = bisect.bisect_right(listed, after, key=lambda served: served.entry.name)
+            start = bisect.bisect_right(listed, after)
         end = start + TOOLS_PAGE_SIZE - len(tools)
-        tools.extend(served.listing for served in listed[start:end])
-        more = {"nextCursor": _cursor_after(listed[end - 1].entry.name)} if end < len(listed) else {}
+        tools.extend(served.listing for name in listed[start:end] if (served := self._tool(name)) is not None)
+        more = {"nextCursor": _cursor_after(listed[end - 1])} if end < len(listed) else {}
         return {**_LIST_TOOLS_RESULT, **more, "tools": tools}
 
     def _input_schema(self, name: str) -> Mapping[str, Any] | None:
         """A tool's input schema by name, for the SDK's checks of a call's headers (without paging tools/list)."""
         builtin = self._builtins.get(name)
-        served = self._served.get(name) if builtin is None else None
+        served = self._tool(name) if builtin is None else None
         tool = builtin[0] if builtin is not None else served.tool if served is not None else None
         return tool.input_schema if tool is not None else None
 
@@ -307,7 +311,7 @@ class FuncsmithServer:
     ) -> types.CallToolResult:
         arguments = params.arguments or {}
         builtin = self._builtins.get(params.name)
-        served = self._served.get(params.name) if builtin is None else None
+        served = self._tool(params.name) if builtin is None else None
         if builtin is None and served is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         try:
@@ -365,10 +369,9 @@ class FuncsmithServer:
             return error_result(
                 f"argument 'limit' must be a whole number from 1 to {FIND_MAX}", type="InvalidArguments"
             )
-        served = self._served
-        # Off the event loop: after a change, a large catalogue's index takes a while to rebuild.
+        # Off the event loop: the first search builds the index, which takes a while for a large catalogue.
         matches = await anyio.to_thread.run_sync(self.index.search, query, limit)
-        found = [served[m.name] for m in matches if m.name in served]
+        found = [served for m in matches if (served := self._tool(m.name)) is not None]
         functions = [
             {"name": s.entry.name, "description": s.tool.description or "", "input_schema": s.tool.input_schema}
             for s in found
@@ -390,10 +393,10 @@ class FuncsmithServer:
             return error_result("argument 'arguments' must be an object of named arguments", type="InvalidArguments")
         if name in self._builtins:
             return error_result(f"{name} is a built-in tool: call it directly", type="InvalidArguments")
-        served = self._served.get(name)
+        served = self._tool(name)
         if served is None:
-            known = ", ".join(sorted(self._served)) or "none"
-            if len(self._served) > FIND_MAX:
+            known = ", ".join(sorted(self._published)) or "none"
+            if len(self._published) > FIND_MAX:
                 known = "find them with find_functions"
             return error_result(f"no published function named {name!r} (published: {known})", type="UnknownFunction")
         return await run_tool(self.runner, served, args)
@@ -439,14 +442,6 @@ class FuncsmithServer:
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=summary)], structured_content=outcome.as_json()
         )
-
-
-def _served_for(published: Mapping[str, FunctionEntry], old: Mapping[str, ServedTool]) -> dict[str, ServedTool]:
-    """The served tools of `published`, reusing those of `old` whose entry did not change."""
-    return {
-        name: kept if (kept := old.get(name)) is not None and kept.entry is entry else serve(entry)
-        for name, entry in published.items()
-    }
 
 
 def _matches(status: FunctionStatus, query: str) -> bool:
