@@ -15,10 +15,11 @@ try:  # these take seconds to load on a busy machine: Ctrl-C meanwhile ends the 
     from typing import Any, NamedTuple
 
     import anyio
+    import anyio.to_thread
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from mcp_server import __version__, history
+    from mcp_server import __version__, checkcache, history
     from mcp_server.catalog import STATE_FOLDER, Catalog, FunctionEntry
     from mcp_server.generate import Generator, Outcome, Progress, user_examples_problems
     from mcp_server.http import HTTPConfigError, configure, serve_http
@@ -91,7 +92,7 @@ def _os_problem(exc: OSError) -> str:
 
 def load(folder: Path) -> Catalog:
     catalog = Catalog(folder)
-    catalog.load()
+    checkcache.load(catalog)
     for diagnostic in catalog.diagnostics:
         logger.warning("%s", diagnostic)
     return catalog
@@ -167,6 +168,8 @@ def cmd_serve(args: Options) -> int:
             backend = partial(resolve_backend, args.model)
             generator = Generator(catalog, sandbox, backend, attempts=args.attempts, candidates=args.candidates)
             app = FuncsmithServer(catalog, sandbox, generator=generator, expose=expose, expose_limit=limit)
+            # The index is built on first use; build it now, so that the first find_functions need not wait.
+            tasks.start_soon(partial(anyio.to_thread.run_sync, app.index.current, abandon_on_cancel=True))
             watching = anyio.Event()
             tasks.start_soon(partial(watch_catalog, catalog, app.reloaded, ready=watching, keep=keep))
             await watching.wait()
