@@ -128,6 +128,7 @@ class _Corpus:
 
     def __init__(self, documents: Mapping[str, _Document]) -> None:
         self.names = sorted(documents)  # a stable order: equal scores rank by name
+        self.numbers = {name: number for number, name in enumerate(self.names)}
         self.documents = [documents[name] for name in self.names]
         self.bm25: bm25s.BM25 | None = None
         self.frequencies: Any = None  # documents holding each vocabulary term, by term id
@@ -226,7 +227,7 @@ class Index:
 
     def __init__(self, corpus: _Corpus, hidden: Collection[str] = (), side: list[_Document] | None = None) -> None:
         self._corpus = corpus
-        self._hidden = sorted(i for i, name in enumerate(corpus.names) if name in hidden) if hidden else []
+        self._hidden = [corpus.numbers[name] for name in hidden]
         self._side = _Side(corpus, side or [])
 
     def __len__(self) -> int:
@@ -333,9 +334,10 @@ class CatalogIndex:
     def _overlay(self, published: Mapping[str, FunctionEntry]) -> Index:
         """The corpus with the functions that changed since it was built hidden, and their new versions beside it."""
         built = self._built
-        hidden = {name for name, entry in built.items() if published.get(name) is not entry}
-        side = [self._document(entry) for name, entry in published.items() if built.get(name) is not entry]
-        return Index(self._corpus, hidden, side)
+        hidden = [name for name, entry in built.items() if published.get(name) is not entry]  # or removed
+        fresh = [name for name in hidden if name in published]
+        fresh += published.keys() - built.keys()
+        return Index(self._corpus, hidden, [self._document(published[name]) for name in fresh])
 
     def _document(self, entry: FunctionEntry) -> _Document:
         cached = self._documents.get(entry.name)

@@ -146,11 +146,24 @@ async def test_list_functions_pages_through_every_function_with_cursors(many: Pa
             assert refused.meta["funcsmith/error"]["type"] == "InvalidArguments"
 
 
+async def walk(client: Client) -> tuple[list[str], list[str]]:
+    """Every tool of every tools/list page, and the cursors on the way."""
+    listed, cursors = [], []
+    page = await client.list_tools()
+    while True:
+        assert len(page.tools) <= TOOLS_PAGE_SIZE
+        listed += names(page.tools)
+        if page.next_cursor is None:
+            return listed, cursors
+        cursors.append(page.next_cursor)
+        page = await client.list_tools(cursor=page.next_cursor)
+
+
 async def test_all_lists_every_function_after_the_builtins_in_name_order(many: Path, tmp_path: Path) -> None:
     async with Client(stdio_params(many, tmp_path / "data", "--expose", "all")) as client:
-        first = names((await client.list_tools()).tools)
+        first, _ = await walk(client)
         assert first == BUILTINS + every_function()
-        assert names((await client.list_tools()).tools) == first
+        assert (await walk(client))[0] == first
 
 
 async def test_all_pages_tools_list_in_a_stable_order_with_opaque_cursors(tmp_path: Path) -> None:
@@ -161,22 +174,12 @@ async def test_all_pages_tools_list_in_a_stable_order_with_opaque_cursors(tmp_pa
     changes = Changes()
     params = stdio_params(folder, tmp_path / "data", "--expose", "all")
     async with handshake_client(params, message_handler=changes.handle) as client:
-
-        async def walk() -> tuple[list[str], list[str]]:
-            listed, cursors = [], []
-            page = await client.list_tools()
-            while True:
-                assert len(page.tools) <= TOOLS_PAGE_SIZE
-                listed += names(page.tools)
-                if page.next_cursor is None:
-                    return listed, cursors
-                cursors.append(page.next_cursor)
-                page = await client.list_tools(cursor=page.next_cursor)
-
-        listed, cursors = await walk()
+        listed, cursors = await walk(client)
         assert listed == BUILTINS + every
-        assert len(cursors) == 2 and not any(name in cursor for cursor in cursors for name in every)
-        assert await walk() == (listed, cursors)
+        assert len(cursors) == -(-len(listed) // TOOLS_PAGE_SIZE) - 1 and not any(
+            name in cursor for cursor in cursors for name in every
+        )
+        assert await walk(client) == (listed, cursors)
 
         # A page read after the catalogue changed starts where the last one ended: nothing twice, nothing lost.
         first = await client.list_tools()
