@@ -81,7 +81,8 @@ def pooled_processes(data_root: Path) -> list[int]:
     return [pid for pid, _ in sandbox_processes(data_root) if process_name(pid) == "funcsmith-pool"]
 
 
-def eventually(condition: Callable[[], bool], within_s: float = 2.0) -> bool:
+def eventually(condition: Callable[[], bool], within_s: float = 30.0) -> bool:
+    """Whether `condition` comes to hold within `within_s`: generous for a busy machine, as it returns once it holds."""
     deadline = time.monotonic() + within_s
     while not condition():
         if time.monotonic() > deadline:
@@ -90,7 +91,7 @@ def eventually(condition: Callable[[], bool], within_s: float = 2.0) -> bool:
     return True
 
 
-def no_call_processes(data_root: Path, within_s: float = 2.0) -> bool:
+def no_call_processes(data_root: Path, within_s: float = 30.0) -> bool:
     return eventually(lambda: not call_processes(data_root), within_s)
 
 
@@ -305,7 +306,7 @@ async def test_shells_cannot_start(sandbox: Sandbox, tmp_path: Path) -> None:
 async def test_daemons_left_behind_are_killed(sandbox: Sandbox, data_root: Path) -> None:
     result = await run(sandbox, "leave_daemon")
     assert result.ok
-    assert no_call_processes(data_root, within_s=1.0)
+    assert no_call_processes(data_root)  # well before its 60 s sleep ends
 
 
 async def test_signalling_its_process_group_reaches_only_the_call(sandbox: Sandbox, data_root: Path) -> None:
@@ -327,7 +328,8 @@ async def test_cancellation_kills_the_tree(sandbox: Sandbox, data_root: Path) ->
             assert len(call_processes(data_root)) >= 5
             scope.cancel()
     assert scope.cancelled_caught
-    assert not call_processes(data_root), "a cancelled call left processes behind"
+    # Cancelling returns at once; the tree's kill is on its way, and must land.
+    assert no_call_processes(data_root), "a cancelled call left processes behind"
     await assert_still_serving(sandbox)
 
 
@@ -395,7 +397,7 @@ async def test_pooled_processes_wait_at_idle_priority(sandbox: Sandbox, data_roo
     if sandbox._zygotes[False].facts.idle_pool is True:  # only where the zygote may give it back
         assert {os.sched_getscheduler(pid) for pid in pooled_processes(data_root)} == {os.SCHED_IDLE}
     result = await run(sandbox, "priority")
-    assert result.value == {"policy": os.SCHED_OTHER, "nice": 0}, result
+    assert result.value == {"policy": os.SCHED_OTHER, "nice": os.getpriority(os.PRIO_PROCESS, 0)}, result
 
 
 async def test_a_pooled_call_sees_only_its_own_folders(sandbox: Sandbox, data_root: Path) -> None:
