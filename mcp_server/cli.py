@@ -168,8 +168,11 @@ def cmd_serve(args: Options) -> int:
             backend = partial(resolve_backend, args.model)
             generator = Generator(catalog, sandbox, backend, attempts=args.attempts, candidates=args.candidates)
             app = FuncsmithServer(catalog, sandbox, generator=generator, expose=expose, expose_limit=limit)
-            # The index is built on first use; build it now, so that the first find_functions need not wait.
-            tasks.start_soon(partial(anyio.to_thread.run_sync, app.index.current, abandon_on_cancel=True))
+            if not app.lists_functions:
+                # Clients reach the functions through find_functions, whose index is built on first use: build it
+                # now, so that the first search need not wait. (Listing every function, start-up does not share
+                # the interpreter with a build that nobody may need.)
+                tasks.start_soon(partial(anyio.to_thread.run_sync, app.index.current, abandon_on_cancel=True))
             watching = anyio.Event()
             tasks.start_soon(partial(watch_catalog, catalog, app.reloaded, ready=watching, keep=keep))
             await watching.wait()

@@ -256,6 +256,11 @@ class FuncsmithServer:
             tool = self._tools[name] = serve(entry)
         return tool
 
+    @property
+    def lists_functions(self) -> bool:
+        """Whether tools/list shows the published functions themselves, not only the built-in tools."""
+        return self._lists_functions(len(self._published))
+
     def _lists_functions(self, count: int) -> bool:
         """Whether tools/list shows the functions themselves, for a catalogue of `count` published functions."""
         return self.expose is Expose.ALL or (self.expose is Expose.AUTO and count <= self.expose_limit)
