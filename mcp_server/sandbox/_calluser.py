@@ -19,6 +19,7 @@ from pathlib import Path
 from mcp_server.sandbox import _linux
 
 CALL_UID = CALL_GID = 65534
+_NEEDED = {"CAP_CHOWN": 0, "CAP_SETGID": 6, "CAP_SETUID": 7}  # hand a call its folders, then become the call user
 
 
 @functools.cache
@@ -34,6 +35,12 @@ def become() -> None:
         os.setresgid(CALL_GID, CALL_GID, CALL_GID)
         os.setresuid(CALL_UID, CALL_UID, CALL_UID)
         _linux.set_parent_death_signal(signal.SIGKILL)  # the kernel clears it when the credentials change
+
+
+def missing_capabilities() -> list[str]:
+    """The capabilities this root process lacks to switch a call to the call user."""
+    have = _linux.effective_capabilities()
+    return [name for name, bit in _NEEDED.items() if not have >> bit & 1]
 
 
 def hand_over(folder: Path) -> None:

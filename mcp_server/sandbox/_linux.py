@@ -26,6 +26,8 @@ _PR_CAPBSET_READ, _PR_CAPBSET_DROP = 23, 24
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 _CAPABILITY_VERSION_3 = 0x20080522
+# What a root server without CAP_SYS_ADMIN (Docker's default capability set) is told about a namespace layer.
+SYS_ADMIN_HINT = "a root server needs CAP_SYS_ADMIN for it: docker run --cap-add SYS_ADMIN"
 
 
 def os_error(what: str) -> OSError:
@@ -90,6 +92,12 @@ def set_parent_death_signal(signum: int) -> None:
 def set_name(name: str) -> None:
     """Set this process's name (its `comm`, at most 15 bytes): it shows in ps and /proc which role a process plays."""
     libc.prctl(_PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
+
+
+def effective_capabilities() -> int:
+    """This process's effective capability set, as a bit mask (CapEff in /proc/self/status)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
 
 
 def no_new_privs() -> None:

@@ -24,6 +24,7 @@ from mcp_server.sandbox import _calluser, _linux
 _COVER = "mode=0755,size=1m,nr_inodes=4096"  # the options of a cover: it holds only folders leading on
 
 _shared: tuple[list[str], int] | None = None  # the zygote's view: the trees it exposes, and the server's namespace
+no_view: str | None = None  # why the zygote could make no mount view (calls then need the real tree open to them)
 
 
 @functools.cache
@@ -40,22 +41,36 @@ def available() -> bool | str:
             os._exit(1)
         os._exit(0)
     _, status = os.waitpid(pid, 0)
-    return True if os.waitstatus_to_exitcode(status) == 0 else "unshare(CLONE_NEWIPC) was refused"
+    if os.waitstatus_to_exitcode(status) == 0:
+        return True
+    return "unshare(CLONE_NEWIPC) was refused" + (f" ({_linux.SYS_ADMIN_HINT})" if os.geteuid() == 0 else "")
 
 
 def share(trees: Iterable[str], scratch: Path) -> bool | str:
-    """In the zygote: its own mount namespace, where the call user can reach `trees` and `scratch`; or why not.
+    """In the zygote: its own mount namespace, where the call user can reach `trees` and `scratch`; or why calls
+    cannot run here.
 
-    What else is in a covered folder is out of the zygote's sight too: it looks for dead sandboxes' leftovers first.
+    Without a mount namespace (a root server without CAP_SYS_ADMIN) the call user works on the real tree, as long
+    as no folder on the way is closed to it. What else is in a covered folder is out of the zygote's sight too:
+    it looks for dead sandboxes' leftovers first.
     """
-    global _shared
+    global _shared, no_view
     if not _calluser.applies():
         return True
+    if missing := _calluser.missing_capabilities():
+        fix = " ".join(f"--cap-add {name.removeprefix('CAP_')}" for name in missing)
+        needs = ", ".join(missing)
+        return f"calls of a root server run as uid {_calluser.CALL_UID}, which needs {needs}: docker run {fix}"
+    exposed = [*trees, str(scratch)]
     try:
-        host = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-        _linux.private_mounts()
         os.chmod(scratch, 0o711)  # the call user passes through to its own temp folder, without listing the others
-        exposed = [*trees, str(scratch)]
+        host = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _linux.private_mounts()
+        except PermissionError as exc:
+            os.close(host)
+            no_view = f"no mount namespace ({exc}; {_linux.SYS_ADMIN_HINT})"
+            return _reachable(exposed)
         expose(exposed)
     except OSError as exc:
         return f"the calls' mount view could not be made: {exc}"
@@ -64,17 +79,38 @@ def share(trees: Iterable[str], scratch: Path) -> bool | str:
 
 
 def enter(trees: Iterable[str], tmp: str) -> None:
-    """Give this call process its own IPC namespace, and for a call user a view that reaches `trees` and `tmp`."""
+    """Give this call process its own IPC namespace, and for a call user a view that reaches `trees` and `tmp`.
+
+    Unreachable when there can be no view and a folder on the way is closed to the call user.
+    """
     if available() is True:
         _unshare_ipc()
     if not _calluser.applies():
         return
     wanted = [*trees, tmp]
-    if _shared is None or not all(_inside(tree, _shared[0]) for tree in wanted):
+    if no_view is not None:
+        if (problem := _reachable(wanted)) is not True:
+            raise Unreachable(problem)
+    elif _shared is None or not all(_inside(tree, _shared[0]) for tree in wanted):
         if _shared is not None:  # back to the server's mount namespace, to make a view of its own from there
             _linux.setns(_shared[1], _linux.CLONE_NEWNS)
         _linux.private_mounts()
         expose(wanted)
+
+
+class Unreachable(PermissionError):
+    """The call user cannot reach what a call needs, and no mount view can bring it in: the call cannot start."""
+
+
+def _reachable(trees: Iterable[str]) -> bool | str:
+    """True if the call user may pass every folder on the way to each of `trees`; or the first one it may not."""
+    for tree in trees:
+        if os.path.exists(tree) and (closed := _first_closed(os.path.realpath(tree))) is not None:
+            return (
+                f"{closed} is closed to the call user (uid {_calluser.CALL_UID}) on the way to {tree}, and there is "
+                f"{no_view}; or let other users pass the folder (chmod o+x {closed})"
+            )
+    return True
 
 
 def leave() -> None:
@@ -87,6 +123,8 @@ def _unshare_ipc() -> None:
     try:
         _linux.unshare(_linux.CLONE_NEWIPC)
     except PermissionError:  # no capability here: an unprivileged server gets it with a user namespace of its own
+        if os.geteuid() == 0:  # a root server's call user would not be mapped in such a namespace
+            raise
         uid, gid = os.geteuid(), os.getegid()
         _linux.unshare(_linux.CLONE_NEWUSER | _linux.CLONE_NEWIPC)
         _linux.map_user(uid, gid)

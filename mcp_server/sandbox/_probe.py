@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mcp_server.sandbox import _wire
 from mcp_server.sandbox._calluser import CALL_UID
+from mcp_server.sandbox._linux import SYS_ADMIN_HINT
 from mcp_server.sandbox._model import Layer
 from mcp_server.sandbox._paths import python_read_paths
 from mcp_server.sandbox._seccomp import DENIED
@@ -45,6 +46,7 @@ def probe_main() -> None:
         groups.remove()
     except OSError as exc:
         cgroup = memory = str(exc)
+    call_user, view = _try_call_user() if os.geteuid() == 0 else (False, False)
     findings = Findings(
         euid=os.geteuid(),
         landlock_abi=_landlock.abi_version(),
@@ -55,17 +57,21 @@ def probe_main() -> None:
         tmpfs=_zygote._try(_tmpfs.probe),
         ipcns=_namespaces.available(),
         seccomp=_seccomp.prepare(),
-        call_user=_try_call_user() if os.geteuid() == 0 else False,
+        call_user=call_user,
+        view=view,
     )
     sys.stdout.write(_wire.encode(findings).decode())
 
 
-def _try_call_user() -> bool | str:
-    """As a call of this root server would: the mount view, then the call user, then read Python; True or why not."""
+def _try_call_user() -> tuple[bool | str, bool | str]:
+    """As a call of this root server would: the mount view, then the call user, then read Python.
+
+    True or why not, for the call user and for its mount view.
+    """
     from mcp_server.sandbox import _calluser, _namespaces
 
     if not _calluser.applies():
-        return f"uid {CALL_UID} does not exist in this user namespace; calls run as root without capabilities"
+        return f"uid {CALL_UID} does not exist in this user namespace; calls run as root without capabilities", False
     trees = list(python_read_paths())
     with tempfile.TemporaryDirectory(prefix="funcsmith-probe-") as scratch:
         read, write = os.pipe()
@@ -73,15 +79,17 @@ def _try_call_user() -> bool | str:
         if pid == 0:
             os.close(read)
             made = _namespaces.share(trees, Path(scratch))
-            _calluser.become()
-            closed = [t for t in trees if not os.access(t, os.R_OK)]
-            os.write(write, (str(made) if made is not True else f"cannot read {closed[0]}" if closed else "").encode())
+            if made is True:
+                _calluser.become()
+                closed = [t for t in trees if not os.access(t, os.R_OK)]
+                made = f"cannot read {closed[0]}" if closed else ""
+            os.write(write, f"{made}\n{_namespaces.no_view or ''}".encode())
             os._exit(0)
         os.close(write)
         with os.fdopen(read, "rb") as answer:
-            problem = answer.read().decode()
+            problem, _, no_view = answer.read().decode().partition("\n")
         os.waitpid(pid, 0)
-    return f"the call user cannot work here: {problem}" if problem else True
+    return f"the call user cannot work here: {problem}" if problem else True, no_view or True
 
 
 @functools.cache
@@ -111,7 +119,9 @@ def isolation_report() -> list[Layer]:
     abi, root = found.landlock_abi, found.euid == 0
     cgroup, netns, pidns = found.cgroup, found.netns, found.pidns
     memory, temp = found.memory_cgroup, found.tmpfs
-    ipcns, filtered, call_user = found.ipcns, found.seccomp, found.call_user
+    ipcns, filtered, call_user, view = found.ipcns, found.seccomp, found.call_user, found.view
+    if root:  # each namespace layer a root server lacks, it lacks for want of CAP_SYS_ADMIN (Docker's default set)
+        pidns, temp, netns = (_needs_sys_admin(v) for v in (pidns, temp, netns))
     no_landlock = "the kernel has no Landlock (Linux 5.13+ with landlock in the LSM list)"
     layers = [
         Layer("rlimits", True, "CPU time, address space, file size, open files, no core dumps; per call process"),
@@ -182,8 +192,13 @@ def isolation_report() -> list[Layer]:
         Layer(
             "not root",
             call_user is True or not root,
-            f"calls of this root server run as uid {CALL_UID}, in a mount namespace that covers the folders it "
-            "cannot pass on the way to Python and its own folders"
+            (
+                f"calls of this root server run as uid {CALL_UID}, in a mount namespace that covers the folders it "
+                "cannot pass on the way to Python and its own folders"
+                if view is True
+                else f"calls of this root server run as uid {CALL_UID}, with no mount view ({view}); "
+                "no folder on the way to Python is closed to it"
+            )
             if call_user is True
             else call_user
             if root
@@ -192,6 +207,10 @@ def isolation_report() -> list[Layer]:
         Layer("environment scrubbing", True, "only PATH, HOME, TMPDIR and LANG reach a call"),
     ]
     return layers
+
+
+def _needs_sys_admin(found: bool | str) -> bool | str:
+    return found if found is True or "CAP_SYS_ADMIN" in found else f"{found}; {SYS_ADMIN_HINT}"
 
 
 def warn_missing(facts: Facts) -> None:

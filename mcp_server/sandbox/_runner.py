@@ -346,6 +346,8 @@ class Sandbox:
         """A socket to a pooled call process or, for a cold call, to the zygote, which forks one for it."""
         for attempt in range(2):  # a zygote that died since the last call is replaced, once
             zygote = await self._zygote(network=network)
+            if zygote.facts.view is not True:  # the call user cannot work here: no call can start
+                return _not_started(zygote.facts.view)
             pooled = zygote.take() if poolable else None
             if pooled is not None:
                 pid, sock = pooled
@@ -370,6 +372,9 @@ class Sandbox:
             zygote = await _Zygote.start(str(self.data_root), Boot(network, self._pool(size=0), once=True))
         except (RuntimeError, OSError) as exc:
             return _not_started(exc)
+        if zygote.facts.view is not True:
+            await zygote.close()
+            return _not_started(zygote.facts.view)
         self._spawned[zygote] = asyncio.create_task(zygote.retire())
         self._spawned[zygote].add_done_callback(lambda _: self._spawned.pop(zygote, None))
         ours, theirs = socket.socketpair()
@@ -437,7 +442,7 @@ class Sandbox:
             return zygote
 
 
-def _not_started(exc: BaseException) -> CallResult:
+def _not_started(exc: BaseException | str) -> CallResult:
     return sandbox_failure(ErrorType.NOT_STARTED, f"the sandbox could not start the call: {exc}", elapsed=0.0)
 
 

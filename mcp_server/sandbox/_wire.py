@@ -158,6 +158,7 @@ class Findings:
     ipcns: bool | str
     seccomp: bool | str
     call_user: bool | str
+    view: bool | str  # the call user's mount view: True, or why there is none (False: no call user)
 
 
 @dataclass(frozen=True, slots=True)

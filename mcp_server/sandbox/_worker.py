@@ -125,6 +125,8 @@ def run_pooled(
 
 
 def setup_failed(exc: BaseException) -> Outcome:
+    if isinstance(exc, _namespaces.Unreachable):  # known before any function code: the call could not start
+        return _sandbox_fault(ErrorType.NOT_STARTED, f"the sandbox could not start the call: {exc}")
     return _sandbox_fault(ErrorType.CRASHED, f"sandbox setup failed: {exc}")
 
 

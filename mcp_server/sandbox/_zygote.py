@@ -107,6 +107,8 @@ class Zygote:
             self.fork = _linux.fork_into_new_pid_namespace
         ipcns, filtered, call_user = _namespaces.available(), _seccomp.prepare(), _calluser.applies()
         view = _namespaces.share(trees, self.scratch)
+        if view is not True:  # the server refuses every call; a pool would wait for none
+            self.pool = None
         if os.geteuid() == 0:
             _linux.drop_bounding_set()
         self.facts = replace(
