@@ -191,6 +191,22 @@ async def test_a_replacement_zygote_removes_a_dead_ones_leftovers_and_serves(
             remove_tree(folder)
 
 
+@pytest.mark.parametrize("path", ["pooled", "cold"])
+async def test_a_call_right_after_the_zygote_died_is_served_by_its_replacement(tmp_path: Path, path: str) -> None:
+    """The call comes once the zygote is dead but before the server has noticed: its request goes to a pooled
+    process on its way out, or to the dead zygote's socket, and is never taken; it is sent anew, to a new zygote."""
+    data_root = (tmp_path / "data").resolve()
+    grant = cold(tmp_path) if path == "cold" else None
+    async with leaving_nothing(data_root, LIMITS) as box:
+        for attempt in range(8):
+            await assert_still_serving(box)
+            (zygote,) = zygote_pids(data_root)
+            os.kill(zygote, signal.SIGKILL)
+            assert eventually(lambda dead=zygote: dead not in zygote_pids(data_root))  # the loop has not reaped it
+            result = await run(box, "add", grant=grant, a=2, b=3)
+            assert (result.ok, result.value) == (True, 5), (attempt, result)
+
+
 async def test_a_stuck_supervisor_neither_freezes_the_server_nor_passes_for_a_timeout(tmp_path: Path) -> None:
     data_root = (tmp_path / "data").resolve()
     async with Sandbox(data_root, limits=dataclasses.replace(LIMITS, timeout_s=1), pool_size=0) as box:

@@ -323,18 +323,23 @@ class Sandbox:
         await self._slots.acquire()
         slot = _Slot(self._slots, self._ending, after=partial(self._quotas.remeasure, home, limits))
         try:
-            if self.start == "spawn":
-                opened = await self._spawn(network=grant.network)
+            for attempt in range(2):  # a request its supervisor never took (it died first) is sent anew, once
+                if self.start == "spawn":
+                    opened = await self._spawn(network=grant.network)
+                else:  # anew, never pooled: a dead zygote's pool may hold processes not yet gone
+                    opened = await self._open(network=grant.network, poolable=poolable and not attempt)
+                if isinstance(opened, CallResult):
+                    return opened
+                sock, kill, stuck = opened
+                watch = self._quotas.watch(home, limits, kill)
+                try:
+                    result = await _exchange(sock, payload, limits, slot.ender(stuck), kill=kill)
+                finally:
+                    watch.close()
+                if result is not None:
+                    break
             else:
-                opened = await self._open(network=grant.network, poolable=poolable)
-            if isinstance(opened, CallResult):
-                return opened
-            sock, kill, stuck = opened
-            watch = self._quotas.watch(home, limits, kill)
-            try:
-                result = await _exchange(sock, payload, limits, slot.ender(stuck), kill=kill)
-            finally:
-                watch.close()
+                return _not_started("its supervisor went away twice before it took the request")
             if watch.passed is not None:
                 details = {"limit_mb": limits.data_quota_mb, "limit_files": limits.data_files}
                 return sandbox_failure(ErrorType.DATA_QUOTA, watch.message(), elapsed=result.elapsed_s, **details)
@@ -538,12 +543,15 @@ async def _exchange(
     end: Callable[[socket.socket, float], None],
     *,
     kill: Callable[[], None],
-) -> CallResult:
+) -> CallResult | None:
     """Send the request to a call's supervisor and turn its reply into a CallResult; `kill` stops the call.
 
-    The socket then goes to `end`, which holds the call's slot until the supervisor closes it.
+    The socket then goes to `end`, which holds the call's slot until the supervisor closes it. None when the
+    supervisor went away before it took the whole request, so that nothing of the call ran: the kernel resets
+    a unix socket closed with data unread, and refuses to send to one already closed.
     """
     started = time.monotonic()
+    taken = True
     sock.setblocking(False)
     reader = _wire.ReplyReader(limit=limits.result_bytes + 8 * limits.output_bytes + (1 << 20))
     try:
@@ -558,6 +566,9 @@ async def _exchange(
         message, details = timeout(limits, None)
         return sandbox_failure(ErrorType.TIMEOUT, message, elapsed=elapsed, **details)
     except (_wire.ProtocolError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError | ConnectionResetError) and not reader.data:
+            taken = False
+            return None
         kill()
         return sandbox_failure(
             ErrorType.PROTOCOL_ERROR, f"bad reply from the call supervisor: {exc}", elapsed=time.monotonic() - started
@@ -566,7 +577,10 @@ async def _exchange(
         kill()
         raise
     finally:
-        end(sock, started + limits.timeout_s + 2 * _GRACE_S)
+        if taken:
+            end(sock, started + limits.timeout_s + 2 * _GRACE_S)
+        else:
+            sock.close()
     assert reader.reply is not None
     return from_reply(reader.reply, reader.blobs, limits, elapsed=time.monotonic() - started)
 

@@ -19,6 +19,7 @@ import linecache
 import os
 import resource
 import signal
+import socket
 import sys
 import tempfile
 import traceback
@@ -98,10 +99,15 @@ def run_pooled(
     except BaseException as exc:
         failed = exc
     try:
+        if not _request_waits(request_fd):
+            os._exit(0)  # the pool was shut down before a call came: nothing ran, nothing to report
+        os.write(result_fd, Mark.STARTED)
+    except OSError:  # the zygote is gone: the request stays unread, so the server knows nothing ran
+        os._exit(0)
+    try:
         request = _wire.read_frame(request_fd, Request, limit=_wire.REQUEST_LIMIT)
     except (OSError, _wire.ProtocolError):
-        os._exit(0)  # the pool was shut down before a call came: nothing ran, nothing to report
-    os.write(result_fd, Mark.STARTED)
+        os._exit(0)
     request = replace(request, tmp_dir=tmp_dir)
     _linux.set_name(Role.CALL)
     try:
@@ -122,6 +128,12 @@ def run_pooled(
         outcome = setup_failed(exc)
     server = (request_fd, out_fd, err_fd, pool.limits.output_bytes)
     finish(outcome, me=me, result_fd=result_fd, result_bytes=pool.limits.result_bytes, server=server)
+
+
+def _request_waits(fd: int) -> bool:
+    """Wait until the request comes on the call's socket `fd`, without taking it; False if the socket closed."""
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        return bool(sock.recv(1, socket.MSG_PEEK))
 
 
 def setup_failed(exc: BaseException) -> Outcome:
