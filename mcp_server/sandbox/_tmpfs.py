@@ -40,7 +40,8 @@ def probe() -> None:
     finally:
         os.rmdir(folder)
     if status != 0:
-        raise OSError("a mount namespace with a tmpfs of its own was refused (it needs root or a user namespace)")
+        why = "" if os.geteuid() == 0 else " (a server that is not root needs a user namespace for it)"
+        raise OSError(f"a mount namespace with a tmpfs of its own was refused{why}")
 
 
 def is_full(path: str) -> bool:
