@@ -38,10 +38,10 @@ import anyio
 
 from mcp_server.catalog import Catalog, FunctionEntry
 from mcp_server.codecheck import inspect_module
+from mcp_server.draft import same_value
 from mcp_server.generate import Generator, Outcome
 from mcp_server.models import Generation, LlamaCppBackend, ModelError, PromptLike
 from mcp_server.sandbox import Sandbox
-from mcp_server.verify import same_value
 
 
 @dataclass(frozen=True, slots=True)

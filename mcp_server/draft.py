@@ -7,6 +7,7 @@ widening (only a person may grant that). Whether it works is `verify`'s job.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,10 @@ class Draft:
         """The functions whose specs carry no example that can be checked."""
         return [str(s.get("name")) for s in self.specs if not checkable(s.get("examples"))]
 
+    def without_telling_examples(self) -> list[str]:
+        """The functions whose examples a trivial function passes too, so passing them shows nothing."""
+        return [str(s.get("name")) for s in self.specs if not telling(s.get("examples"))]
+
     def with_examples(self, examples: Mapping[str, Sequence[Mapping[str, Any]]]) -> Draft:
         """The same code and specs, with these examples added to the named functions' specs."""
         specs = []
@@ -57,6 +62,42 @@ def checkable(examples: Any) -> list[Mapping[str, Any]]:
     if not isinstance(examples, list):
         return []
     return [e for e in examples if isinstance(e, Mapping) and ("result" in e or "error" in e)]
+
+
+def same_value(expected: Any, actual: Any) -> bool:
+    """JSON equality, with numbers compared by value and a little float tolerance."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return math.isclose(expected, actual, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(expected) == len(actual) and all(map(same_value, expected, actual))
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return expected.keys() == actual.keys() and all(same_value(expected[k], actual[k]) for k in expected)
+    return bool(expected == actual)
+
+
+def telling(examples: Any) -> bool:
+    """Whether the checkable examples can tell a function from a trivial one.
+
+    A function that returns one value for every call, or hands one argument back unchanged, passes
+    examples such as 3 -> True, 7 -> True or "cat" -> "cat": passing them says nothing of the task.
+    """
+    checked = checkable(examples)
+    results = [e for e in checked if "result" in e]
+    if not results:
+        return False
+    if len(results) < len(checked):  # an expected error beside an expected result: no constant passes both
+        return True
+    first = results[0]["result"]
+    if all(same_value(first, e["result"]) for e in results[1:]):
+        return False
+    parameters = [e.get("parameters") if isinstance(e.get("parameters"), Mapping) else {} for e in results]
+    names = set().union(*(p.keys() for p in parameters))
+    return not any(
+        all(name in p and same_value(e["result"], p[name]) for e, p in zip(results, parameters, strict=True))
+        for name in names
+    )
 
 
 async def write(

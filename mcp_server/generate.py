@@ -341,10 +341,23 @@ class _Run:
         chosen = self._choose(attempt, checked)
         if chosen is None:
             return
-        missing = [name for name in chosen.draft.without_examples() if name]
+        # A small model's agreement is no proof (it often agrees with itself on a wrong idea), so its
+        # functions need examples that a trivial function would fail; others need checkable ones.
+        small = bool(getattr(self.backend, "small", False))
+        weak = chosen.draft.without_telling_examples if small else chosen.draft.without_examples
+        missing = [name for name in weak() if name]
         if missing:
             chosen = await self._ask_for_examples(attempt, chosen, missing)
             if chosen is None:
+                return
+            if small and (untold := [name for name in chosen.draft.without_telling_examples() if name]):
+                attempt.problems = [
+                    f"the examples of {name} are passed by a function that returns one value for every call, or "
+                    "an argument unchanged, too: they cannot tell right code from wrong, and a small model's "
+                    "agreement alone is not trusted"
+                    for name in untold
+                ]
+                attempt.failure = Failure.WEAK
                 return
         _counts(attempt, chosen.verdict)
         assert chosen.draft.code is not None
@@ -406,7 +419,10 @@ class _Run:
         n = attempt.number
         await self.report(n, "generating", f"asking for examples of {', '.join(missing)}")
         try:
-            generation = await self.backend.generate(examples_prompt(self.task, chosen.draft.answer, missing))
+            weak = not set(missing) & set(chosen.draft.without_examples())  # examples, but ones that tell nothing
+            generation = await self.backend.generate(
+                examples_prompt(self.task, chosen.draft.answer, missing, weak=weak)
+            )
         except ModelError as exc:
             logger.info("no examples: %s", exc)
             return chosen

@@ -293,16 +293,24 @@ def build_prompt(task: str, *, feedback: Sequence[str] = (), previous_answer: st
 
 
 _EXAMPLES_ONLY = (
-    "The code is fine, but the specifications of {names} have no examples that can be checked. Keep the code "
+    "The code is fine, but the specifications of {names} have {what}. Keep the code "
     "as it is and answer with the ```function_spec blocks only, each now with two or three examples: "
     '{{"prompt": ..., "parameters": {{...}}, "result": <the exact return value>}}, or "error": <exception class> '
     "for a call that must fail."
 )
+_NO_EXAMPLES = "no examples that can be checked"
+_WEAK_EXAMPLES = (
+    "only examples that a function returning the same value every time, or returning its input unchanged, would "
+    "pass as well; give examples with different results, and results that differ from the inputs"
+)
 
 
-def examples_prompt(task: str, answer: str, names: Sequence[str]) -> Prompt:
-    """A focused follow-up that asks for examples only, for an answer whose code is kept."""
-    ask = _EXAMPLES_ONLY.format(names=", ".join(names))
+def examples_prompt(task: str, answer: str, names: Sequence[str], *, weak: bool = False) -> Prompt:
+    """A focused follow-up that asks for examples only, for an answer whose code is kept.
+
+    `weak`: the specs have examples, but ones a trivial function passes too.
+    """
+    ask = _EXAMPLES_ONLY.format(names=", ".join(names), what=_WEAK_EXAMPLES if weak else _NO_EXAMPLES)
     plain = build_prompt(task, feedback=[f"add examples with the exact expected result to {', '.join(names)}"])
     messages = (*plain.messages[:2], {"role": "assistant", "content": answer}, {"role": "user", "content": ask})
     return Prompt(messages=messages, completion=plain.completion)

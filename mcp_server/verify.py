@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from jsonschema import Draft202012Validator
 
 from mcp_server import history
 from mcp_server.catalog import Diagnostic, FunctionEntry, check_module
-from mcp_server.draft import Draft, checkable
+from mcp_server.draft import Draft, checkable, same_value
 from mcp_server.publish import module_stem
 from mcp_server.sandbox import CallResult
 from mcp_server.tools import Runner
@@ -67,6 +66,7 @@ class Failure(StrEnum):
     EXAMPLE = "the example was wrong"
     MISMATCH = "the code and its examples disagree"
     DISAGREE = "independent versions of the code disagree"
+    WEAK = "the examples cannot tell right code from wrong"
     NOT_SERVED = "the function could not be published"
     MODEL = "the model did not answer"
 
@@ -125,19 +125,6 @@ class Verdict:
         self.failure = self.failure or failure
         self.problems.extend(problems)
         return self
-
-
-def same_value(expected: Any, actual: Any) -> bool:
-    """JSON equality, with numbers compared by value and a little float tolerance."""
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return expected is actual
-    if isinstance(expected, int | float) and isinstance(actual, int | float):
-        return math.isclose(expected, actual, rel_tol=1e-9, abs_tol=1e-9)
-    if isinstance(expected, list) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(map(same_value, expected, actual))
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return expected.keys() == actual.keys() and all(same_value(expected[k], actual[k]) for k in expected)
-    return bool(expected == actual)
 
 
 def _canonical(value: Any) -> Any:

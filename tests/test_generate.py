@@ -16,10 +16,11 @@ import mcp_types as types
 import pytest
 
 from mcp_server.catalog import Catalog
+from mcp_server.draft import same_value, telling
 from mcp_server.generate import Generator, Outcome, Progress
 from mcp_server.models import OllamaBackend
 from mcp_server.sandbox import Sandbox
-from mcp_server.verify import Failure, everyday, generate_inputs, same_value
+from mcp_server.verify import Failure, everyday, generate_inputs
 from tests.fake_ollama import FakeOllama, recording
 from tests.mcp_helpers import handshake_client, stdio_params, texts
 
@@ -336,7 +337,7 @@ async def test_user_examples_are_enforced_and_written_into_the_spec(folder: Path
 
 async def test_agreeing_candidates_say_the_example_is_wrong(folder: Path, sandbox: Sandbox) -> None:
     """A small model (gemma3:1b) gets three candidates per attempt and must have two that agree."""
-    answers = ["c_to_f_example_wrong"] * 3 + ["c_to_f_example_fixed"] * 3
+    answers = ["c_to_f_example_wrong"] * 3 + ["c_to_f_example_fixed"] * 3 + ["c_to_f_examples"]
     with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
         outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create("convert celsius to fahrenheit")
         chats = fake.chats()
@@ -503,7 +504,61 @@ async def test_candidates_agree_across_names_they_chose_themselves(folder: Path,
         .replace("return celsius", "return degrees")
     )
     wrong = recording("c_to_f_example_fixed").replace("celsius * 9 / 5 + 32", "celsius * 2 + 12")
-    with FakeOllama(answers=[wrong, renamed, "c_to_f_example_fixed"], models=["gemma3:1b"]) as fake:
+    more = (
+        recording("c_to_f_examples").replace("celsius_to_fahrenheit", "to_fahrenheit").replace('"celsius"', '"degrees"')
+    )
+    with FakeOllama(answers=[wrong, renamed, "c_to_f_example_fixed", more], models=["gemma3:1b"]) as fake:
         outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create("convert celsius to fahrenheit")
     assert outcome.ok, outcome.problems
     assert outcome.published == ["to_fahrenheit"] and outcome.attempts[0].agreeing == 2
+
+
+def _even(body: str, *examples: tuple[int, bool]) -> str:
+    """A small model's answer for "check whether a number is even", with the code and examples given."""
+    code = f'def is_even(number: int) -> bool:\n    """Whether the number is even."""\n    return {body}\n'
+    spec = {
+        "name": "is_even",
+        "description": "Whether a number is even.",
+        "parameters": {"type": "object", "properties": {"number": {"type": "integer"}}, "required": ["number"]},
+        "responses": [{"type": "boolean"}],
+        "examples": [{"prompt": "an example", "parameters": {"number": n}, "result": r} for n, r in examples],
+    }
+    return f"```python\n{code}```\n\n```function_spec\n{json.dumps(spec)}\n```\n"
+
+
+def test_examples_that_a_trivial_function_passes_tell_nothing() -> None:
+    def ex(result: Any, **parameters: Any) -> dict[str, Any]:
+        return {"parameters": parameters, "result": result}
+
+    assert not telling([ex(True, number=3), ex(True, number=7)])  # a constant passes them
+    assert not telling([ex("cat", text="cat"), ex("go", text="go")])  # so does handing the text back
+    assert not telling([ex(5, a=2, b=3)]) and not telling([]) and not telling([{"parameters": {}, "error": "E"}])
+    assert telling([ex(True, number=4), ex(False, number=3)])
+    assert telling([ex(2, number=2), {"parameters": {"number": -1}, "error": "ValueError"}])
+
+
+async def test_a_small_models_agreement_on_examples_that_tell_nothing_publishes_nothing(
+    folder: Path, sandbox: Sandbox
+) -> None:
+    """Three candidates agree on inverted code whose examples (3 -> True, 7 -> True) a constant passes too."""
+    inverted = _even("not (number % 2 == 0)", (3, True), (7, True))
+    with FakeOllama(answers=[inverted] * 3 + [inverted], models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
+            "check whether a number is even", attempts=1
+        )
+        follow_up = fake.chats()[3].body["messages"][-1]["content"]
+    assert "would pass as well" in follow_up and "give examples with different results" in follow_up
+    assert not outcome.ok and outcome.failure is Failure.WEAK and files(folder) == []
+    assert "cannot tell right code from wrong" in outcome.problems[0]
+
+
+async def test_a_small_model_publishes_once_its_examples_tell_right_from_wrong(folder: Path, sandbox: Sandbox) -> None:
+    right = _even("number % 2 == 0", (4, True))
+    with FakeOllama(
+        answers=[right] * 3 + [_even("number % 2 == 0", (4, True), (3, False))], models=["gemma3:1b"]
+    ) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
+            "check whether a number is even", attempts=1
+        )
+    assert outcome.published == ["is_even"], outcome.problems
+    assert len(json.loads((folder / "is_even.json").read_text())["examples"]) == 3
