@@ -260,6 +260,9 @@ class _Run:
         self.on_progress = on_progress
         self.warnings: list[str] = []
         self.count, self.agreement = generator.sampling(backend)
+        # A small model's agreement is no proof (it often agrees with itself on a wrong idea), so its
+        # functions need examples that a trivial function would fail; others need checkable ones.
+        self.small = backend.small
 
     async def report(self, number: int, stage: str, message: str, tokens: int = 0) -> None:
         if self.on_progress is not None:
@@ -341,16 +344,13 @@ class _Run:
         chosen = self._choose(attempt, checked)
         if chosen is None:
             return
-        # A small model's agreement is no proof (it often agrees with itself on a wrong idea), so its
-        # functions need examples that a trivial function would fail; others need checkable ones.
-        small = bool(getattr(self.backend, "small", False))
-        weak = chosen.draft.without_telling_examples if small else chosen.draft.without_examples
-        missing = [name for name in weak() if name]
+        unchecked = chosen.draft.without_telling_examples if self.small else chosen.draft.without_examples
+        missing = [name for name in unchecked() if name]
         if missing:
             chosen = await self._ask_for_examples(attempt, chosen, missing)
             if chosen is None:
                 return
-            if small and (untold := [name for name in chosen.draft.without_telling_examples() if name]):
+            if self.small and (untold := [name for name in chosen.draft.without_telling_examples() if name]):
                 attempt.problems = [
                     f"the examples of {name} are passed by a function that returns one value for every call, or "
                     "an argument unchanged, too: they cannot tell right code from wrong, and a small model's "
