@@ -14,7 +14,8 @@ model may name its parameters as it likes.
 
 Per task it reports the verdict, the attempts, the answers asked of the model (every
 candidate and follow-up), the reference cases passed, the model's seconds and the pipeline's seconds (everything
-but the model: parse, checks, verification, publish), and the pipeline's share.
+but the model: parse, checks, verification, publish), the pipeline's share, and for a task not published why
+not: the last attempt's kind of failure, each attempt's, and the first problem the model was told.
 Model loading happens once, before the first task, and is reported apart, with the
 candidates asked per attempt and the machine's cores and load averages at the start and the end.
 """
@@ -29,6 +30,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +99,9 @@ TASKS = (
 )
 
 
+_REASON = 160  # characters of the first problem shown in the table; --json keeps it whole
+
+
 class CountedBackend(LlamaCppBackend):
     """The embedded model, counting the answers it is asked for: every candidate and every follow-up."""
 
@@ -120,6 +125,18 @@ class Row:
     pipeline_seconds: float
     wall_seconds: float
     wrong: tuple[str, ...]  # the reference cases a published function got wrong
+    failure: str = ""  # why nothing was published: the last attempt's kind of failure
+    reason: str = ""  # and its first problem, in the words the model was told
+    kinds: tuple[str, ...] = ()  # the kind of failure of each attempt, in order
+
+    @property
+    def why(self) -> str:
+        """The failure kind and its first problem, short enough for a table cell."""
+        if not self.failure:
+            return ""
+        reason = self.reason if len(self.reason) <= _REASON else self.reason[: _REASON - 3] + "..."
+        kinds = f" (attempts: {', '.join(self.kinds)})" if len(self.kinds) > 1 else ""
+        return f"{self.failure}{kinds}: {reason}" if reason else f"{self.failure}{kinds}"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +151,9 @@ class Row:
             "pipeline_seconds": round(self.pipeline_seconds, 3),
             "wall_seconds": round(self.wall_seconds, 3),
             "wrong": list(self.wrong),
+            "failure": self.failure or None,
+            "reason": self.reason or None,
+            "attempt_failures": list(self.kinds),
         }
 
 
@@ -229,14 +249,19 @@ def _row(task: Task, outcome: Outcome, answers: int, entry: FunctionEntry | None
         pipeline_seconds=outcome.pipeline_seconds,
         wall_seconds=wall,
         wrong=tuple(wrong),
+        failure="" if entry is not None or outcome.failure is None else outcome.failure.name.lower(),
+        reason="" if entry is not None else next(iter(outcome.problems), ""),
+        kinds=tuple(a.failure.name.lower() if a.failure else "-" for a in outcome.attempts),
     )
 
 
 def table(rows: Sequence[Row], conditions: str) -> str:
-    """The results as a Markdown table, with totals, the pipeline's share, the conditions, and what was wrong."""
+    """The results as a Markdown table, with totals, the pipeline's share, the conditions, what was wrong,
+    and why each task that was not published was not."""
     lines = [
-        "| task | published | verdict | attempts | model answers | reference cases | model s | pipeline s | share |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| task | published | verdict | attempts | model answers | reference cases | model s | pipeline s | share "
+        "| why not published |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         total = row.model_seconds + row.pipeline_seconds
@@ -244,7 +269,7 @@ def table(rows: Sequence[Row], conditions: str) -> str:
         cases = f"{row.cases_passed}/{row.cases_total}" if row.published else "-"
         lines.append(
             f"| {row.task} | {row.published or '-'} | {row.verdict} | {row.attempts} | {row.answers} | "
-            f"{cases} | {row.model_seconds:.2f} | {row.pipeline_seconds:.3f} | {share:.1%} |"
+            f"{cases} | {row.model_seconds:.2f} | {row.pipeline_seconds:.3f} | {share:.1%} | {_cell(row.why)} |"
         )
     model = sum(r.model_seconds for r in rows)
     pipeline = sum(r.pipeline_seconds for r in rows)
@@ -253,7 +278,7 @@ def table(rows: Sequence[Row], conditions: str) -> str:
     lines.append(
         f"| **total** | {sum(1 for r in rows if r.published)}/{len(rows)} | **{verdicts['correct']} correct, "
         f"{verdicts['wrong']} wrong, {verdicts['no']} not published** | {sum(r.attempts for r in rows)} | "
-        f"{sum(r.answers for r in rows)} | | {model:.2f} | {pipeline:.3f} | **{share:.1%}** |"
+        f"{sum(r.answers for r in rows)} | | {model:.2f} | {pipeline:.3f} | **{share:.1%}** | {_kinds(rows)} |"
     )
     lines.append("")
     lines.append(conditions)
@@ -261,6 +286,17 @@ def table(rows: Sequence[Row], conditions: str) -> str:
         for problem in row.wrong:
             lines.append(f"- wrong: {row.task}: {problem}")
     return "\n".join(lines)
+
+
+def _kinds(rows: Sequence[Row]) -> str:
+    """How many unpublished tasks failed in each way, most first."""
+    counts = Counter(r.failure for r in rows if r.failure)
+    return ", ".join(f"{kind} {count}" for kind, count in counts.most_common())
+
+
+def _cell(text: str) -> str:
+    """Text that stays in one Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.generate import TASKS, Case, Row, check, table
+from bench.generate import TASKS, Case, Row, Task, _row, check, table
 from mcp_server.catalog import Catalog
+from mcp_server.generate import Attempt, Outcome
 from mcp_server.sandbox import Sandbox
+from mcp_server.verify import Failure
 
 pytestmark = pytest.mark.anyio
 
@@ -38,9 +40,24 @@ def test_the_table_counts_verdicts_and_names_what_was_wrong() -> None:
     rows = [
         Row("add", "add", "correct", 1, 2, 3, 3, 4.0, 0.1, 4.2, ()),
         Row("flip", "flip", "wrong", 2, 4, 1, 2, 6.0, 0.2, 6.3, ("flip('ab') -> 'ab', expected 'ba'",)),
-        Row("sort", "", "no", 3, 3, 0, 2, 9.0, 0.3, 9.4, ()),
+        Row("sort", "", "no", 3, 3, 0, 2, 9.0, 0.3, 9.4, (), "weak", "examples | tell nothing", ("disagree", "weak")),
+        Row("sum", "", "no", 1, 3, 0, 2, 9.0, 0.3, 9.4, (), "weak", "a" * 200, ("weak",)),
     ]
     text = table(rows, "Model load (once): 1.50 s.")
-    assert "| **total** | 2/3 | **1 correct, 1 wrong, 1 not published** | 6 | 9 |" in text
+    assert "| **total** | 2/4 | **1 correct, 1 wrong, 2 not published** | 7 | 12 |" in text
     assert "| sort | - | no | 3 | 3 | - |" in text
+    assert "| weak (attempts: disagree, weak): examples \\| tell nothing |" in text
+    assert f"| weak: {'a' * 157}... |" in text and text.count("| weak 2 |") == 1
     assert "- wrong: flip: flip('ab') -> 'ab', expected 'ba'" in text and "Model load (once): 1.50 s." in text
+
+
+def test_a_row_says_why_a_task_was_not_published() -> None:
+    outcome = Outcome(task="sort a list")
+    outcome.attempts = [Attempt(1, failure=Failure.DISAGREE), Attempt(2, failure=Failure.EXAMPLE)]
+    outcome.failure, outcome.problems = Failure.EXAMPLE, ["example 1 of sort: the example is wrong", "another"]
+    row = _row(Task("sort a list", ()), outcome, 6, None, [], 1.0)
+    assert (row.verdict, row.failure, row.kinds) == ("no", "example", ("disagree", "example"))
+    assert row.reason == "example 1 of sort: the example is wrong"
+    shown = row.as_json()
+    assert shown["failure"] == "example" and shown["attempt_failures"] == ["disagree", "example"]
+    assert row.why == "example (attempts: disagree, example): example 1 of sort: the example is wrong"
