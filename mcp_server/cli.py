@@ -16,13 +16,10 @@ try:  # these take seconds to load on a busy machine: Ctrl-C meanwhile ends the 
 
     import anyio
     import anyio.to_thread
-    from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from mcp_server import __version__, checkcache, history
     from mcp_server.catalog import STATE_FOLDER, Catalog, FunctionEntry
     from mcp_server.generate import Generator, Outcome, Progress, user_examples_problems
-    from mcp_server.http import HTTPConfigError, configure, serve_http
     from mcp_server.models import describe_backend, resolve_backend
     from mcp_server.sandbox import Limits, Sandbox, SandboxGrant, isolation_report
     from mcp_server.server import EXPOSE_LIMIT, Expose, FuncsmithServer, serve_stdio
@@ -151,6 +148,8 @@ def cmd_serve(args: Options) -> int:
     remove_leftovers(folder, data_root(args.data_dir, folder), catalog)
     logger.info("serving %d functions from %s", len(catalog.published), folder)
     if args.transport == "http":
+        from mcp_server.http import HTTPConfigError, configure, serve_http  # stdio serving needs none of it
+
         try:
             settings = configure(
                 args.host,
@@ -325,6 +324,9 @@ def cmd_doctor(args: Options) -> int:
 
 def cmd_generate(args: Options) -> int:
     """Write, check and publish a function for a task, with a progress bar on stderr."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     folder = functions_folder(args.functions)
     catalog = load(folder)
 

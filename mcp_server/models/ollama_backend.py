@@ -1,4 +1,8 @@
-"""Talk to a Gemma model served by Ollama, through the official client, streaming /api/chat."""
+"""Talk to a Gemma model served by Ollama, through the official client, streaming /api/chat.
+
+`ollama` and `httpx` are imported on first use: they take a fair part of a second to import,
+and serving needs no model.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,19 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-import httpx
-import ollama
+from typing import TYPE_CHECKING
 
 from mcp_server.models.base import Generation, ModelError, ProgressCallback, PromptLike, StreamedAnswer, sampling
+
+if TYPE_CHECKING:
+    import ollama
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TAG = "gemma3:4b"
 DEFAULT_HOST = "http://127.0.0.1:11434"
-# A model may take minutes to load and answer on a CPU; only connecting has to be quick.
-_GENERATE_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
+# A model may take minutes to load and answer on a CPU; only connecting has to be quick (seconds).
+_GENERATE_TIMEOUT, _CONNECT_TIMEOUT = 600.0, 5.0
 _GEMMA = re.compile(r"^(?:.*/)?gemma(?P<version>\d+)n?(?::|-|$)", re.IGNORECASE)
 _SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[bm])\b", re.IGNORECASE)
 _BASE_MODEL = re.compile(r"(?:^|[-_])(?:pt|text|base)(?:$|[-_])", re.IGNORECASE)
@@ -80,6 +85,9 @@ def gemma_tags(models: Sequence[ollama.ListResponse.Model]) -> list[GemmaTag]:
 
 def list_models(host: str | None = None, timeout: float = 1.0) -> list[ollama.ListResponse.Model]:
     """The models Ollama has pulled (GET /api/tags), or ModelError when it does not answer in time."""
+    import httpx
+    import ollama
+
     address = ollama_host(host)
     try:
         return list(ollama.Client(host=address, timeout=timeout).list().models)
@@ -169,9 +177,12 @@ class OllamaBackend:
     async def generate(
         self, prompt: PromptLike, *, on_progress: ProgressCallback | None = None, sample: int = 0
     ) -> Generation:
+        import httpx
+        import ollama
+
         host = self.host
         temperature, seed = sampling(float(self._options["temperature"]), int(self._options["seed"]), sample)
-        client = ollama.AsyncClient(host=host, timeout=_GENERATE_TIMEOUT)
+        client = ollama.AsyncClient(host=host, timeout=httpx.Timeout(_GENERATE_TIMEOUT, connect=_CONNECT_TIMEOUT))
         answer = StreamedAnswer(on_progress)
         prompt_tokens: int | None = None
         chars = prompt_chars(prompt.messages)
