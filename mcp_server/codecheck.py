@@ -24,6 +24,8 @@ builtin exception.
 from __future__ import annotations
 
 import ast
+import functools
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +69,7 @@ _RULE = "a module may only hold imports, definitions, constants and docstrings a
 _SNIPPET = 60
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Signature:
     """A top-level function's signature, as far as a spec cares."""
 
@@ -76,7 +78,12 @@ class Signature:
     parameters: tuple[str, ...]  # every named parameter, in order
     defaulted: frozenset[str]
     refused: tuple[str, ...]  # why it cannot be served: async, *args, **kwargs, positional-only
-    text: str  # `add(a, b=1)`, for messages
+    node: ast.FunctionDef | ast.AsyncFunctionDef = field(repr=False, compare=False)
+
+    @functools.cached_property
+    def text(self) -> str:
+        """`add(a, b=1)`, for messages: made only for one (unparsing every default took a tenth of a load)."""
+        return _signature_text(self.node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +119,8 @@ def inspect_module(source: str, filename: str) -> ModuleShape:
         inner.name: f"'{outer.name}' (line {outer.lineno})"
         for outer in tree.body
         if isinstance(outer, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-        for inner in ast.walk(outer)
-        if inner is not outer and isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef)
+        for inner in _inner_statements(outer)
+        if isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef)
     }
     try:
         findings = tuple(_Rules(tree).problems())
@@ -128,7 +135,7 @@ def check_function(spec: Mapping[str, Any], shape: ModuleShape, module_file: str
     signature = shape.functions.get(name)
     if signature is None:
         return [Finding(_missing(name, shape, module_file), function=name)]
-    where = f"{signature.text} ({module_file} line {signature.line})"
+    where = _Where(signature, module_file)
     problems = [f"{where} {reason}" for reason in signature.refused]
 
     parameters = spec["parameters"]
@@ -174,12 +181,29 @@ def _missing(name: str, shape: ModuleShape, module_file: str) -> str:
     return f"no top-level function '{name}' in {module_file} (its functions: {known})"
 
 
-def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Signature:
-    args = node.args
+class _Where:
+    """`add(a, b=1) (calc.py line 3)` when a message is made of it, and only then."""
+
+    def __init__(self, signature: Signature, module_file: str) -> None:
+        self.signature, self.module_file = signature, module_file
+
+    def __str__(self) -> str:
+        return f"{self.signature.text} ({self.module_file} line {self.signature.line})"
+
+
+def _defaults(args: ast.arguments) -> dict[str, ast.expr]:
+    """Each parameter that has a default, and its default."""
     positional = [*args.posonlyargs, *args.args]
     with_default = positional[len(positional) - len(args.defaults) :]
     defaults = dict(zip([a.arg for a in with_default], args.defaults, strict=True))
     defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None})
+    return defaults
+
+
+def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Signature:
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults = _defaults(args)
     refused = []
     if isinstance(node, ast.AsyncFunctionDef):
         refused.append("is async; only plain `def` functions are served")
@@ -191,8 +215,20 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Signature:
         refused.append(f"takes *{args.vararg.arg}; spec parameters are passed by name, declare each one")
     if args.kwarg is not None:
         refused.append(f"takes **{args.kwarg.arg}; spec parameters are passed by name, declare each one")
+    return Signature(
+        name=node.name,
+        line=node.lineno,
+        parameters=tuple(a.arg for a in [*positional, *args.kwonlyargs]),
+        defaulted=frozenset(defaults),
+        refused=tuple(refused),
+        node=node,
+    )
 
-    shown = [_shown(a.arg, defaults) for a in positional]
+
+def _signature_text(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    args = node.args
+    defaults = _defaults(args)
+    shown = [_shown(a.arg, defaults) for a in [*args.posonlyargs, *args.args]]
     if args.posonlyargs:
         shown.insert(len(args.posonlyargs), "/")
     if args.vararg is not None:
@@ -202,14 +238,7 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Signature:
     shown.extend(_shown(a.arg, defaults) for a in args.kwonlyargs)
     if args.kwarg is not None:
         shown.append(f"**{args.kwarg.arg}")
-    return Signature(
-        name=node.name,
-        line=node.lineno,
-        parameters=tuple(a.arg for a in [*positional, *args.kwonlyargs]),
-        defaulted=frozenset(defaults),
-        refused=tuple(refused),
-        text=f"{node.name}({', '.join(shown)})",
-    )
+    return f"{node.name}({', '.join(shown)})"
 
 
 def _shown(name: str, defaults: Mapping[str, ast.expr]) -> str:
@@ -334,6 +363,8 @@ class _Rules:
 
     def _unsafe(self, node: ast.AST) -> tuple[ast.AST, str] | None:
         """The first part of an expression that could have a side effect when evaluated, and why."""
+        if isinstance(node, ast.Name | ast.Constant):  # most annotations and defaults: nothing below them runs
+            return None
         if isinstance(node, ast.Call):
             if not self._allowed_call(node.func):
                 return node, f"calls {_snippet(node.func)}()"
@@ -378,6 +409,25 @@ def _target_names(target: ast.expr) -> Iterator[str]:
             yield from _target_names(element)
     elif isinstance(target, ast.Starred):
         yield from _target_names(target.value)
+
+
+def _inner_statements(node: ast.stmt) -> Iterator[ast.stmt]:
+    """Every statement below `node` at any depth (a `def` is a statement, so no expression is walked)."""
+    pending = deque(_bodies(node))
+    while pending:
+        inner = pending.popleft()
+        yield inner
+        pending.extend(_bodies(inner))
+
+
+def _bodies(node: ast.stmt) -> Iterator[ast.stmt]:
+    """The statements directly inside `node`: its bodies, branches, handlers and cases."""
+    for name in ("body", "orelse", "finalbody"):
+        yield from getattr(node, name, ())
+    for handler in getattr(node, "handlers", ()):
+        yield from handler.body
+    for case in getattr(node, "cases", ()):
+        yield from case.body
 
 
 def _top_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
