@@ -38,7 +38,8 @@ class WatchedCall:
         self.group: Path | None = None
         self.request = bytearray()
         self.started = False  # the request has reached the call process: the clock runs
-        self.idle = False  # a pooled call process waits at idle priority; it gets its normal one back to run
+        self.idle = False  # a pooled call process gets ready at idle priority; it gets its normal one back to wait
+        self.ready = False  # a pooled call process is locked down and waits for its request
         self.pid = 0
         self.pidfd = -1
         self.streams: dict[int, bytearray] = {}
@@ -128,12 +129,8 @@ class WatchedCall:
         chunk = os.read(fd, 1 << 16)
         if not chunk:
             return False
-        if fd == self.res_r and not self.started:  # a pooled call process's first byte: its request came
-            self.start_clock()
-            chunk = chunk[len(Mark.STARTED) :]
-        if fd == self.res_r and self.pooled and chunk[:1] == Mark.REPLIED:  # it is sending its own reply
-            self.answered = True
-            chunk = chunk[len(Mark.REPLIED) :]
+        if fd == self.res_r and self.pooled:
+            chunk = self._marks(chunk)
         buffer, cap = self.streams[fd], self.caps[fd]
         if len(buffer) <= cap:
             buffer += chunk[: cap + 1 - len(buffer)]
@@ -141,12 +138,26 @@ class WatchedCall:
             self.stop(Stop.RESULT_TOO_LARGE if fd == self.res_r else Stop.OUTPUT_LIMIT)
         return True
 
+    def _marks(self, chunk: bytes) -> bytes:
+        """Act on the Mark bytes a pooled call process writes, in this order, ahead of anything else; the rest."""
+        if not self.ready and chunk[:1] == Mark.READY:
+            self.ready = True
+            if self.idle:  # getting ready is over: the request, when it comes, must wake it at once
+                self.idle = False
+                with contextlib.suppress(ProcessLookupError):
+                    os.sched_setscheduler(self.pid, os.SCHED_OTHER, os.sched_param(0))
+            chunk = chunk[len(Mark.READY) :]
+        if self.ready and not self.started and chunk[:1] == Mark.STARTED:
+            self.start_clock()
+            chunk = chunk[len(Mark.STARTED) :]
+        if self.started and chunk[:1] == Mark.REPLIED:  # it is sending its own reply
+            self.answered = True
+            chunk = chunk[len(Mark.REPLIED) :]
+        return chunk
+
     def start_clock(self) -> None:
-        """The call has begun: its deadline is set, and a pooled call process gets its normal priority back."""
+        """The call has begun: its deadline is set."""
         assert self.limits is not None
-        if self.idle:
-            with contextlib.suppress(ProcessLookupError):
-                os.sched_setscheduler(self.pid, os.SCHED_OTHER, os.sched_param(0))
         self.started = True
         self.deadline = time.monotonic() + self.limits.timeout_s
 

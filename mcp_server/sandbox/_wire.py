@@ -12,8 +12,8 @@ ProtocolError naming the field, never a KeyError somewhere later. Nothing else c
   `sizes` give the byte blobs that follow it (the call's stdout, its stderr and the call process's own
   `Outcome` frame), so neither output nor result is decoded and re-encoded on the way.
 - The probe behind `doctor` prints its `Findings` on stdout.
-- A pooled call process tells the zygote on its result pipe, with one `Mark` byte each, that its request
-  came and that it is sending its reply itself.
+- A pooled call process tells the zygote on its result pipe, with one `Mark` byte each, that it is ready,
+  that its request came and that it is sending its reply itself.
 
 A frame is an 8-byte big-endian length and the message. Frames travel over dedicated pipes and sockets,
 never over the function's stdout/stderr, so nothing a function prints can be taken for a reply.
@@ -102,6 +102,7 @@ class Mark(bytes, enum.Enum):
     """The bytes a pooled call process writes to its result pipe ahead of its result."""
 
     STARTED = b"\x01"  # its request is in: the zygote starts the clock
+    READY = b"\x02"  # it is locked down and waits for its request: the zygote gives it its normal priority back
     REPLIED = b"\x03"  # its function is done and it sends the server the reply itself
 
 

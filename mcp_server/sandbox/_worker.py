@@ -99,6 +99,7 @@ def run_pooled(
     except BaseException as exc:
         failed = exc
     try:
+        os.write(result_fd, Mark.READY)  # woken by its request, it runs at its normal priority at once
         if not _request_waits(request_fd):
             os._exit(0)  # the pool was shut down before a call came: nothing ran, nothing to report
         os.write(result_fd, Mark.STARTED)
