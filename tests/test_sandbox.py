@@ -9,6 +9,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -408,6 +409,24 @@ async def test_pooled_processes_get_ready_at_idle_priority_and_wait_at_their_nor
     assert eventually(lambda: {policy(pid) for pid in pooled_processes(data_root)} == {os.SCHED_OTHER})
     result = await run(sandbox, "priority")
     assert result.value == {"policy": os.SCHED_OTHER, "nice": os.getpriority(os.PRIO_PROCESS, 0)}, result
+
+
+async def test_the_pool_is_refilled_as_soon_as_a_call_begins(tmp_path: Path) -> None:
+    """A replacement is forked when a pooled call starts, not once it ends: a long call leaves the pool full."""
+    data_root = (tmp_path / "data").resolve()
+    marker = data_root / "hostile" / f"linger-{uuid.uuid4().hex}"
+    async with Sandbox(data_root, limits=replace(LIMITS, timeout_s=120.0), pool_size=2) as box:
+        assert eventually(lambda: len(pooled_processes(data_root)) == box.pool_size)
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(partial(run, box, "linger", marker=str(marker)))
+                with anyio.fail_after(30):
+                    while not marker.exists():
+                        await anyio.sleep(0.01)
+                assert eventually(lambda: len(pooled_processes(data_root)) == box.pool_size)
+                assert call_processes(data_root), "the call ended before the pool was seen full"
+                scope.cancel()
+    assert no_call_processes(data_root)
 
 
 async def test_a_pooled_call_sees_only_its_own_folders(sandbox: Sandbox, data_root: Path) -> None:

@@ -142,10 +142,7 @@ class WatchedCall:
         """Act on the Mark bytes a pooled call process writes, in this order, ahead of anything else; the rest."""
         if not self.ready and chunk[:1] == Mark.READY:
             self.ready = True
-            if self.idle:  # getting ready is over: the request, when it comes, must wake it at once
-                self.idle = False
-                with contextlib.suppress(ProcessLookupError):
-                    os.sched_setscheduler(self.pid, os.SCHED_OTHER, os.sched_param(0))
+            self.normal_priority()  # getting ready is over: the request, when it comes, must wake it at once
             chunk = chunk[len(Mark.READY) :]
         if self.ready and not self.started and chunk[:1] == Mark.STARTED:
             self.start_clock()
@@ -154,6 +151,13 @@ class WatchedCall:
             self.answered = True
             chunk = chunk[len(Mark.REPLIED) :]
         return chunk
+
+    def normal_priority(self) -> None:
+        """Give a pooled call process that got ready at idle priority its normal one back."""
+        if self.idle:
+            self.idle = False
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setscheduler(self.pid, os.SCHED_OTHER, os.sched_param(0))
 
     def start_clock(self) -> None:
         """The call has begun: its deadline is set."""

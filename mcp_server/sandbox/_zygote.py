@@ -15,7 +15,8 @@ folder and replies to the server.
 The offline zygote also keeps a warm pool: call processes already forked and
 locked down with the pool's limits, each waiting for one request. Their sockets
 go to the server as a `Pooled` message with the socket attached; each
-serves one call, and the zygote forks a replacement once it is gone. A pooled
+serves one call, and the zygote forks a replacement as soon as its call has begun
+(not once it is gone: a busy server would empty the pool meanwhile). A pooled
 call process reads its request and sends its reply itself, on that socket, so
 the zygote is on neither path; it still enforces the timeout, kills the tree,
 cleans up, and replies itself when the call never did (a timeout, a crash, a
@@ -77,7 +78,7 @@ class Zygote:
         self.once = boot.once  # serve the first call, then shut down
         self.served = False
         self.live: set[WatchedCall] = set()  # every call with a process, a socket or cleanup still to do
-        self.pooled: set[WatchedCall] = set()  # the pooled calls alive, idle or serving their call
+        self.pooled: set[WatchedCall] = set()  # the pooled calls alive, waiting for their call or serving it
         self.watched: dict[int, WatchedCall] = {}  # fd -> its call, for every fd the poller watches
         self.poller = select.poll()
         self.serial = itertools.count(1)
@@ -195,6 +196,10 @@ class Zygote:
 
     def on_event(self, call: WatchedCall, fd: int, mask: int) -> None:
         if fd == call.sock.fileno():
+            if call.pooled and not mask & select.POLLOUT:  # its request came before it was ready: hurry it up
+                call.normal_priority()
+                self.unwatch(fd)
+                return
             if mask & select.POLLOUT or call.started or call.stopped:
                 if call.flush():
                     self.unwatch(fd)
@@ -222,6 +227,8 @@ class Zygote:
             self.unwatch(fd)
             call.close_pipe(fd)
             self.finish(call)
+        elif fd == call.res_r and call.pooled and call.ready:
+            self.unwatch(call.sock.fileno())  # ready at its normal priority: its request needs no eye kept on it
         elif fd == call.res_r and call.result_complete and not call.answered:
             self.drain_output(call)
             if call.stopped is None:  # the result is in: answer now, and let the rest of the exit happen after
@@ -312,7 +319,9 @@ class Zygote:
 
     @property
     def filling(self) -> bool:
-        return self.pool is not None and not self.closing and len(self.pooled) < self.pool.size
+        if self.pool is None or self.closing:
+            return False
+        return sum(not call.started for call in self.pooled) < self.pool.size
 
     def refill(self) -> None:
         """Fork pooled call processes toward a full pool, handing each one's socket to the server.
@@ -328,6 +337,8 @@ class Zygote:
             self.pooled.add(call)
             call.idle = self.facts.idle_pool is True
             self.launch(call, functools.partial(_pooled, self.pool, ours.fileno()), name=Role.POOL)
+            if call.idle:  # a request that comes while it still gets ready gives it its normal priority
+                self.watch(ours.fileno(), call)
             with theirs:
                 if not self.tell(Pooled(Op.POOLED, call.pid), theirs):
                     return  # the server is gone; its socket closing will shut the zygote down
