@@ -456,6 +456,37 @@ async def test_calls_with_a_grant_or_other_limits_take_the_cold_path(data_root: 
         assert where["home"] == str(outside)
 
 
+async def test_a_call_whose_zygote_dies_under_it_gets_a_clear_error(tmp_path: Path) -> None:
+    data_root = (tmp_path / "data").resolve()
+    marker = data_root / "hostile" / f"linger-{uuid.uuid4().hex}"
+    async with Sandbox(data_root, limits=replace(LIMITS, timeout_s=120.0), pool_size=1) as box:
+        results: list[CallResult] = []
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(lambda: _append(results, run(box, "linger", marker=str(marker))))
+            with anyio.fail_after(30):
+                while not marker.exists():
+                    await anyio.sleep(0.01)
+            zygote = next(pid for pid, ppid in sandbox_processes(data_root) if ppid == os.getpid())
+            os.kill(zygote, signal.SIGKILL)
+        (result,) = results
+        assert result.error_type == "Crashed" and "supervisor died" in result.error_message, result
+        assert no_call_processes(data_root)
+        await assert_still_serving(box)
+
+
+async def test_a_call_right_after_its_zygote_was_killed_goes_to_the_replacement(tmp_path: Path) -> None:
+    """A zygote that is exiting (its memory already gone) but has not yet closed its sockets is not used."""
+    data_root = (tmp_path / "data").resolve()
+    async with Sandbox(data_root, limits=LIMITS, pool_size=2) as box:
+        for _ in range(10):
+            await assert_still_serving(box)
+            zygote = next(pid for pid, ppid in sandbox_processes(data_root) if ppid == os.getpid())
+            assert eventually(lambda: len(pooled_processes(data_root)) == box.pool_size)
+            os.kill(zygote, signal.SIGKILL)
+            assert eventually(partial(_gone, zygote, data_root))
+            await assert_still_serving(box)
+
+
 async def test_a_dead_zygote_is_replaced_with_its_pool(tmp_path: Path) -> None:
     data_root = (tmp_path / "data").resolve()
     async with Sandbox(data_root, limits=LIMITS, pool_size=2) as box:
@@ -504,6 +535,11 @@ async def test_closing_a_spawn_mode_sandbox_stops_the_calls_still_running(tmp_pa
             await box.aclose()
     assert len(results) == 1 and not results[0].ok, results
     assert not sandbox_processes(data_root)
+
+
+def _gone(pid: int, data_root: Path) -> bool:
+    """Whether a sandbox process no longer shows as one: its memory (and with it its command line) is gone."""
+    return pid not in {found for found, _ in sandbox_processes(data_root)}
 
 
 async def _append(results: list[CallResult], call: Awaitable[CallResult]) -> None:

@@ -47,7 +47,7 @@ from mcp_server.sandbox._probe import ROOT, logger, warn_missing
 from mcp_server.sandbox._quota import DataQuotas
 from mcp_server.sandbox._wire import Boot, ErrorType, Facts, Kill, Op, Pool, Pooled, PoolFailed, Ready, Request, Run
 
-_Opened = tuple[socket.socket, Callable[[], None], Callable[[], None]]  # the call's socket, kill, stuck
+_Opened = tuple[socket.socket, "_Zygote", Callable[[], None]]  # the call's socket, its zygote, what stops the call
 
 # The zygote imports only the modules a call needs: registering the two packages by path skips
 # their __init__ (and with it asyncio and this module), which keeps the zygote small and every fork of it cheap.
@@ -61,6 +61,7 @@ main()
 """
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _GRACE_S = 2.0  # how long past its own timeout the supervisor may take before the server steps in
+_PF_EXITING = 0x4  # in the flags of /proc/PID/stat: the process has begun to exit
 
 
 async def _boot(channel: socket.socket, label: str, boot: Boot) -> asyncio.subprocess.Process:
@@ -84,6 +85,7 @@ class _Zygote:
         self.facts = facts
         self.pool: collections.deque[tuple[int, socket.socket]] = collections.deque()
         self.replaced = False
+        self.stat = os.open(f"/proc/{process.pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
         asyncio.get_running_loop().add_reader(control.fileno(), self._receive)
 
     @classmethod
@@ -119,7 +121,20 @@ class _Zygote:
 
     @property
     def alive(self) -> bool:
-        return self.process.returncode is None and self.control.fileno() >= 0 and not self.replaced
+        """Whether calls may go to this zygote: not dead, replaced or exiting.
+
+        An exiting zygote keeps its sockets open for a while after its memory is gone: a pooled call process
+        could still take a request then, only to be killed with its zygote right after.
+        """
+        return self.process.returncode is None and self.control.fileno() >= 0 and not self.replaced and not self.exiting
+
+    @property
+    def exiting(self) -> bool:
+        try:
+            flags = int(os.pread(self.stat, 1024, 0).rsplit(b")", 1)[1].split()[6])
+        except (OSError, IndexError, ValueError):
+            return True
+        return bool(flags & _PF_EXITING)
 
     def _receive(self) -> None:
         """Take in what the zygote sent: pooled calls' sockets, or word that the pool failed."""
@@ -186,6 +201,9 @@ class _Zygote:
         while self.pool:
             self.pool.popleft()[1].close()
         self.control.close()
+        if self.stat >= 0:
+            os.close(self.stat)
+            self.stat = -1
         try:
             await asyncio.wait_for(self.process.wait(), 10)
         except TimeoutError:
@@ -330,10 +348,10 @@ class Sandbox:
                     opened = await self._open(network=grant.network, poolable=poolable and not attempt)
                 if isinstance(opened, CallResult):
                     return opened
-                sock, kill, stuck = opened
+                sock, zygote, kill = opened
                 watch = self._quotas.watch(home, limits, kill)
                 try:
-                    result = await _exchange(sock, payload, limits, slot.ender(stuck), kill=kill)
+                    result = await _exchange(sock, payload, limits, slot.ender(zygote.stuck), zygote, kill=kill)
                 finally:
                     watch.close()
                 if result is not None:
@@ -356,7 +374,7 @@ class Sandbox:
             pooled = zygote.take() if poolable else None
             if pooled is not None:
                 pid, sock = pooled
-                return sock, partial(zygote.kill, pid=pid), zygote.stuck
+                return sock, zygote, partial(zygote.kill, pid=pid)
             call_id = next(self._ids)
             ours, theirs = socket.socketpair()
             try:
@@ -368,7 +386,7 @@ class Sandbox:
                 if attempt:
                     return _not_started(exc)
                 continue
-            return ours, partial(zygote.kill, id=call_id), zygote.stuck
+            return ours, zygote, partial(zygote.kill, id=call_id)
         raise AssertionError("unreachable")
 
     async def _spawn(self, *, network: bool) -> _Opened | CallResult:
@@ -390,7 +408,7 @@ class Sandbox:
             ours.close()
             zygote.stuck()
             return _not_started(exc)
-        return ours, partial(zygote.kill, id=1), zygote.stuck
+        return ours, zygote, partial(zygote.kill, id=1)
 
     def _pool(self, *, size: int) -> Pool:
         """What a zygote's pool is made for: this Sandbox's limits, Python and its data root."""
@@ -541,6 +559,7 @@ async def _exchange(
     payload: bytes,
     limits: Limits,
     end: Callable[[socket.socket, float], None],
+    zygote: _Zygote,
     *,
     kill: Callable[[], None],
 ) -> CallResult | None:
@@ -570,6 +589,9 @@ async def _exchange(
             taken = False
             return None
         kill()
+        if not reader.data and not zygote.alive:  # killed with its zygote, which had no time to say so
+            message = "the sandbox's supervisor died while the call ran, and the call was stopped with it"
+            return sandbox_failure(ErrorType.CRASHED, message, elapsed=time.monotonic() - started)
         return sandbox_failure(
             ErrorType.PROTOCOL_ERROR, f"bad reply from the call supervisor: {exc}", elapsed=time.monotonic() - started
         )
