@@ -36,6 +36,8 @@ from mcp_server.sandbox._model import Limits
 from mcp_server.sandbox._wire import DataRoom, ErrorType, Fault, Mark, Outcome, Pool, Reply, Request, Role, Stop
 
 _MIB = 1 << 20
+#: A call's whole environment, besides the HOME and TMPDIR of its own (see settle).
+ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _TRACEBACK_FRAMES = 8
 _REHEARSAL = _wire.frame(
     Request(
@@ -222,7 +224,10 @@ def read_output(fd: int, size: int) -> bytes:
 
 
 def contain(limits: Limits, *, out_fd: int, err_fd: int, keep: Iterable[int], group: _cgroup.Slot | None) -> None:
-    """The layers that do not depend on the call: cgroup, std streams, no other fds, signals, rlimits, environment."""
+    """The layers that do not depend on the call: cgroup, std streams, no other fds, signals, rlimits.
+
+    The environment is the zygote's own, scrubbed once (see scrub_environment).
+    """
     _linux.set_parent_death_signal(signal.SIGKILL)
     if group is not None:
         _cgroup.enter(group)
@@ -237,9 +242,13 @@ def contain(limits: Limits, *, out_fd: int, err_fd: int, keep: Iterable[int], gr
     for signum in (signal.SIGXFSZ, signal.SIGXCPU, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
     set_limits(limits, cap_processes=group is None)
-    os.environ.clear()
-    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"})
     sys.dont_write_bytecode = True
+
+
+def scrub_environment() -> None:
+    """Leave only ENVIRONMENT in this process's environment: done once in the zygote, for all its call processes."""
+    os.environ.clear()
+    os.environ.update(ENVIRONMENT)
 
 
 def own_temp(tmp: str, limits: Limits) -> None:

@@ -498,6 +498,7 @@ def main() -> None:
     zygote = Zygote(control, boot)
     zygote.remove_stale()  # before the mount view, which may cover the folder their leftovers are in
     zygote.isolate([*boot.pool.read_paths, boot.pool.data_root])
+    _worker.scrub_environment()  # the scratch root is known: its TMPDIR, and all else the server gave, go
     gc.collect()
     gc.freeze()  # forked calls then never touch (and copy) the zygote's objects when they collect garbage
     control.sendall(_wire.encode(Ready(Op.READY, zygote.facts)))
