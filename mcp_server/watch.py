@@ -1,11 +1,10 @@
 """Keep the served tools in step with the functions folder while the server runs.
 
 The folder is the source of truth. A change re-checks only the modules whose
-files changed, a large module in a worker process (a huge one takes seconds to
+files changed, a large module in a worker thread (a huge one takes seconds to
 check, and calls must not wait for it); the catalogue then swaps in a new
 snapshot at once on the event loop (a call that already started keeps the entry it began with),
-every client is told, and then the replaced version is kept in the history. Batches are
-handled one at a time, in order.
+and every client is told. Batches are handled one at a time, in order.
 Broken edits never take a working tool away: the catalogue keeps serving the
 last good version and reports the problem.
 
@@ -20,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import anyio.to_process
@@ -44,13 +44,14 @@ logger = logging.getLogger(__name__)
 # its .json lands in one batch, while a lone write is seen within one to two steps.
 STEP_MS = 15
 DEBOUNCE_MS = 400
-# Modules whose files hold more than this are checked in a worker process, so that calls go on meanwhile:
-# a 20,000-function module takes seconds. Smaller ones take a few ms and are checked inline, which also
-# keeps the reloads of one burst of small writes back to back.
+# Modules whose files hold more than this are checked (and their replaced versions kept) in a worker
+# thread, so that calls go on meanwhile: a 20,000-function module takes seconds. Smaller ones take a few
+# ms and are checked inline, which also keeps the reloads of one burst of small writes back to back.
 OFF_LOOP_BYTES = 64 * 1024
 # How often to look whether a folder that went away is back.
 RETURN_POLL_S = 0.25
 
+T = TypeVar("T")
 OnReload = Callable[[list[Diagnostic]], Awaitable[None]]
 
 
@@ -94,6 +95,9 @@ class _Reloader:
         modules = set(modules)
         large = large or _size(catalog.folder, modules) > OFF_LOOP_BYTES
 
+        async def run(work: Callable[[], T]) -> T:
+            return await anyio.to_thread.run_sync(work) if large else work()
+
         # Parsing a large module holds the GIL for seconds (ast.parse of 20,000 functions: about 3 s),
         # so in a thread it would still stall every call: a large check runs in a worker process.
         if large:
@@ -103,6 +107,10 @@ class _Reloader:
         before = catalog.published
         change = catalog.apply(checks)
         replaced = change.changed | change.removed
+        if replaced:
+            # Before clients hear of the change: once they have, the folder may be renamed or the
+            # version restored at once, and the replaced version must already be kept.
+            await run(lambda: keep_replaced(catalog.folder, before, replaced, keep=self.keep))
         diagnostics = catalog.diagnostics
         fresh = [d for d in diagnostics if str(d) not in self.known]
         self.known = {str(d) for d in diagnostics}
@@ -110,18 +118,7 @@ class _Reloader:
             logger.warning("%s", diagnostic)
         if change:
             logger.info("catalogue changed: %s", _describe(change))
-        try:
-            await self.on_reload(fresh)
-        finally:
-            # Clients hear of the change first: keeping the replaced version writes and syncs files
-            # (tens of ms on a busy disk), from `before`, which holds it whatever happens on disk
-            # meanwhile. In a worker thread, so that the notification goes out while it writes;
-            # shielded, so that a server stopping right after a change still keeps it.
-            if replaced:
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(
-                        lambda: keep_replaced(catalog.folder, before, replaced, keep=self.keep)
-                    )
+        await self.on_reload(fresh)
 
 
 def _size(folder: Path, modules: Iterable[str]) -> int:
