@@ -4,6 +4,7 @@ from __future__ import annotations
 
 try:  # these take seconds to load on a busy machine: Ctrl-C meanwhile ends the command quietly, as it does later
     import argparse
+    import contextlib
     import json
     import logging
     import os
@@ -144,9 +145,6 @@ def cmd_serve(args: Options) -> int:
     folder = functions_folder(args.functions)
     expose, limit = exposure(args)
     keep = history_keep(args.history_keep)
-    catalog = load(folder)
-    remove_leftovers(folder, data_root(args.data_dir, folder), catalog)
-    logger.info("serving %d functions from %s", len(catalog.published), folder)
     if args.transport == "http":
         from mcp_server.http import HTTPConfigError, configure, serve_http  # stdio serving needs none of it
 
@@ -163,7 +161,10 @@ def cmd_serve(args: Options) -> int:
             raise CLIError(str(exc)) from None
 
     async def main() -> None:
-        async with make_sandbox(args, folder) as sandbox, anyio.create_task_group() as tasks:
+        async with contextlib.AsyncExitStack() as stack, anyio.create_task_group() as tasks:
+            catalog, sandbox = await load_and_start(args, folder, stack)
+            remove_leftovers(folder, data_root(args.data_dir, folder), catalog)
+            logger.info("serving %d functions from %s", len(catalog.published), folder)
             backend = partial(resolve_backend, args.model)
             generator = Generator(catalog, sandbox, backend, attempts=args.attempts, candidates=args.candidates)
             app = FuncsmithServer(catalog, sandbox, generator=generator, expose=expose, expose_limit=limit)
@@ -185,6 +186,22 @@ def cmd_serve(args: Options) -> int:
 
     anyio.run(main)
     return 0
+
+
+async def load_and_start(args: Options, folder: Path, stack: contextlib.AsyncExitStack) -> tuple[Catalog, Sandbox]:
+    """The catalogue, loaded in a worker thread while the sandbox (entered on `stack`) starts its zygote process.
+
+    The sandbox's start is mostly a wait for another process: a third of a second of a busy machine's start.
+    """
+    loaded: list[Catalog] = []
+
+    async def loading() -> None:
+        loaded.append(await anyio.to_thread.run_sync(load, folder))
+
+    async with anyio.create_task_group() as starting:
+        starting.start_soon(loading)
+        sandbox = await stack.enter_async_context(make_sandbox(args, folder))
+    return loaded[0], sandbox
 
 
 def connect_hint(args: Options, folder: Path) -> str:
