@@ -94,13 +94,18 @@ class _Document:
 def document(entry: FunctionEntry) -> list[str]:
     """The terms a function is found by: its name twice, its description, its parameters."""
     name = entry.name.replace("_", " ")
-    parts = [name, name, _IDENTIFIER.sub(" ", entry.description)]
+    parts = [name, name, _prose(entry.description)]
     properties = entry.parameters.get("properties", {})
     for parameter, schema in properties.items() if isinstance(properties, Mapping) else ():
         parts.append(parameter.replace("_", " "))
         if isinstance(schema, Mapping) and isinstance(schema.get("description"), str):
-            parts.append(_IDENTIFIER.sub(" ", schema["description"]))
+            parts.append(_prose(schema["description"]))
     return terms(" ".join(parts))
+
+
+def _prose(text: str) -> str:
+    """`text` without its snake_case words (most texts have none: no underscore, no search)."""
+    return _IDENTIFIER.sub(" ", text) if "_" in text else text
 
 
 @dataclass(frozen=True, slots=True)
