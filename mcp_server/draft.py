@@ -7,8 +7,9 @@ widening (only a person may grant that). Whether it works is `verify`'s job.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,12 +50,68 @@ class Draft:
         return [str(s.get("name")) for s in self.specs if not telling(s.get("examples"))]
 
     def with_examples(self, examples: Mapping[str, Sequence[Mapping[str, Any]]]) -> Draft:
-        """The same code and specs, with these examples added to the named functions' specs."""
+        """The same code and specs, with these examples added to the named functions' specs (each check once)."""
         specs = []
         for spec in self.specs:
-            extra = [dict(e) for e in examples.get(str(spec.get("name")), ())]
+            known = {example_key(e) for e in checkable(spec.get("examples"))}
+            extra = []
+            for example in examples.get(str(spec.get("name")), ()):
+                if (key := example_key(example)) not in known:
+                    known.add(key)
+                    extra.append(dict(example))
             specs.append({**spec, "examples": [*spec.get("examples", []), *extra]} if extra else spec)
         return Draft(self.answer, self.code, tuple(specs), self.problems, self.repairs)
+
+    def without(self, dropped: Collection[tuple[str, int]]) -> Draft:
+        """The same draft without the named checkable examples (function name, 1-based index among its
+        checkable examples, as the checks number them)."""
+        gone = {id(example) for key, example in self.numbered().items() if key in dropped}
+        specs = [
+            {**s, "examples": [e for e in s["examples"] if id(e) not in gone]} if "examples" in s else s
+            for s in self.specs
+        ]
+        return Draft(self.answer, self.code, tuple(specs), self.problems, self.repairs)
+
+    def numbered(self) -> dict[tuple[str, int], Mapping[str, Any]]:
+        """Each checkable example by (function name, 1-based index among its checkable examples), as the checks
+        number them."""
+        return {
+            (str(spec.get("name")), number): example
+            for spec in self.specs
+            for number, example in enumerate(checkable(spec.get("examples")), 1)
+        }
+
+    def pooled(self, others: Sequence[Draft]) -> Draft:
+        """The draft with every other candidate's examples added to its own, each once (CodeT's dual agreement).
+
+        Independent candidates may name their parameters differently, so an example moves over by
+        position: the n-th function's k-th parameter. Candidates of another shape lend nothing.
+        An example the draft already has (the same arguments and expected outcome) is not added again.
+        """
+        own = [_parameter_names(spec) for spec in self.specs]
+        extra: dict[str, list[dict[str, Any]]] = {}
+        for other in others:
+            if [len(_parameter_names(spec)) for spec in other.specs] != [len(names) for names in own]:
+                continue
+            for index, spec in enumerate(other.specs):
+                theirs = _parameter_names(spec)
+                for example in checkable(spec.get("examples")):
+                    arguments = example.get("parameters")
+                    arguments = arguments if isinstance(arguments, Mapping) else {}
+                    moved = {own[index][theirs.index(k)]: v for k, v in arguments.items() if k in theirs}
+                    extra.setdefault(str(self.specs[index].get("name")), []).append({**example, "parameters": moved})
+        return self.with_examples(extra)
+
+
+def _parameter_names(spec: Mapping[str, Any]) -> list[str]:
+    parameters = spec.get("parameters")
+    properties = parameters.get("properties") if isinstance(parameters, Mapping) else None
+    return list(properties) if isinstance(properties, Mapping) else []
+
+
+def example_key(example: Mapping[str, Any]) -> str:
+    """What makes two examples the same check: the arguments and the expected result or error."""
+    return json.dumps({k: example.get(k) for k in ("parameters", "result", "error") if k in example}, sort_keys=True)
 
 
 def checkable(examples: Any) -> list[Mapping[str, Any]]:

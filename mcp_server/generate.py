@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,13 +21,22 @@ import anyio
 import anyio.to_thread
 
 from mcp_server.catalog import Catalog, CatalogChange
-from mcp_server.draft import Draft, checkable, follow_up_examples, write
+from mcp_server.draft import Draft, checkable, example_key, follow_up_examples, telling, write
 from mcp_server.models import Generation, ModelBackend, ModelError
 from mcp_server.prompt import build_prompt, examples_prompt
 from mcp_server.publish import Publisher
 from mcp_server.retrieve import CatalogIndex
 from mcp_server.tools import Runner
-from mcp_server.verify import GENERATED_INPUTS, Checker, Failure, Verdict, agreeing_groups, wrong_examples
+from mcp_server.verify import (
+    GENERATED_INPUTS,
+    Checker,
+    ExampleFailure,
+    Failure,
+    Verdict,
+    agreeing_groups,
+    contradicting,
+    wrong_examples,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -335,7 +345,7 @@ class _Run:
         return drafts
 
     async def _attempt(self, attempt: Attempt, drafts: Sequence[Draft], outcome: Outcome) -> None:
-        """Check every candidate, choose one, complete its examples if it has none, and publish it."""
+        """Check every candidate, choose one, make sure its examples can be trusted, and publish it."""
         n = attempt.number
         await self.report(n, "checking", "checking" if len(drafts) == 1 else f"checking {len(drafts)} candidates")
         verdicts = await self.generator.checker.check_all(drafts)
@@ -344,21 +354,12 @@ class _Run:
         chosen = self._choose(attempt, checked)
         if chosen is None:
             return
-        unchecked = chosen.draft.without_telling_examples if self.small else chosen.draft.without_examples
-        missing = [name for name in unchecked() if name]
-        if missing:
-            chosen = await self._ask_for_examples(attempt, chosen, missing)
-            if chosen is None:
-                return
-            if self.small and (untold := [name for name in chosen.draft.without_telling_examples() if name]):
-                attempt.problems = [
-                    f"the examples of {name} are passed by a function that returns one value for every call, or "
-                    "an argument unchanged, too: they cannot tell right code from wrong, and a small model's "
-                    "agreement alone is not trusted"
-                    for name in untold
-                ]
-                attempt.failure = Failure.WEAK
-                return
+        if self.agreement:
+            chosen = await self._vote(attempt, chosen, [c for c in checked if c is not chosen])
+        else:
+            chosen = await self._complete(attempt, chosen)
+        if chosen is None:
+            return
         _counts(attempt, chosen.verdict)
         assert chosen.draft.code is not None
         await self.report(n, "publishing", "publishing")
@@ -376,6 +377,102 @@ class _Run:
         )
         outcome.unverified = chosen.draft.without_examples()
 
+    async def _complete(self, attempt: Attempt, chosen: _Checked) -> _Checked | None:
+        """One candidate that passed every check: complete its examples if it has none (or, for a small
+        model, none that tell right code from wrong)."""
+        unchecked = chosen.draft.without_telling_examples if self.small else chosen.draft.without_examples
+        missing = [name for name in unchecked() if name]
+        if not missing:
+            return chosen
+        draft = await self._more_examples(attempt, chosen.draft, missing)
+        if draft is chosen.draft:
+            logger.info("the model gave no examples for %s: publishing them unverified", ", ".join(missing))
+            return None if self._weak(attempt, draft.without_telling_examples()) else chosen
+        (verdict,) = await self.generator.checker.check_all([draft])
+        if not verdict.ok:
+            # The code passed every other check; examples that fail now are the follow-up's mistakes or the code's.
+            attempt.problems, attempt.failure = verdict.problems, verdict.failure or Failure.CODE
+            attempt.answer = draft.answer
+            return None
+        return None if self._weak(attempt, draft.without_telling_examples()) else _Checked(draft, verdict)
+
+    def _weak(self, attempt: Attempt, untold: Sequence[str]) -> bool:
+        """For a small model, whether examples that cannot tell right code from wrong stop the attempt."""
+        untold = [name for name in untold if name]
+        if not self.small or not untold:
+            return False
+        attempt.problems = [
+            f"the examples of {name} are passed by a function that returns one value for every call, or an "
+            "argument unchanged, too: they cannot tell right code from wrong, and a small model's agreement "
+            "alone is not trusted"
+            for name in untold
+        ]
+        attempt.failure = Failure.WEAK
+        return True
+
+    async def _vote(self, attempt: Attempt, chosen: _Checked, others: Sequence[_Checked]) -> _Checked | None:
+        """Judge every candidate's examples by the chosen one, a member of the largest agreeing group.
+
+        The examples are the other half of CodeT's dual agreement: each candidate's examples were written
+        apart from the other candidates' code, so all of them are pooled and run on the chosen code. For a
+        small model an example it contradicts is outvoted, not fatal, when the examples it passes tell
+        right code from wrong and are at least twice as many; one follow-up adds examples to the vote.
+        The user's examples are never outvoted. What is published carries only the examples it passes.
+        """
+        draft = chosen.draft.pooled([c.draft for c in others])
+        verdict, untrusted = await self._judge(attempt, draft)
+        if verdict is None:
+            return None
+        if untrusted:
+            draft = await self._more_examples(attempt, draft, untrusted)
+            verdict, untrusted = await self._judge(attempt, draft)
+            if verdict is None:
+                return None
+        if untrusted:
+            self._distrust(attempt, draft, verdict, untrusted, agree=max(attempt.agreeing, 2))
+            return None
+        kept = draft.without({(f.function, f.index) for f in verdict.example_failures})
+        (verdict,) = await self.generator.checker.check_all([kept])
+        if not verdict.ok:  # the same code on a subset of the same calls: only a flaky function gets here
+            attempt.problems, attempt.failure = verdict.problems, verdict.failure or Failure.CODE
+            return None
+        attempt.answer = kept.answer
+        return _Checked(kept, verdict)
+
+    async def _judge(self, attempt: Attempt, draft: Draft) -> tuple[Verdict | None, list[str]]:
+        """Check a pooled draft: its verdict (None, with the attempt's problems set, when something other than an
+        example failed, or a user's example did) and the functions whose examples cannot be trusted yet."""
+        (verdict,) = await self.generator.checker.check_all([draft])
+        if not verdict.sound or any(self._users(draft, f) for f in verdict.example_failures):
+            attempt.problems, attempt.failure = verdict.problems, verdict.failure or Failure.CODE
+            return None, []
+        failed = Counter(f.function for f in verdict.example_failures)
+        numbered = draft.numbered()
+        untrusted = []
+        for name in draft.names:
+            passed = [e for (f, i), e in numbered.items() if f == name and not _failed(verdict, f, i)]
+            trusted = telling(passed) and len(passed) >= 2 * failed[name] if self.small else not failed[name]
+            if not trusted and (self.small or failed[name] or passed):
+                untrusted.append(name)
+        return verdict, untrusted
+
+    def _users(self, draft: Draft, failure: ExampleFailure) -> bool:
+        """Whether a failed example is one the user gave (those are checks the function must pass)."""
+        example = draft.numbered().get((failure.function, failure.index))
+        return example is not None and example_key(example) in {example_key(e) for e in self.examples}
+
+    def _distrust(self, attempt: Attempt, draft: Draft, verdict: Verdict, untrusted: list[str], agree: int) -> None:
+        """Why the examples of these functions cannot be trusted: the code contradicts them, or they tell nothing."""
+        contradicted = [f for f in verdict.example_failures if f.function in untrusted]
+        if contradicted:
+            attempt.problems, attempt.failure = contradicting(contradicted, agree), Failure.EXAMPLE
+            attempt.answer = draft.answer
+        elif not self._weak(attempt, untrusted):
+            attempt.problems, attempt.failure = (
+                [f"{name} has no examples that can be checked" for name in untrusted],
+                (Failure.WEAK),
+            )
+
     def _choose(self, attempt: Attempt, checked: Sequence[_Checked]) -> _Checked | None:
         """The candidate to publish: from the largest group that behaves alike, one that passes every check.
 
@@ -388,7 +485,10 @@ class _Run:
         eligible = [g for g in groups if len(g) >= 2] if self.agreement else groups
         attempt.agreeing = len(groups[0]) if groups else 0
         for group in eligible:
-            passing = next((checked[i] for i in group if verdicts[i].ok), None)
+            # Where the examples are put to a vote, the member need only pass everything but its own examples.
+            passing = next(
+                (checked[i] for i in group if (verdicts[i].sound if self.agreement else verdicts[i].ok)), None
+            )
             if passing is not None:
                 attempt.answer = passing.draft.answer
                 attempt.repairs.extend(passing.draft.repairs)
@@ -414,31 +514,25 @@ class _Run:
             attempt.failure = best.verdict.failure or Failure.CODE
         return None
 
-    async def _ask_for_examples(self, attempt: Attempt, chosen: _Checked, missing: list[str]) -> _Checked | None:
-        """Ask for examples only (keeping the code); check them; without any, the draft stays unverified."""
-        n = attempt.number
-        await self.report(n, "generating", f"asking for examples of {', '.join(missing)}")
+    async def _more_examples(self, attempt: Attempt, draft: Draft, names: list[str]) -> Draft:
+        """Ask for examples only, keeping the code: the draft with the examples the answer gave added (the same
+        draft when it gave none, or the model did not answer)."""
+        await self.report(attempt.number, "generating", f"asking for examples of {', '.join(names)}")
+        weak = not set(names) & set(draft.without_examples())  # examples, but ones that tell nothing
         try:
-            weak = not set(missing) & set(chosen.draft.without_examples())  # examples, but ones that tell nothing
             generation = await self.backend.generate(
-                examples_prompt(self.task, chosen.draft.answer, missing, weak=weak)
+                examples_prompt(self.task, draft.answer, names, weak=weak, code=draft.code)
             )
         except ModelError as exc:
             logger.info("no examples: %s", exc)
-            return chosen
+            return draft
         self._took(attempt, generation)
-        found = follow_up_examples(chosen.draft, generation.text)
-        if not found:
-            logger.info("the model gave no examples for %s: publishing them unverified", ", ".join(missing))
-            return chosen
-        draft = chosen.draft.with_examples(found)
-        (verdict,) = await self.generator.checker.check_all([draft])
-        if verdict.ok:
-            return _Checked(draft, verdict)
-        # The code passed every other check; examples that fail now are the follow-up's mistakes or the code's.
-        attempt.problems, attempt.failure = verdict.problems, verdict.failure or Failure.CODE
-        attempt.answer = draft.answer
-        return None
+        found = follow_up_examples(draft, generation.text)
+        return draft.with_examples(found) if found else draft
+
+
+def _failed(verdict: Verdict, function: str, index: int) -> bool:
+    return any(f.function == function and f.index == index for f in verdict.example_failures)
 
 
 def _counts(attempt: Attempt, verdict: Verdict) -> None:

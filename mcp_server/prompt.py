@@ -57,6 +57,9 @@ class Prompt:
 
     messages: tuple[Mapping[str, str], ...]
     completion: str
+    # A follow-up that asks for examples only: the code they are for, which a backend that writes the
+    # examples apart from the code (the embedded model) keeps instead of writing code again.
+    code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,12 +308,14 @@ _WEAK_EXAMPLES = (
 )
 
 
-def examples_prompt(task: str, answer: str, names: Sequence[str], *, weak: bool = False) -> Prompt:
-    """A focused follow-up that asks for examples only, for an answer whose code is kept.
+def examples_prompt(
+    task: str, answer: str, names: Sequence[str], *, weak: bool = False, code: str | None = None
+) -> Prompt:
+    """A focused follow-up that asks for examples only, for an answer whose code (`code`) is kept.
 
     `weak`: the specs have examples, but ones a trivial function passes too.
     """
     ask = _EXAMPLES_ONLY.format(names=", ".join(names), what=_WEAK_EXAMPLES if weak else _NO_EXAMPLES)
     plain = build_prompt(task, feedback=[f"add examples with the exact expected result to {', '.join(names)}"])
     messages = (*plain.messages[:2], {"role": "assistant", "content": answer}, {"role": "user", "content": ask})
-    return Prompt(messages=messages, completion=plain.completion)
+    return Prompt(messages=messages, completion=plain.completion, code=code)

@@ -117,6 +117,11 @@ class Verdict:
         return not self.problems and bool(self.entries)
 
     @property
+    def sound(self) -> bool:
+        """Whether it passed every check but perhaps some of its examples (those may be the model's mistakes)."""
+        return bool(self.entries) and len(self.problems) == len(self.example_failures)
+
+    @property
     def ran(self) -> bool:
         """Whether the code ran on the shared inputs (it passed the static checks and the batch finished)."""
         return bool(self.inputs)
@@ -128,8 +133,9 @@ class Verdict:
 
 
 def _canonical(value: Any) -> Any:
-    """A value with floats rounded, so that candidates differing in the last bits still agree."""
-    if isinstance(value, float):
+    """A value with numbers as rounded floats, so that candidates differing in the last bits, or returning
+    41 where another returns 41.0, still agree (examples compare numbers by value too)."""
+    if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53):
         return float(f"{value:.9g}")
     if isinstance(value, list):
         return [_canonical(v) for v in value]
@@ -351,17 +357,18 @@ def wrong_examples(group: Sequence[Verdict]) -> list[str]:
     Those candidates were written independently and still give the same answer, so the example's
     expected value is more likely wrong than the code.
     """
-    if len(group) < 2 or any(len(v.problems) != len(v.example_failures) for v in group):
+    if len(group) < 2 or not all(v.sound for v in group):
         return []
-    first = group[0]
-    if not first.example_failures:
-        return []
-    agree = len(group)
+    return contradicting(group[0].example_failures, len(group))
+
+
+def contradicting(failures: Sequence[ExampleFailure], agree: int) -> list[str]:
+    """Feedback for examples that `agree` independently written versions of the code contradict alike."""
     return [
         f"example {f.index} of {f.function}: {f.call} expects to {f.expected}, but {agree} independently written "
         f"versions of the code agree that it {_gives(f.outcome)}: the example is wrong, not the code; correct the "
         "example's expected value and keep the code"
-        for f in first.example_failures
+        for f in failures
     ]
 
 

@@ -337,19 +337,68 @@ async def test_user_examples_are_enforced_and_written_into_the_spec(folder: Path
 
 async def test_agreeing_candidates_say_the_example_is_wrong(folder: Path, sandbox: Sandbox) -> None:
     """A small model (gemma3:1b) gets three candidates per attempt and must have two that agree."""
-    answers = ["c_to_f_example_wrong"] * 3 + ["c_to_f_example_fixed"] * 3 + ["c_to_f_examples"]
+    answers = ["c_to_f_example_wrong"] * 4 + ["c_to_f_example_fixed"] * 3 + ["c_to_f_examples"]
     with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
         outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create("convert celsius to fahrenheit")
         chats = fake.chats()
     assert outcome.published == ["celsius_to_fahrenheit"], outcome.problems
     first = outcome.attempts[0]
     assert first.failure is Failure.EXAMPLE and first.candidates == 3 and first.agreeing == 3
-    feedback = chats[3].body["messages"][-1]["content"]
+    assert "function_spec blocks only" in chats[3].body["messages"][-1]["content"]  # a follow-up, which said the same
+    feedback = chats[4].body["messages"][-1]["content"]
     assert "should return 210" not in feedback
     assert "3 independently written versions of the code agree that it returns 212.0" in feedback
     assert "the example is wrong, not the code" in feedback
     seeds = [c.body["options"]["seed"] for c in chats[:3]]
     assert len(set(seeds)) == 3  # independent samples
+
+
+async def test_a_wrong_example_is_outvoted_by_examples_the_agreeing_code_passes(folder: Path, sandbox: Sandbox) -> None:
+    """Three agreeing candidates contradict their one example (100 -> 210); the follow-up's two examples agree
+    with the code, so the wrong one is outvoted and left out of the published spec."""
+    answers = ["c_to_f_example_wrong"] * 3 + ["c_to_f_examples"]
+    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
+            "convert celsius to fahrenheit", attempts=1
+        )
+    assert outcome.published == ["celsius_to_fahrenheit"], outcome.problems
+    examples = json.loads((folder / "celsius_to_fahrenheit.json").read_text())["examples"]
+    assert [(e["parameters"], e["result"]) for e in examples] == [({"celsius": 0}, 32), ({"celsius": -40}, -40)]
+    assert outcome.attempts[0].examples_passed == outcome.attempts[0].examples_total == 2
+
+
+async def test_candidates_examples_are_pooled_and_judged_by_the_agreeing_code(folder: Path, sandbox: Sandbox) -> None:
+    """CodeT's dual agreement: each candidate brings one example, none telling alone; pooled (across the names
+    the candidates chose), the agreeing code passes both and no follow-up is needed."""
+    renamed = (
+        recording("c_to_f_example_fixed")
+        .replace('"celsius"', '"degrees"')
+        .replace("(celsius: float)", "(degrees: float)")
+        .replace("return celsius", "return degrees")
+        .replace('{"degrees": 100}, "result": 212', '{"degrees": 0}, "result": 32')
+    )
+    wrong = recording("c_to_f_example_fixed").replace("celsius * 9 / 5 + 32", "celsius * 2 + 12")
+    with FakeOllama(answers=["c_to_f_example_fixed", renamed, wrong], models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
+            "convert celsius to fahrenheit", attempts=1
+        )
+        asked = len(fake.chats())
+    assert outcome.published == ["celsius_to_fahrenheit"], outcome.problems
+    assert asked == 3 and outcome.attempts[0].agreeing == 2
+    examples = json.loads((folder / "celsius_to_fahrenheit.json").read_text())["examples"]
+    assert [(e["parameters"], e["result"]) for e in examples] == [({"celsius": 100}, 212), ({"celsius": 0}, 32)]
+
+
+async def test_a_users_example_is_never_outvoted(folder: Path, sandbox: Sandbox) -> None:
+    """The code agrees with its own examples and with the other candidates, but not with the user's 10 -> 49."""
+    answers = ["c_to_f_example_fixed"] * 3
+    user = {"parameters": {"celsius": 10}, "result": 49}
+    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
+            "convert celsius to fahrenheit", attempts=1, examples=[user]
+        )
+    assert not outcome.ok and files(folder) == []
+    assert any("should return 49 but returned 50.0" in p for p in outcome.problems), outcome.problems
 
 
 async def test_candidates_that_disagree_publish_nothing(folder: Path, sandbox: Sandbox) -> None:
@@ -561,4 +610,28 @@ async def test_a_small_model_publishes_once_its_examples_tell_right_from_wrong(f
             "check whether a number is even", attempts=1
         )
     assert outcome.published == ["is_even"], outcome.problems
-    assert len(json.loads((folder / "is_even.json").read_text())["examples"]) == 3
+    assert len(json.loads((folder / "is_even.json").read_text())["examples"]) == 2  # 4 -> True once
+
+
+def _double(body: str, *examples: tuple[int, Any]) -> str:
+    """A small model's answer for "double a whole number", with the return expression and examples given."""
+    code = f'def double(n: int) -> float:\n    """Twice the number."""\n    return {body}\n'
+    spec = {
+        "name": "double",
+        "description": "Twice a whole number.",
+        "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+        "responses": [{"type": "number"}],
+        "examples": [{"prompt": "an example", "parameters": {"n": n}, "result": r} for n, r in examples],
+    }
+    return f"```python\n{code}```\n\n```function_spec\n{json.dumps(spec)}\n```\n"
+
+
+async def test_candidates_returning_a_number_as_int_or_float_agree(folder: Path, sandbox: Sandbox) -> None:
+    """4 and 4.0 are the same result (examples compare numbers by value), so two such candidates agree."""
+    answers = [_double("n * 2", (2, 4), (5, 10)), _double("float(n * 2)", (3, 6.0)), _double("n + 2", (2, 4))]
+    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create("double a whole number", attempts=1)
+    assert outcome.published == ["double"], outcome.problems
+    assert outcome.attempts[0].agreeing == 2
+    examples = json.loads((folder / "double.json").read_text())["examples"]
+    assert [(e["parameters"], e["result"]) for e in examples] == [({"n": 2}, 4), ({"n": 5}, 10), ({"n": 3}, 6.0)]

@@ -7,9 +7,10 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from mcp_server.models import (
     resolve_backend,
     select,
 )
+from mcp_server.models.llamacpp_backend import _RunState, joined_texts
 from mcp_server.models.shapes import (
     Parameter,
     TokenClasses,
@@ -33,6 +35,7 @@ from mcp_server.models.shapes import (
     trim_code,
 )
 from mcp_server.parse import parse_answer, reconcile
+from mcp_server.prompt import examples_prompt
 from tests.fake_ollama import FakeOllama, recording
 
 pytestmark = pytest.mark.anyio
@@ -42,6 +45,7 @@ pytestmark = pytest.mark.anyio
 class _Prompt:
     messages: tuple[Mapping[str, str], ...]
     completion: str
+    code: str | None = None
 
 
 CHAT = _Prompt(
@@ -365,6 +369,40 @@ async def test_embedded_model_answers_code_and_a_spec_that_fits_it() -> None:
 
 
 @pytest.mark.embedded
+async def test_embedded_follow_up_for_examples_keeps_the_code_it_is_given() -> None:
+    """A follow-up that asks for examples only writes no code: its examples are for the code it was given."""
+    code = (
+        'def scale(amount: float, factor: float) -> float:\n    """Multiply an amount by a factor."""\n'
+        "    return amount * factor\n"
+    )
+    prompt = examples_prompt("multiply an amount by a factor", f"```python\n{code}```\n", ["scale"], code=code)
+    generation = await LlamaCppBackend(max_tokens=300).generate(prompt)
+    parsed = parse_answer(generation.text)
+    assert parsed.code is not None and parsed.code.strip() == code.strip()
+    (spec,) = parsed.specs
+    assert spec["name"] == "scale" and all(set(e["parameters"]) == {"amount", "factor"} for e in spec["examples"])
+
+
+class _Completions:
+    """A stand-in for llama.cpp's completion call: records its options and streams one piece."""
+
+    def __init__(self) -> None:
+        self.options: list[dict[str, Any]] = []
+
+    def create_completion(self, _prompt: Any, **options: Any) -> Iterator[dict[str, Any]]:
+        self.options.append(options)
+        yield {"choices": [{"text": "x"}]}
+
+
+def test_embedded_samples_stray_less_than_other_backends_samples() -> None:
+    """Sampled candidates of the 270M at the other backends' 0.7 were mostly broken code; its samples use 0.4."""
+    llm, backend = _Completions(), LlamaCppBackend()
+    for sample in (0, 1, 2):
+        backend._complete(llm, [1], 4, [], None, _RunState(), sample)  # type: ignore[arg-type]
+    assert [(o["temperature"], o["seed"]) for o in llm.options] == [(0.0, None), (0.4, 1), (0.4, 2)]
+
+
+@pytest.mark.embedded
 def test_embedded_model_keeps_stdout_clean(tmp_path: Path) -> None:
     """llama.cpp must not write to stdout (over stdio, the MCP protocol stream), nor its log lines to raw stderr.
 
@@ -491,3 +529,15 @@ def test_token_classes_and_value_shapes() -> None:
     assert argument_shape("array").opening == "[" and argument_shape(None).allowed == "no_newline"
     assert result_shape("number").stop == "\n" and result_shape("boolean").allowed == "booleans"
     assert result_shape("string").opening == '"' and result_shape("array").allowed == "no_newline"
+
+
+def test_one_more_example_call_joins_two_of_the_models_texts() -> None:
+    """On "cat" and "go" alone, counting words or removing spaces gives one result every time."""
+    sig = signature('def count(text: str, limit: int) -> int:\n    """Count."""\n    return 0\n')
+    assert sig is not None
+    chosen = [{"text": "cat", "limit": 2}, {"text": "cat", "limit": 3}, {"text": "go", "limit": 1}]
+    assert joined_texts(sig, chosen) == {"text": "cat go", "limit": 2}
+    assert joined_texts(sig, chosen[:1]) == {"text": "cat cat", "limit": 2}
+    assert joined_texts(sig, [{"text": "", "limit": 1}]) is None and joined_texts(sig, []) is None
+    number = signature('def double(n: int) -> int:\n    """Twice n."""\n    return 2 * n\n')
+    assert number is not None and joined_texts(number, [{"n": 2}]) is None

@@ -41,6 +41,11 @@ class PromptLike(Protocol):
     @property
     def completion(self) -> str: ...
 
+    @property
+    def code(self) -> str | None:
+        """For a follow-up that asks for examples only: the code they are for (None otherwise)."""
+        ...
+
 
 # How far an independent sample strays from the model's most likely answer.
 SAMPLE_TEMPERATURE = 0.7

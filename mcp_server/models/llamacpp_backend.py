@@ -32,7 +32,6 @@ from mcp_server.models.base import (
     ProgressCallback,
     PromptLike,
     Throttle,
-    sampling,
 )
 from mcp_server.models.shapes import (
     Signature,
@@ -62,6 +61,12 @@ _EXAMPLES = 2
 _CANDIDATES = 4
 _SURE = 0.5
 _JUDGE_CTX = 2048
+# How far a sampled candidate's code strays from the greedy one. Lower than other backends' samples:
+# at 0.7 the 270M's sampled code was mostly broken (a docstring repeating itself to the token limit, a
+# function returning the first character for "reverse a string"), so no two candidates could agree.
+_SAMPLE_TEMPERATURE = 0.4
+# Few-shot orders of the examples stage per repair round: one per candidate and one for a follow-up.
+_VARIANTS = 4
 
 
 # ggml's log levels (ggml.h): NONE, DEBUG, INFO, WARN, ERROR, and CONT for the rest of the last message.
@@ -277,7 +282,9 @@ class LlamaCppBackend:
             async with anyio.create_task_group() as group:
                 group.start_soon(report)
                 try:
-                    text, tokens = await anyio.to_thread.run_sync(self._run, prompt.completion, state, sample)
+                    text, tokens = await anyio.to_thread.run_sync(
+                        self._run, prompt.completion, state, sample, prompt.code
+                    )
                 finally:
                     group.cancel_scope.cancel()
         except BaseExceptionGroup as group_error:
@@ -291,7 +298,7 @@ class LlamaCppBackend:
         logger.info("%s: %d tokens in %.1f s (%.1f tokens/s)", self.name, tokens, seconds, tokens / max(seconds, 1e-9))
         return Generation(text=answer, tokens=tokens, seconds=seconds)
 
-    def _run(self, completion: str, state: _RunState, sample: int = 0) -> tuple[str, int]:
+    def _run(self, completion: str, state: _RunState, sample: int = 0, kept: str | None = None) -> tuple[str, int]:
         """Generate in the worker thread, one model use at a time, publishing progress into `state`.
 
         Stage 1 writes the code after the few-shot completion prompt. Stage 2 asks for example
@@ -299,7 +306,9 @@ class LlamaCppBackend:
         that shows the task but not the code, so the expected results are the model's own
         judgement of the task. The spec's structure comes from the code's signature.
         A `sample` other than 0 samples the code (its own seed, a sampling temperature); the
-        examples stay greedy, so independent candidates are checked against the same judgement.
+        examples stay greedy, each sample with the few-shot lines in another order, so that
+        independent candidates bring examples of their own. With `kept` code (a follow-up for
+        examples only) stage 1 is skipped and the examples are asked for that code.
         Returns the answer text (without the prompt's opening fence) and the tokens generated.
         """
         coder = self.load()
@@ -313,22 +322,29 @@ class LlamaCppBackend:
             if not self._staged:
                 text = self._complete(coder, prompt_tokens, self.max_tokens, _STOP, None, state, sample)
                 return text, state.count
-            stops = [*_STOP, "```"]
-            code = trim_code(self._complete(coder, prompt_tokens, self.max_tokens, stops, None, state, sample))
+            if kept is None:
+                stops = [*_STOP, "```"]
+                code = trim_code(self._complete(coder, prompt_tokens, self.max_tokens, stops, None, state, sample))
+            else:
+                code = kept if kept.endswith("\n") else f"{kept}\n"
             answer = f"{code}```\n"
             sig = signature(code)
             if sig is None or state.stop.is_set():
                 return answer, state.count
             task = task_of(completion)
-            if sample == 0:  # the candidates of one attempt share its round
+            if sample == 0 and kept is None:  # the candidates of one attempt share its round
                 self._round = self._round + 1 if is_repair(completion) and task == self._task else 0
                 self._task = task
-            examples = self._examples(self._judge_model(), sig, task, state)
+            # A follow-up gets the round's last order, so that it does not repeat a candidate's examples.
+            variant = self._round * _VARIANTS + (sample if kept is None else _VARIANTS - 1)
+            examples = self._examples(self._judge_model(), sig, task, state, variant)
             description = sig.docstring.split("\n\n")[0].replace("\n", " ") or task
             spec = build_spec(sig, description, examples)
         return f"{answer}\n```function_spec\n{json.dumps(spec, indent=2)}\n```\n", state.count
 
-    def _examples(self, llm: llama_cpp.Llama, sig: Signature, task: str, state: _RunState) -> list[dict[str, Any]]:
+    def _examples(
+        self, llm: llama_cpp.Llama, sig: Signature, task: str, state: _RunState, variant: int = 0
+    ) -> list[dict[str, Any]]:
         """Example calls with small arguments chosen by the model and results predicted by it.
 
         The model writes a few candidate calls, one after the other; each result is predicted in a
@@ -336,9 +352,11 @@ class LlamaCppBackend:
         guesses cannot turn into a pattern it copies. The calls whose result it predicted with the
         most confidence are kept: a small model's greedy guess is often right when it is sure, and
         a coin toss when it is not. A value that does not read as its declared type ends the list.
+        The model picks short texts ("cat", "go"), on which counting words or removing spaces gives
+        the same result every time, so one more call joins its texts with a space ("cat go").
         """
         masks = self._token_classes(llm)
-        heading = calls_prompt(task, self._round)
+        heading = calls_prompt(task, variant)
         chain = heading
         candidates: list[tuple[float, dict[str, Any]]] = []
         seen: set[str] = set()
@@ -354,21 +372,38 @@ class LlamaCppBackend:
                     return _most_confident(candidates)
                 arguments[param.name] = value
                 call += json.dumps(value)
-            call += ") -> "
-            shape = result_shape(sig.returns)
-            raw, confidence = self._value(llm, heading + call, shape, masks, state)
-            ok, result = read_value(shape.opening, raw, shape.stop, sig.returns)
-            if not ok or state.stop.is_set():
+            predicted = self._predict(llm, heading, task, sig, arguments, masks, state)
+            if predicted is None:
                 return _most_confident(candidates)
-            chain += f"{call}{json.dumps(result)}\n"
-            shown = ", ".join(f"{key}={json.dumps(value)}" for key, value in arguments.items())
-            logger.debug("example %s(%s) -> %r, confidence %.2f", sig.name, shown, result, confidence)
-            if shown in seen:
-                continue
-            seen.add(shown)
-            request = f"{task}: {shown}" if shown else task
-            candidates.append((confidence, {"prompt": request, "parameters": arguments, "result": result}))
-        return _most_confident(candidates)
+            chain += f"{call}) -> {json.dumps(predicted[1]['result'])}\n"
+            if predicted[1]["prompt"] not in seen:
+                seen.add(predicted[1]["prompt"])
+                candidates.append(predicted)
+        kept = _most_confident(candidates)
+        joined = joined_texts(sig, [example["parameters"] for _, example in candidates])
+        extra = self._predict(llm, heading, task, sig, joined, masks, state) if joined is not None else None
+        return [*kept, extra[1]] if extra is not None and extra[0] >= _SURE and kept else kept
+
+    def _predict(
+        self,
+        llm: llama_cpp.Llama,
+        heading: str,
+        task: str,
+        sig: Signature,
+        arguments: dict[str, Any],
+        masks: _Masks,
+        state: _RunState,
+    ) -> tuple[float, dict[str, Any]] | None:
+        """The model's result for one call, in a fresh context after the few-shot lines, and its confidence."""
+        shown = ", ".join(f"{key}={json.dumps(value)}" for key, value in arguments.items())
+        shape = result_shape(sig.returns)
+        raw, confidence = self._value(llm, f"{heading}{sig.name}({shown}) -> ", shape, masks, state)
+        ok, result = read_value(shape.opening, raw, shape.stop, sig.returns)
+        if not ok or state.stop.is_set():
+            return None
+        logger.debug("example %s(%s) -> %r, confidence %.2f", sig.name, shown, result, confidence)
+        request = f"{task}: {shown}" if shown else task
+        return confidence, {"prompt": request, "parameters": arguments, "result": result}
 
     def _value(
         self, llm: llama_cpp.Llama, text: str, shape: ValueShape, masks: _Masks, state: _RunState
@@ -398,7 +433,7 @@ class LlamaCppBackend:
         stream = llm.create_completion(
             prompt,
             max_tokens=max_tokens,
-            temperature=sampling(0.0, 0, sample)[0],
+            temperature=_SAMPLE_TEMPERATURE if sample else 0.0,
             seed=sample or None,
             stop=stop,
             logits_processor=llama_cpp.LogitsProcessorList([processor]) if processor else None,
@@ -473,6 +508,20 @@ class _Confidence:
         top = float(np.max(scores))
         self.probability /= float(np.sum(np.exp(scores - top)))
         return scores
+
+
+def joined_texts(sig: Signature, chosen: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One more call: the first call the model chose, each text joined by a space to the next call's
+    other text (or, where it chose no other, to itself)."""
+    texts = {p.name for p in sig.parameters if p.json_type == "string"}
+    if not chosen or not texts & chosen[0].keys():
+        return None
+    first = chosen[0]
+    joined = {}
+    for key, value in first.items():
+        other = next((c[key] for c in chosen[1:] if isinstance(c.get(key), str) and c[key] != value), value)
+        joined[key] = f"{value} {other}" if key in texts and isinstance(value, str) and value else value
+    return joined if joined != first else None
 
 
 def _most_confident(candidates: list[tuple[float, dict[str, Any]]]) -> list[dict[str, Any]]:
