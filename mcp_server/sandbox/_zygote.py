@@ -219,6 +219,8 @@ class Zygote:
         elif fd == call.pidfd:
             self.unwatch(fd)
             call.reap()  # a readable pidfd means the process has exited
+            if call.pooled:
+                self.drain(call, (call.res_r,))  # whether it sent its reply (the REPLIED mark) is read now
             self.finish(call)
         elif call.group is not None and fd == call.group.oom:
             if call.group.oom_event():  # the call passed its budget: the kernel kills one of its processes
@@ -229,6 +231,8 @@ class Zygote:
             self.finish(call)
         elif fd == call.res_r and call.pooled and call.ready:
             self.unwatch(call.sock.fileno())  # ready at its normal priority: its request needs no eye kept on it
+            if call.started:  # no need to wake for its REPLIED mark, as its reply leaves: it is read once it exits
+                self.unwatch(fd)
         elif fd == call.res_r and call.result_complete and not call.answered:
             self.drain_output(call)
             if call.stopped is None:  # the result is in: answer now, and let the rest of the exit happen after
@@ -260,7 +264,11 @@ class Zygote:
 
     def drain_output(self, call: WatchedCall) -> None:
         """Read what is already in the stdout/stderr pipes, without waiting for more."""
-        for fd in (call.out_r, call.err_r):
+        self.drain(call, (call.out_r, call.err_r))
+
+    def drain(self, call: WatchedCall, fds: tuple[int, ...]) -> None:
+        """Read what is already in some of the call's pipes, without waiting for more."""
+        for fd in fds:
             while fd in call.open_fds and _readable(fd):
                 if not call.pump(fd):
                     self.unwatch(fd)
