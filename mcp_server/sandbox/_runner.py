@@ -61,6 +61,7 @@ main()
 """
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _GRACE_S = 2.0  # how long past its own timeout the supervisor may take before the server steps in
+_NO_GRANT = SandboxGrant()
 _PF_EXITING = 0x4  # in the flags of /proc/PID/stat: the process has begun to exit
 
 
@@ -250,6 +251,7 @@ class Sandbox:
         self._ending: set[asyncio.Future[None]] = set()  # calls answered whose tree may still be dying
         self._quotas = DataQuotas()
         self._made: set[Path] = set()
+        self._homes: dict[str, Path] = {}  # each module's data folder, once made
         self._stand_ins: dict[Path, Path] = {}
         self._closed = False
 
@@ -315,8 +317,10 @@ class Sandbox:
                 raise TypeError(f"Sandbox.call: {name} must be a non-empty string, not {value!r}")
         if not isinstance(arguments, Mapping):
             raise TypeError(f"Sandbox.call: arguments must be a mapping, not {type(arguments).__name__}")
-        grant = grant or SandboxGrant()
-        limits = self.limits.for_grant(grant)
+        if grant is None:  # most calls: nothing to widen
+            grant, limits = _NO_GRANT, self.limits
+        else:
+            limits = self.limits.for_grant(grant)
         home = self._home(module, data_dir)
         granted = [str(Path(p).expanduser().resolve()) for p in (*grant.read_paths, *grant.write_paths)]
         request = Request(
@@ -417,6 +421,8 @@ class Sandbox:
     def _home(self, module: str, data_dir: Path | None) -> Path:
         """The call's data folder (its HOME), created on first use."""
         if data_dir is None:
+            if (known := self._homes.get(module)) is not None:
+                return known
             if "/" in module or module in {".", ".."}:
                 raise ValueError(f"Sandbox.call: module name {module!r} cannot name a data folder")
             home = self.data_root / module
@@ -429,6 +435,8 @@ class Sandbox:
             except OSError as exc:
                 return self._stand_in_home(home, exc)
             self._made.add(home)
+        if data_dir is None:
+            self._homes[module] = home
         return home
 
     def _stand_in_home(self, home: Path, exc: OSError) -> Path:
