@@ -19,13 +19,17 @@ than the call.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 _MIB = 1 << 20
+_SWEEP_S = 1.0  # how long a v2 sweep waits for the killed tasks of a slot to be gone
+LEAF = "funcsmith.server"  # v2: where the processes of the server's own cgroup move, to let it have child groups
 
 
 def controller(name: str) -> Path:
@@ -48,7 +52,8 @@ def controller(name: str) -> Path:
         if "v2" in mounts and controllers == "":
             where = Path(mounts["v2"] + path)
             if name in (where / "cgroup.controllers").read_text().split():
-                return where
+                return where.parent if where.name == LEAF else where
+            raise OSError(f"the {name} controller is not delegated to {where} (not in its cgroup.controllers)")
     raise OSError(f"no cgroup {name} controller is mounted for this process")
 
 
@@ -163,19 +168,17 @@ class CallGroups:
         """
         parent = controller("pids")
         base = parent / name
-        base.mkdir(exist_ok=True)
-        v2 = not (base / "tasks").exists()  # every v1 cgroup has a tasks file, no v2 one has
+        v2 = not (parent / "tasks").exists()  # every v1 cgroup has a tasks file, no v2 one has
         if v2:
-            for folder in (parent, base):
-                for wanted in (b"+pids", b"+memory"):
-                    with contextlib.suppress(OSError):
-                        _write(folder / "cgroup.subtree_control", wanted)
-            if "pids" not in (base / "cgroup.subtree_control").read_text().split():
-                raise OSError(f"the pids controller cannot be enabled below {base}")
+            _enable(parent, "pids")
+        base.mkdir(exist_ok=True)
+        if v2:
+            _enable(base, "pids")
         groups = cls(base, v2=v2)
         try:
-            if v2 and "memory" not in (base / "cgroup.subtree_control").read_text().split():
-                raise OSError(f"the memory controller cannot be enabled below {base}")
+            if v2:
+                _enable(parent, "memory")
+                _enable(base, "memory")
             groups.memory_base = base if v2 else controller("memory") / name
             groups.memory_base.mkdir(exist_ok=True)
         except OSError as exc:
@@ -193,6 +196,9 @@ class CallGroups:
         if self.memory_base is not None:
             slot.memory = self.memory_base / name
             slot.memory.mkdir(exist_ok=True)
+            if self.v2:  # v2's memory.max leaves swap out: without this a call could swap past its budget
+                with contextlib.suppress(FileNotFoundError):  # a kernel without swap accounting
+                    _write(slot.memory / "memory.swap.max", b"0")
             slot.watch_oom()
         return slot
 
@@ -253,6 +259,41 @@ def _oom_fd(memory: Path, v2: bool) -> int:
     return event
 
 
+def _enable(folder: Path, name: str) -> None:
+    """Let the child groups of v2 cgroup `folder` use controller `name`; OSError naming why not.
+
+    v2 lets no cgroup but the root hold processes and hand controllers to children ("no internal
+    processes"), so where `folder` holds some (the server's own cgroup, say a systemd service's with
+    Delegate=yes) they all move to its child LEAF first: still below `folder`, so every limit set on
+    it or above still counts them. First, not on EBUSY: pids, a threaded controller, is let in beside
+    processes, and makes the cgroup a thread root where memory is then refused (EOPNOTSUPP).
+    """
+    if name in _read(folder / "cgroup.subtree_control").decode().split():
+        return
+    if name not in _read(folder / "cgroup.controllers").decode().split():
+        raise OSError(f"the {name} controller is not delegated to {folder} (not in its cgroup.controllers)")
+    if (folder / "cgroup.type").exists():  # any cgroup but the root (which may hold processes)
+        _move_to_leaf(folder)
+    try:
+        _write(folder / "cgroup.subtree_control", b"+" + name.encode())
+    except OSError as exc:
+        raise OSError(f"cannot enable the {name} controller below {folder}: {exc.strerror}") from exc
+
+
+def _move_to_leaf(folder: Path) -> None:
+    """Move every process of v2 cgroup `folder` to its child LEAF, including those forked meanwhile."""
+    leaf = folder / LEAF
+    for _ in range(100):
+        pids = _read(folder / "cgroup.procs").split()
+        if not pids:
+            return
+        leaf.mkdir(exist_ok=True)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
+                _write(leaf / "cgroup.procs", pid)
+    raise OSError(errno.EBUSY, f"processes keep appearing in {folder}, which must be empty to have child groups")
+
+
 def sweep(group: Path) -> bool:
     """SIGKILL every task in a call cgroup until it is empty; True when it is (False: gone or still busy)."""
     for _ in range(100):
@@ -262,11 +303,31 @@ def sweep(group: Path) -> bool:
             return False
         if not pids:
             return True
+        if (group / "cgroup.kill").exists():  # v2 (5.14+): one write kills them all, and what they fork meanwhile
+            return _kill_all(group)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         os.sched_yield()
     return False
+
+
+def _kill_all(group: Path) -> bool:
+    """Kill every task of v2 cgroup `group` and wait (a while) for cgroup.events to say none is left."""
+    events = os.open(group / "cgroup.events", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _write(group / "cgroup.kill", b"1")
+        deadline = time.monotonic() + _SWEEP_S
+        while _count(os.pread(events, 4096, 0), "populated"):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            poller = select.poll()
+            poller.register(events, select.POLLPRI)
+            poller.poll(left * 1000)
+        return True
+    finally:
+        os.close(events)
 
 
 def enter(slot: Slot) -> None:

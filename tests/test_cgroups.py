@@ -1,0 +1,150 @@
+"""Per-call cgroups on v1 and v2: delegation from a cgroup with processes, swap, killing a tree, doctor.
+
+The v2 rows skip on a v1 kernel; tests/vm/run-cgroup-v2 runs them in a cgroup v2 guest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mcp_server.sandbox import Limits, Sandbox, _cgroup
+from tests.test_sandbox import assert_still_serving, run
+
+
+def _home() -> Path | None:
+    try:
+        return _cgroup.controller("pids")
+    except OSError:
+        return None
+
+
+HOME = _home()
+V2 = HOME is not None and not (HOME / "tasks").exists()
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or HOME is None, reason="needs root and a pids cgroup")
+needs_v2 = pytest.mark.skipif(
+    os.geteuid() != 0 or not V2,
+    reason="needs root on cgroup v2 (this kernel has v1): tests/vm/run-cgroup-v2 runs it in a v2 guest",
+)
+ROOT = str(Path(__file__).resolve().parents[1])
+
+# In a cgroup of its own with a sleeping sibling (as a shell would be): make call groups, report where things are.
+_SERVER = """
+import json, os, subprocess, sys, time
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+from mcp_server.sandbox import _cgroup, _probe
+from mcp_server.sandbox._cgroup import CallGroups
+Path(sys.argv[1], "cgroup.procs").write_text(str(os.getpid()))
+sibling = subprocess.Popen(["sleep", "60"])
+report = {layer.name: [layer.active, layer.detail] for layer in _probe.isolation_report()}
+groups = CallGroups.create(f"funcsmith-{os.getpid()}")
+slot = groups.acquire()
+slot.limit(16, 64)
+found = {
+    "own": Path("/proc/self/cgroup").read_text().rsplit(":", 1)[1].strip(),
+    "sibling": Path(f"/proc/{sibling.pid}/cgroup").read_text().rsplit(":", 1)[1].strip(),
+    "memory_base": str(groups.memory_base),
+    "memory_error": groups.memory_error,
+    "memory_max": (slot.memory / "memory.max").read_text().strip() if slot.memory else None,
+    "pids_max": (slot.pids / "pids.max").read_text().strip(),
+    "report": report,
+}
+groups.release(slot)
+groups.remove()
+sibling.kill()
+sibling.wait()
+print(json.dumps(found))
+"""
+
+
+@pytest.fixture
+def delegated(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A service-like cgroup `service` below one that hands it the controllers `request.param` names."""
+    assert HOME is not None
+    for name in ("pids", "memory"):
+        _cgroup._enable(HOME, name)
+    outer = HOME / f"delegation-test-{os.getpid()}"
+    outer.mkdir()
+    for name in request.param:
+        _cgroup._enable(outer, name)
+    service = outer / "service"
+    service.mkdir()
+    yield service
+    for folder in (service / _cgroup.LEAF, service, outer):
+        if folder.exists():
+            folder.rmdir()
+
+
+def _serve_in(service: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", _SERVER, str(service), ROOT], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _relative(folder: Path) -> str:
+    return "/" + str(folder.relative_to("/sys/fs/cgroup"))
+
+
+@needs_v2
+@pytest.mark.parametrize("delegated", [("pids", "memory")], indirect=True)
+def test_a_server_in_a_cgroup_with_processes_moves_them_to_a_leaf_and_gives_calls_a_budget(delegated: Path) -> None:
+    found = _serve_in(delegated)
+    leaf = _relative(delegated / _cgroup.LEAF)
+    assert (found["own"], found["sibling"]) == (leaf, leaf), found
+    assert found["memory_error"] == "", found
+    assert found["memory_base"] == str(delegated / f"funcsmith-{found['memory_base'].rsplit('-', 1)[1]}")
+    assert (found["memory_max"], found["pids_max"]) == (str(64 << 20), "16"), found
+    assert found["report"]["process limit"][0] and found["report"]["memory budget"][0], found["report"]
+
+
+@needs_v2
+@pytest.mark.parametrize("delegated", [("pids",)], indirect=True)
+def test_without_the_memory_controller_doctor_says_it_is_not_delegated(delegated: Path) -> None:
+    found = _serve_in(delegated)
+    assert found["memory_base"] == "None" and found["memory_max"] is None, found
+    active, detail = found["report"]["memory budget"]
+    assert not active and f"the memory controller is not delegated to {delegated}" in detail, detail
+    assert found["report"]["process limit"][0], found["report"]
+
+
+@needs_root
+def test_a_slot_is_emptied_of_a_tree_that_keeps_forking(tmp_path: Path) -> None:
+    groups = _cgroup.CallGroups.create(f"funcsmith-{os.getpid()}-test")
+    try:
+        slot = groups.acquire()
+        slot.limit(16, 256)
+        ready = tmp_path / "ready"
+        hopper = (  # each generation forks its successor and exits: a new pid every moment
+            f"import os; open({str(ready)!r}, 'w').close()\nwhile True:\n    if os.fork():\n        os._exit(0)"
+        )
+        started = subprocess.Popen([sys.executable, "-c", hopper], preexec_fn=lambda: _cgroup.enter(slot))
+        started.wait(timeout=60)  # the first generation, gone once it forked the next
+        assert ready.exists() and (slot.pids / "cgroup.procs").read_text().strip()
+        groups.release(slot)
+        assert groups.free == [slot], "the slot was not emptied"
+        assert (slot.pids / "cgroup.procs").read_text() == ""
+        if V2:
+            assert "populated 0" in (slot.pids / "cgroup.events").read_text()
+    finally:
+        groups.remove()
+    assert not groups.base.exists()
+
+
+@needs_root
+@pytest.mark.skipif(Path("/proc/swaps").read_text().count("\n") < 2, reason="needs swap on (tests/vm/run-cgroup-v2)")
+@pytest.mark.anyio
+async def test_swap_does_not_stretch_a_calls_memory_budget(tmp_path: Path) -> None:
+    limits = Limits(timeout_s=30, cpu_s=30, memory_mb=128)
+    async with Sandbox(tmp_path / "data", limits=limits) as box:
+        result = await run(box, "memfd_hoard", mib=256)  # memory files: shared memory, which can be swapped out
+        assert (result.ok, result.error_type) == (False, "MemoryLimit"), result
+        await assert_still_serving(box)
