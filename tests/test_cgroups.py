@@ -63,6 +63,17 @@ sibling.wait()
 print(json.dumps(found))
 """
 
+_HOPPER = """
+import os, sys
+open(sys.argv[1], "w").close()
+while True:  # each generation forks its successor and exits: a new pid every moment
+    try:
+        if os.fork():
+            os._exit(0)
+    except BlockingIOError:  # at pids.max, until the exited ones are reaped
+        pass
+"""
+
 
 @pytest.fixture
 def delegated(request: pytest.FixtureRequest) -> Iterator[Path]:
@@ -123,10 +134,7 @@ def test_a_slot_is_emptied_of_a_tree_that_keeps_forking(tmp_path: Path) -> None:
         slot = groups.acquire()
         slot.limit(16, 256)
         ready = tmp_path / "ready"
-        hopper = (  # each generation forks its successor and exits: a new pid every moment
-            f"import os; open({str(ready)!r}, 'w').close()\nwhile True:\n    if os.fork():\n        os._exit(0)"
-        )
-        started = subprocess.Popen([sys.executable, "-c", hopper], preexec_fn=lambda: _cgroup.enter(slot))
+        started = subprocess.Popen([sys.executable, "-c", _HOPPER, str(ready)], preexec_fn=lambda: _cgroup.enter(slot))
         started.wait(timeout=60)  # the first generation, gone once it forked the next
         assert ready.exists() and (slot.pids / "cgroup.procs").read_text().strip()
         groups.release(slot)
