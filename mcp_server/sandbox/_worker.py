@@ -28,7 +28,7 @@ import types
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from mcp_server.sandbox import _calluser, _cgroup, _landlock, _linux, _namespaces, _seccomp, _tmpfs, _wire
 from mcp_server.sandbox._jsonify import NotJSONError, to_json
@@ -85,8 +85,11 @@ def run_pooled(
     group: _cgroup.Slot | None,
     tmp_dir: str,
     landlock_abi: int,
+    layers: PoolLayers | OSError | None,
 ) -> NoReturn:
     """Lock down with the pool's base layer, wait for the one request, narrow to it, run it, exit.
+
+    `layers` are the pool's Landlock layers, made once by the zygote (None without Landlock).
 
     The request comes straight from the server on `request_fd` (the call's socket), and the
     reply goes back on it from this process (the function's code could write to it too, but
@@ -98,20 +101,17 @@ def run_pooled(
     failed: BaseException | None = None
     layer = -1
     try:
-        keep = (result_fd, request_fd, out_fd, err_fd)
+        keep = (result_fd, request_fd, out_fd, err_fd, *(layers.fds if isinstance(layers, PoolLayers) else ()))
         contain(pool.limits, out_fd=out_fd, err_fd=err_fd, keep=keep, group=group)
         _namespaces.enter([*pool.read_paths, pool.data_root], tmp_dir)
         own_temp(tmp_dir, pool.limits)
         if landlock_abi:
-            python, _ = _landlock.prepare(landlock_abi, read=pool.read_paths, write=(), files=["/dev/null"])
-            roots = [pool.data_root, os.path.dirname(tmp_dir)]
-            base, missing = _landlock.prepare(landlock_abi, read=(), write=roots, files=())
-            if missing:
-                raise FileNotFoundError(f"the sandbox's data or scratch root {missing[0]} does not exist")
-            _landlock.enforce(landlock_abi, [*python, *base], deny_tcp=True)
-            _landlock.release(base)
-            layer = _landlock.ruleset(landlock_abi, python, deny_tcp=True)  # the second layer, less the call folders
-            _landlock.release(python)
+            if not isinstance(layers, PoolLayers):
+                raise layers or OSError("the zygote made no Landlock layers for its pool")
+            _landlock.restrict_self(layers.base)
+            layer = _landlock.ruleset(landlock_abi, layers.python, deny_tcp=True)  # the second, less the call folders
+            os.close(layers.base)  # this process's copies of the zygote's handles
+            _landlock.release(layers.python)
         else:
             _linux.no_new_privs()
         lock_in(tmp_dir)
@@ -162,6 +162,37 @@ def rehearse() -> None:
     exec(compile(request.source, request.filename, "exec"), namespace)
     value = to_json(namespace[request.function](**request.arguments))
     _wire.encode_reply(Reply(), b"", b"", _wire.frame(Outcome(ok=True, value=value)))
+
+
+class PoolLayers(NamedTuple):
+    """The Landlock layers of a zygote's pool, made once: every pooled call process inherits them.
+
+    `base` is the first layer, a ruleset ready to apply: Python (read), the data root and the scratch root
+    (write). `python` are the rules (path handles) the second layer starts from, before the call's own folders.
+    """
+
+    base: int
+    python: list[_landlock.Rule]
+
+    @property
+    def fds(self) -> list[int]:
+        return [self.base, *(rule.fd for rule in self.python)]
+
+
+def pool_layers(pool: Pool, scratch: str, abi: int) -> PoolLayers:
+    """Make the pool's Landlock layers (in the zygote): opening and adding a dozen rules is not paid per call."""
+    python, _ = _landlock.prepare(abi, read=pool.read_paths, write=(), files=["/dev/null"])
+    roots, missing = _landlock.prepare(abi, read=(), write=[pool.data_root, scratch], files=())
+    try:
+        if missing:
+            raise FileNotFoundError(f"the sandbox's data or scratch root {missing[0]} does not exist")
+        base = _landlock.ruleset(abi, [*python, *roots], deny_tcp=True)
+    except OSError:
+        _landlock.release(python)
+        raise
+    finally:
+        _landlock.release(roots)
+    return PoolLayers(base, python)
 
 
 def _request_waits(fd: int) -> bool:

@@ -88,6 +88,7 @@ class Zygote:
         self.scratch, self.scratch_lock = _cleanup.make_scratch()
         self.cleaners: dict[int, int] = {}  # pidfd -> pid of each process removing what calls or dead zygotes left
         self.landlock_abi = _landlock.abi_version()
+        self.layers: _worker.PoolLayers | OSError | None = None
         self.facts = Facts(pid=os.getpid(), network=self.network, landlock_abi=self.landlock_abi)
 
     def isolate(self, trees: list[str]) -> None:
@@ -344,12 +345,24 @@ class Zygote:
             self.live.add(call)
             self.pooled.add(call)
             call.idle = self.facts.idle_pool is True
-            self.launch(call, functools.partial(_pooled, self.pool, ours.fileno()), name=Role.POOL)
+            pooled = functools.partial(_pooled, self.pool, ours.fileno(), layers=self.pool_layers())
+            self.launch(call, pooled, name=Role.POOL)
             if call.idle:  # a request that comes while it still gets ready gives it its normal priority
                 self.watch(ours.fileno(), call)
             with theirs:
                 if not self.tell(Pooled(Op.POOLED, call.pid), theirs):
                     return  # the server is gone; its socket closing will shut the zygote down
+
+    def pool_layers(self) -> _worker.PoolLayers | OSError | None:
+        """The pool's Landlock layers, made on first use (and tried again while making them fails)."""
+        if not self.landlock_abi or self.pool is None:
+            return None
+        if not isinstance(self.layers, _worker.PoolLayers):
+            try:
+                self.layers = _worker.pool_layers(self.pool, str(self.scratch), self.landlock_abi)
+            except OSError as exc:
+                self.layers = exc
+        return self.layers
 
     def clean(self, paths: list[Path]) -> None:
         """Remove what a call (or a dead zygote) left, in a process of its own: the loop never waits on it."""
