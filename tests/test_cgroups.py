@@ -33,6 +33,7 @@ needs_v2 = pytest.mark.skipif(
     reason="needs root on cgroup v2 (this kernel has v1): tests/vm/run-cgroup-v2 runs it in a v2 guest",
 )
 ROOT = str(Path(__file__).resolve().parents[1])
+MEMORY_ON = "a memory cgroup per call: one budget for all its processes, shared memory and memory files"
 
 # In a cgroup of its own with a sleeping sibling (as a shell would be): make call groups, report where things are.
 _SERVER = """
@@ -114,7 +115,8 @@ def test_a_server_in_a_cgroup_with_processes_moves_them_to_a_leaf_and_gives_call
     assert found["memory_error"] == "", found
     assert found["memory_base"] == str(delegated / f"funcsmith-{found['memory_base'].rsplit('-', 1)[1]}")
     assert (found["memory_max"], found["pids_max"]) == (str(64 << 20), "16"), found
-    assert found["report"]["process limit"][0] and found["report"]["memory budget"][0], found["report"]
+    assert found["report"]["process limit"][0], found["report"]
+    assert found["report"]["memory budget"] == [True, MEMORY_ON], found["report"]  # and nothing it lacks
 
 
 @needs_v2
@@ -156,3 +158,17 @@ async def test_swap_does_not_stretch_a_calls_memory_budget(tmp_path: Path) -> No
         result = await run(box, "memfd_hoard", mib=256)  # memory files: shared memory, which can be swapped out
         assert (result.ok, result.error_type) == (False, "MemoryLimit"), result
         await assert_still_serving(box)
+
+
+def test_doctor_names_what_a_kernels_cgroups_lack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slot = _cgroup.Slot(tmp_path, tmp_path, v2=True)  # a v2 slot's folder with none of the files
+    monkeypatch.setattr(_cgroup, "_swap_on", lambda: True)
+    assert _cgroup.gaps(slot) == [
+        "swap is not accounted (no memory.swap.max): a call can swap past its budget",
+        "no cgroup.kill (Linux 5.14+): what a call leaves is killed one signal at a time",
+    ]
+    for name in ("memory.swap.max", "cgroup.kill"):
+        (tmp_path / name).touch()
+    assert _cgroup.gaps(slot) == []
+    monkeypatch.setattr(_cgroup, "_swap_on", lambda: False)
+    assert _cgroup.gaps(_cgroup.Slot(tmp_path / "v1", tmp_path / "v1")) == []  # no swap: nothing to account

@@ -134,6 +134,23 @@ class Slot:
         return met
 
 
+def gaps(slot: Slot) -> list[str]:
+    """What this kernel's cgroups lack for a slot to hold its call whole, each saying what it costs (for doctor)."""
+    found = []
+    if slot.memory is not None and _swap_on():
+        capped = "memory.swap.max" if slot.v2 else "memory.memsw.limit_in_bytes"
+        if not (slot.memory / capped).exists():
+            found.append(f"swap is not accounted (no {capped}): a call can swap past its budget")
+    if slot.v2 and not (slot.pids / "cgroup.kill").exists():
+        found.append("no cgroup.kill (Linux 5.14+): what a call leaves is killed one signal at a time")
+    return found
+
+
+def _swap_on() -> bool:
+    with open("/proc/swaps") as f:
+        return len(f.readlines()) > 1  # a header line, then one line per swap area
+
+
 def _count(data: bytes, key: str) -> int:
     """One counter of a cgroup's flat-keyed file (memory.events, memory.oom_control)."""
     for line in data.decode().splitlines():

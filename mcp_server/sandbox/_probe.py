@@ -25,7 +25,7 @@ _PROBE = "import sys; sys.path.insert(0, sys.argv[1]); from mcp_server.sandbox._
 
 def probe_main() -> None:
     """Run in a throwaway interpreter: try each layer for real and print the Findings."""
-    from mcp_server.sandbox import _landlock, _linux, _namespaces, _seccomp, _tmpfs, _zygote
+    from mcp_server.sandbox import _cgroup, _landlock, _linux, _namespaces, _seccomp, _tmpfs, _zygote
     from mcp_server.sandbox._cgroup import CallGroups
 
     pid = os.fork()
@@ -40,10 +40,14 @@ def probe_main() -> None:
     pidns = _zygote._try(_zygote.probe_pid_namespace)
     cgroup: bool | str
     memory: bool | str
+    cgroup_gaps: list[str] = []
     try:
         groups = CallGroups.create(f"funcsmith-probe-{os.getpid()}")
         cgroup, memory = True, True if groups.memory_base is not None else groups.memory_error
-        groups.remove()
+        try:
+            cgroup_gaps = _cgroup.gaps(groups.acquire())
+        finally:
+            groups.remove()
     except OSError as exc:
         cgroup = memory = str(exc)
     call_user, view = _try_call_user() if os.geteuid() == 0 else (False, False)
@@ -59,6 +63,7 @@ def probe_main() -> None:
         seccomp=_seccomp.prepare(),
         call_user=call_user,
         view=view,
+        cgroup_gaps=tuple(cgroup_gaps),
     )
     sys.stdout.write(_wire.encode(findings).decode())
 
@@ -144,7 +149,12 @@ def isolation_report() -> list[Layer]:
         Layer(
             "memory budget",
             memory is True,
-            "a memory cgroup per call: one budget for all its processes, shared memory and memory files"
+            "; ".join(
+                [
+                    "a memory cgroup per call: one budget for all its processes, shared memory and memory files",
+                    *found.cgroup_gaps,
+                ]
+            )
             if memory is True
             else f"no memory cgroup ({memory}); RLIMIT_AS caps each process on its own",
         ),

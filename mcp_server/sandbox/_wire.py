@@ -160,6 +160,7 @@ class Findings:
     seccomp: bool | str
     call_user: bool | str
     view: bool | str  # the call user's mount view: True, or why there is none (False: no call user)
+    cgroup_gaps: tuple[str, ...] = ()  # what the per-call cgroups lack on this kernel, where they work
 
 
 @dataclass(frozen=True, slots=True)
