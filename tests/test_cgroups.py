@@ -149,6 +149,43 @@ def test_a_slot_is_emptied_of_a_tree_that_keeps_forking(tmp_path: Path) -> None:
     assert not groups.base.exists()
 
 
+_FORKER = """
+import os, time
+made = 0
+for _ in range(20):
+    try:
+        if os.fork() == 0:
+            os.closerange(1, 3)  # the output pipes: their reader waits for the forker alone
+            time.sleep(60)
+            os._exit(0)
+        made += 1
+    except BlockingIOError:
+        pass
+print(made)
+"""
+
+
+@needs_root
+def test_pids_max_caps_the_tasks_of_a_slot() -> None:
+    groups = _cgroup.CallGroups.create(f"funcsmith-{os.getpid()}-test")
+    try:
+        slot = groups.acquire()
+        slot.limit(8, 256)
+        done = subprocess.run(
+            [sys.executable, "-c", _FORKER],
+            preexec_fn=lambda: _cgroup.enter(slot),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        assert int(done.stdout) == 7, done  # the forker itself is the eighth task
+        groups.release(slot)
+        assert groups.free == [slot] and (slot.pids / "cgroup.procs").read_text() == ""
+    finally:
+        groups.remove()
+
+
 @needs_root
 @pytest.mark.skipif(Path("/proc/swaps").read_text().count("\n") < 2, reason="needs swap on (tests/vm/run-cgroup-v2)")
 @pytest.mark.anyio
