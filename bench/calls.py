@@ -1,6 +1,6 @@
 """Call latency and throughput over MCP (stdio): the sandbox against the SDK's own floor and a naive design.
 
-Run from the project root: `python -m bench.calls [--calls N] [--concurrency 1 4 16] [--raw]`.
+Run from the project root: `python -m bench.calls [--calls N] [--concurrency 1 4 16] [--raw] [--pace MS]`.
 
 The same trivial function (`add`) is served over the same transport to the same
 SDK client by: (a) `sdk`: the honest floor, the SDK's own `MCPServer` with one
@@ -180,7 +180,7 @@ def caller_for(kind: str, client: Client) -> Callable[[int], Awaitable[None]]:
 
 
 async def measure(
-    kinds: Sequence[str], functions: Path, data: Path, calls: int, levels: Sequence[int]
+    kinds: Sequence[str], functions: Path, data: Path, calls: int, levels: Sequence[int], pace_s: float = 0.0
 ) -> dict[str, dict[int, Stats]]:
     """Start one server per runner kind, then time `calls` tool calls of each at each concurrency level."""
     async with contextlib.AsyncExitStack() as stack:
@@ -192,10 +192,12 @@ async def measure(
                 cwd=str(ROOT),
             )
             ones[kind] = caller_for(kind, await stack.enter_async_context(Client(params)))
-        return await timed(ones, calls, levels)
+        return await timed(ones, calls, levels, pace_s)
 
 
-async def measure_raw(kind: str, data: Path, calls: int, levels: Sequence[int]) -> dict[int, Stats]:
+async def measure_raw(
+    kind: str, data: Path, calls: int, levels: Sequence[int], pace_s: float = 0.0
+) -> dict[int, Stats]:
     """Time `Sandbox.call` itself (no MCP, no server) with start method `kind` ("sandbox" forks, "spawn")."""
     async with Sandbox(data, start="spawn" if kind == "spawn" else "fork") as sandbox:
 
@@ -206,19 +208,22 @@ async def measure_raw(kind: str, data: Path, calls: int, levels: Sequence[int]) 
             if not result.ok or result.value != n + 1:
                 raise RuntimeError(f"{kind}: add({n}, 1) answered {result}")
 
-        return (await timed({kind: one}, calls, levels))[kind]
+        return (await timed({kind: one}, calls, levels, pace_s))[kind]
 
 
 async def run_block(
-    one: Callable[[int], Awaitable[None]], numbers: Sequence[int], level: int, latencies: list[float]
+    one: Callable[[int], Awaitable[None]], numbers: Sequence[int], level: int, latencies: list[float], pace_s: float
 ) -> float:
-    """Make the calls `numbers` with `level` concurrent callers; add each latency to `latencies`; the wall time."""
+    """Make the calls `numbers` with `level` concurrent callers, each pausing `pace_s` after each answer; add each
+    latency to `latencies`; the wall time."""
 
     async def caller(offset: int) -> None:
         for n in numbers[offset::level]:
             started = time.perf_counter()
             await one(n)
             latencies.append(time.perf_counter() - started)
+            if pace_s:
+                await anyio.sleep(pace_s)
 
     started = time.perf_counter()
     async with anyio.create_task_group() as tasks:
@@ -228,9 +233,11 @@ async def run_block(
 
 
 async def timed(
-    ones: Mapping[str, Callable[[int], Awaitable[None]]], calls: int, levels: Sequence[int]
+    ones: Mapping[str, Callable[[int], Awaitable[None]]], calls: int, levels: Sequence[int], pace_s: float = 0.0
 ) -> dict[str, dict[int, Stats]]:
-    """Warm up, then make `calls` calls of each `one` at each concurrency level, each caller waiting for its answer.
+    """Warm up, then make `calls` calls of each `one` at each concurrency level, each caller waiting for its answer
+    (and then `pace_s`: with a pause, a call's latency is its own path's, not a share of the work of the calls
+    before it; back to back on 2 cores, one caller's p50 is bound by the CPU each call costs in all).
 
     The runners take turns, a block of calls each, so that a change in the machine's load
     (other jobs starting or ending) falls on every runner alike: their ratios hold on a busy machine.
@@ -244,7 +251,7 @@ async def timed(
         walls = dict.fromkeys(ones, 0.0)
         for block in range(BLOCKS):
             for kind, one in ones.items():
-                walls[kind] += await run_block(one, range(block, calls, BLOCKS), level, latencies[kind])
+                walls[kind] += await run_block(one, range(block, calls, BLOCKS), level, latencies[kind], pace_s)
         for kind, measured in latencies.items():
             ordered = sorted(measured)
             results[kind][level] = Stats(
@@ -301,7 +308,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--runners", nargs="+", choices=RUNNERS, default=list(RUNNERS))
     parser.add_argument("--raw", action="store_true", help="time Sandbox.call directly (sandbox and spawn only)")
+    parser.add_argument(
+        "--pace", type=float, default=0.0, metavar="MS", help="each caller pauses MS after each answer (default 0)"
+    )
     options = parser.parse_args(args)
+    pace_s = options.pace / 1000
     with tempfile.TemporaryDirectory(prefix="funcsmith-bench-") as scratch:
         functions = Path(scratch) / "functions"
         functions.mkdir()
@@ -312,14 +323,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         if options.raw:
             for kind in (k for k in options.runners if k in {"sandbox", "spawn"}):
                 calls = options.naive_calls if kind in NAIVE else options.calls
-                results[kind] = anyio.run(measure_raw, kind, data, calls, options.concurrency)
+                results[kind] = anyio.run(measure_raw, kind, data, calls, options.concurrency, pace_s)
         else:
             # The runners compared by the targets are measured together, taking turns; the naive ones after.
             together = [k for k in options.runners if k not in NAIVE]
             if together:
-                results.update(anyio.run(measure, together, functions, data, options.calls, options.concurrency))
+                results.update(
+                    anyio.run(measure, together, functions, data, options.calls, options.concurrency, pace_s)
+                )
             for kind in (k for k in options.runners if k in NAIVE):
-                results.update(anyio.run(measure, [kind], functions, data, options.naive_calls, options.concurrency))
+                results.update(
+                    anyio.run(measure, [kind], functions, data, options.naive_calls, options.concurrency, pace_s)
+                )
     print(report(results, options.concurrency))
 
 
