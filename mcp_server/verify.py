@@ -225,7 +225,9 @@ class Checker:
         compared = outcomes[len(own) :] if shared else outcomes[len(examples) :]
         verdict.behaviour = tuple(o.key() for o in compared)
         self._examples(verdict, examples, outcomes[: len(examples)])
-        self._properties(verdict, generated, outcomes[len(examples) : len(examples) + len(generated)], keeps_data)
+        others = [(i, call) for i, call in enumerate(calls) if not len(examples) <= i < len(own)]
+        seen = [(name, arguments, outcomes[i]) for i, (name, arguments) in others if outcomes[i].ok]
+        self._properties(verdict, generated, outcomes[len(examples) : len(own)], keeps_data, seen)
 
     def _generated(self, entries: Sequence[FunctionEntry]) -> list[tuple[FunctionEntry, dict[str, Any]]]:
         inputs = []
@@ -279,7 +281,9 @@ class Checker:
         generated: Sequence[tuple[FunctionEntry, dict[str, Any]]],
         outcomes: Sequence[Outcome],
         keeps_data: bool,
+        seen: Sequence[tuple[str, Mapping[str, Any], Outcome]] = (),
     ) -> None:
+        """`seen`: the other calls that returned (examples, shared inputs), which can show a function uses its input."""
         reported: dict[str, int] = {}
         runs: dict[str, list[tuple[dict[str, Any], Outcome]]] = {}
         for (entry, arguments), outcome in zip(generated, outcomes, strict=True):
@@ -291,7 +295,7 @@ class Checker:
         if keeps_data:  # a function that stores data may rightly answer "saved" to every input
             return
         for name, calls in runs.items():
-            problem = trivial_problem(name, calls)
+            problem = trivial_problem(name, calls, [(a, o) for n, a, o in seen if n == name])
             if problem is not None and not reported.get(name):
                 verdict.fail(Failure.CODE, [problem])
 
@@ -393,15 +397,22 @@ def property_problem(entry: FunctionEntry, arguments: Mapping[str, Any], outcome
     return None
 
 
-def trivial_problem(name: str, calls: Sequence[tuple[Mapping[str, Any], Outcome]]) -> str | None:
+def trivial_problem(
+    name: str,
+    calls: Sequence[tuple[Mapping[str, Any], Outcome]],
+    also: Sequence[tuple[Mapping[str, Any], Outcome]] = (),
+) -> str | None:
     """Why a function's results on its generated inputs show it ignores its input; None when they do not.
 
-    Judged only on enough distinct inputs that all returned: the same value for each, or one
-    argument handed back unchanged by each, is what a function does that does not do its task.
+    Judged only on enough distinct generated inputs that all returned: the same value for each, or one
+    argument handed back unchanged by each, is what a function does that does not do its task. The
+    other calls that returned (`also`: its examples, the shared inputs) count too: generated strings
+    seldom hold a space, say, and a call that shows the function changing its input clears it.
     """
     if len(calls) < _TRIVIAL or not all(o.ok for _, o in calls) or not any(a for a, _ in calls):
         return None
     count = len(calls)
+    calls = [*calls, *also]
     if len({o.key() for _, o in calls}) == 1:
         return (
             f"{name} returned {calls[0][1].value!r} for each of {count} different generated inputs: its result does "

@@ -316,6 +316,25 @@ async def test_a_function_whose_result_ignores_its_input_is_not_published(folder
     assert not reverse.ok and any("returned its argument 'text' unchanged" in p for p in reverse.problems)
 
 
+REMOVE_SPACES = _answer(
+    'def remove_spaces(text: str) -> str:\n    """The text without its spaces."""\n    return text.replace(" ", "")\n',
+    "remove_spaces",
+    "text",
+    "string",
+    "string",
+    ("a b c", "abc"),
+)
+
+
+async def test_a_function_its_examples_show_changing_its_input_is_not_trivial(folder: Path, sandbox: Sandbox) -> None:
+    """Generated strings seldom hold a space, so the right code hands each of them back unchanged; its passing
+    example "a b c" -> "abc" shows that it does not ignore its input."""
+    with FakeOllama(answers=[REMOVE_SPACES]) as fake:
+        outcome = await generator(folder, sandbox, fake).create("remove the spaces from a text", attempts=1)
+    assert outcome.published == ["remove_spaces"], outcome.problems
+    assert outcome.attempts[0].generated_inputs >= 5
+
+
 async def test_a_function_that_keeps_data_may_answer_alike_to_every_input(folder: Path, sandbox: Sandbox) -> None:
     with FakeOllama(answers=[SAVES]) as fake:
         outcome = await generator(folder, sandbox, fake).create("save a note", attempts=1)
