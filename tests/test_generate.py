@@ -263,14 +263,22 @@ async def test_an_undeclared_exception_on_valid_input_is_found_and_fixed(folder:
     assert outcome.attempts[1].generated_inputs > 5
 
 
-def _answer(code: str, name: str, parameter: str, kind: str, response: str, example: tuple[Any, Any]) -> str:
-    """A literal answer of one function with one example, in the format the model is asked for."""
+def _answer(
+    code: str,
+    name: str,
+    parameter: str,
+    kind: str,
+    response: str,
+    *examples: tuple[Any, Any],
+    description: str | None = None,
+) -> str:
+    """A literal answer of one function of one parameter, in the format the model is asked for."""
     spec = {
         "name": name,
-        "description": f"{name} of a {kind}",
+        "description": description or f"{name} of a {kind}",
         "parameters": {"type": "object", "properties": {parameter: {"type": kind}}, "required": [parameter]},
         "responses": [{"type": response}],
-        "examples": [{"prompt": "an example", "parameters": {parameter: example[0]}, "result": example[1]}],
+        "examples": [{"prompt": "an example", "parameters": {parameter: x}, "result": r} for x, r in examples],
     }
     return f"```python\n{code}```\n\n```function_spec\n{json.dumps(spec)}\n```\n"
 
@@ -584,14 +592,7 @@ async def test_candidates_agree_across_names_they_chose_themselves(folder: Path,
 def _even(body: str, *examples: tuple[int, bool]) -> str:
     """A small model's answer for "check whether a number is even", with the code and examples given."""
     code = f'def is_even(number: int) -> bool:\n    """Whether the number is even."""\n    return {body}\n'
-    spec = {
-        "name": "is_even",
-        "description": "Whether a number is even.",
-        "parameters": {"type": "object", "properties": {"number": {"type": "integer"}}, "required": ["number"]},
-        "responses": [{"type": "boolean"}],
-        "examples": [{"prompt": "an example", "parameters": {"number": n}, "result": r} for n, r in examples],
-    }
-    return f"```python\n{code}```\n\n```function_spec\n{json.dumps(spec)}\n```\n"
+    return _answer(code, "is_even", "number", "integer", "boolean", *examples, description="Whether a number is even.")
 
 
 def test_examples_that_a_trivial_function_passes_tell_nothing() -> None:
@@ -635,14 +636,7 @@ async def test_a_small_model_publishes_once_its_examples_tell_right_from_wrong(f
 def _double(body: str, *examples: tuple[int, Any]) -> str:
     """A small model's answer for "double a whole number", with the return expression and examples given."""
     code = f'def double(n: int) -> float:\n    """Twice the number."""\n    return {body}\n'
-    spec = {
-        "name": "double",
-        "description": "Twice a whole number.",
-        "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
-        "responses": [{"type": "number"}],
-        "examples": [{"prompt": "an example", "parameters": {"n": n}, "result": r} for n, r in examples],
-    }
-    return f"```python\n{code}```\n\n```function_spec\n{json.dumps(spec)}\n```\n"
+    return _answer(code, "double", "n", "integer", "number", *examples, description="Twice a whole number.")
 
 
 async def test_candidates_returning_a_number_as_int_or_float_agree(folder: Path, sandbox: Sandbox) -> None:

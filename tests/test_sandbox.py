@@ -115,6 +115,13 @@ async def sandbox(data_root: Path) -> AsyncIterator[Sandbox]:
         assert not list(Path("/sys/fs/cgroup").glob(f"*/funcsmith-{pid}"))
 
 
+async def lingering(marker: Path, within_s: float = 30.0) -> None:
+    """Wait until a `linger` call has written its marker: its process tree is up."""
+    with anyio.fail_after(within_s):
+        while not marker.exists():
+            await anyio.sleep(0.01)
+
+
 async def run(box: Sandbox, function: str, grant: SandboxGrant | None = None, **arguments: Any) -> CallResult:
     return await box.call(
         module="hostile", source=SOURCE, filename=str(HOSTILE), function=function, arguments=arguments, grant=grant
@@ -331,9 +338,7 @@ async def test_cancellation_kills_the_tree(sandbox: Sandbox, data_root: Path) ->
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(partial(run, sandbox, "linger", marker=str(marker)))
-            with anyio.fail_after(5):
-                while not marker.exists():
-                    await anyio.sleep(0.01)
+            await lingering(marker)
             assert len(call_processes(data_root)) >= 5
             scope.cancel()
     assert scope.cancelled_caught
@@ -420,9 +425,7 @@ async def test_the_pool_is_refilled_as_soon_as_a_call_begins(tmp_path: Path) -> 
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(partial(run, box, "linger", marker=str(marker)))
-                with anyio.fail_after(30):
-                    while not marker.exists():
-                        await anyio.sleep(0.01)
+                await lingering(marker)
                 assert eventually(lambda: len(pooled_processes(data_root)) == box.pool_size)
                 assert call_processes(data_root), "the call ended before the pool was seen full"
                 scope.cancel()
@@ -463,9 +466,7 @@ async def test_a_call_whose_zygote_dies_under_it_gets_a_clear_error(tmp_path: Pa
         results: list[CallResult] = []
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(lambda: _append(results, run(box, "linger", marker=str(marker))))
-            with anyio.fail_after(30):
-                while not marker.exists():
-                    await anyio.sleep(0.01)
+            await lingering(marker)
             zygote = next(pid for pid, ppid in sandbox_processes(data_root) if ppid == os.getpid())
             os.kill(zygote, signal.SIGKILL)
         (result,) = results
