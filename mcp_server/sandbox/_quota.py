@@ -28,6 +28,7 @@ from mcp_server.sandbox._model import Limits
 from mcp_server.sandbox._wire import DataRoom
 
 WATCH_S = 0.25
+_SOONEST_S = 0.01  # the most often a growing folder is measured while its call runs
 _INLINE_ENTRIES = 64  # a folder tree this small is measured on the event loop: cheaper than a thread
 _MIB = 1 << 20
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -147,7 +148,9 @@ class Watch:
     def __init__(self, quotas: DataQuotas, home: Path, limits: Limits, stop: Callable[[], None]) -> None:
         self.quotas, self.home, self.limits, self.stop = quotas, home, limits, stop
         self.passed: Usage | None = None
+        self.stopped = False
         self.loop = asyncio.get_running_loop()
+        self.began = self.loop.time()
         self.task: asyncio.Task[None] | None = None
         self.timer = self.loop.call_later(WATCH_S, self._start)
 
@@ -155,14 +158,26 @@ class Watch:
         self.task = self.loop.create_task(self._run())
 
     async def _run(self) -> None:
+        last, then = self.quotas.usage.get(self.home), self.began
         while True:
             usage = await self.quotas._measure(self.home, self.limits)
             self.quotas.usage[self.home] = usage
             if usage.passes(self.limits):
-                self.passed = usage
+                self.passed, self.stopped = usage, True
                 self.stop()
                 return
-            await asyncio.sleep(WATCH_S)
+            now = self.loop.time()
+            await asyncio.sleep(_next_look(last, usage, now - then, self.limits))
+            last, then = usage, now
+
+    async def settle(self) -> None:
+        """After the call: one last look at a folder watched while it ran, so a call passing between looks is told."""
+        if self.task is None or self.passed is not None:
+            return
+        usage = await self.quotas._measure(self.home, self.limits)
+        self.quotas.usage[self.home] = usage
+        if usage.passes(self.limits):
+            self.passed = usage
 
     def close(self) -> None:
         self.timer.cancel()
@@ -173,5 +188,24 @@ class Watch:
         assert self.passed is not None
         return (
             f"the call passed its data folder's quota of {self.limits.data_quota_mb} MiB in "
-            f"{self.limits.data_files} files (it holds {self.passed.describe()}) and was stopped"
+            f"{self.limits.data_files} files (it holds {self.passed.describe()})"
+            + (" and was stopped" if self.stopped else "")
         )
+
+
+def _next_look(before: Usage | None, now: Usage, seconds: float, limits: Limits) -> float:
+    """When to measure a growing folder again: halfway to when, at its last rate, it would pass the quota.
+
+    A call writing fast is looked at more often as it nears its quota (down to every 10 ms), so it is
+    stopped close to it; a folder that does not grow is looked at every WATCH_S.
+    """
+    if before is None or seconds <= 0:
+        return WATCH_S
+    ahead = [WATCH_S]
+    for held, was, quota in (
+        (now.bytes, before.bytes, limits.data_quota_mb * _MIB),
+        (now.files, before.files, limits.data_files),
+    ):
+        if held > was:
+            ahead.append((quota - held) / ((held - was) / seconds) / 2)
+    return max(_SOONEST_S, min(ahead))

@@ -358,6 +358,7 @@ class Sandbox:
                     result = await _exchange(sock, payload, limits, slot.ender(zygote.stuck), zygote, kill=kill)
                 finally:
                     watch.close()
+                await watch.settle()
                 if result is not None:
                     break
             else:
