@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mcp_server.sandbox import Limits, Sandbox, _cgroup
-from tests.test_sandbox import assert_still_serving, run
+from tests.test_sandbox import assert_still_serving, eventually, run
 
 
 def _home() -> Path | None:
@@ -181,7 +181,10 @@ def test_pids_max_caps_the_tasks_of_a_slot() -> None:
         )
         assert int(done.stdout) == 7, done  # the forker itself is the eighth task
         groups.release(slot)
-        assert groups.free == [slot] and (slot.pids / "cgroup.procs").read_text() == ""
+        # Its tasks are killed; the slot is reused only if they were gone by then (on a busy machine the
+        # release gives up waiting rather than block, and the slot is left for removal).
+        assert eventually(lambda: (slot.pids / "cgroup.procs").read_text() == "")
+        assert all((free.pids / "cgroup.procs").read_text() == "" for free in groups.free)
     finally:
         groups.remove()
 
