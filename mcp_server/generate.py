@@ -266,6 +266,7 @@ class _Run:
         self.task = task
         self.overwrite = overwrite
         self.examples = examples
+        self.user_checks = {example_key(e) for e in examples}  # never outvoted
         self.total = total
         self.on_progress = on_progress
         self.warnings: list[str] = []
@@ -459,7 +460,7 @@ class _Run:
     def _users(self, draft: Draft, failure: ExampleFailure) -> bool:
         """Whether a failed example is one the user gave (those are checks the function must pass)."""
         example = draft.numbered().get((failure.function, failure.index))
-        return example is not None and example_key(example) in {example_key(e) for e in self.examples}
+        return example is not None and example_key(example) in self.user_checks
 
     def _distrust(self, attempt: Attempt, draft: Draft, verdict: Verdict, untrusted: list[str], agree: int) -> None:
         """Why the examples of these functions cannot be trusted: the code contradicts them, or they tell nothing."""
@@ -468,10 +469,8 @@ class _Run:
             attempt.problems, attempt.failure = contradicting(contradicted, agree), Failure.EXAMPLE
             attempt.answer = draft.answer
         elif not self._weak(attempt, untrusted):
-            attempt.problems, attempt.failure = (
-                [f"{name} has no examples that can be checked" for name in untrusted],
-                (Failure.WEAK),
-            )
+            attempt.problems = [f"{name} has no examples that can be checked" for name in untrusted]
+            attempt.failure = Failure.WEAK
 
     def _choose(self, attempt: Attempt, checked: Sequence[_Checked]) -> _Checked | None:
         """The candidate to publish: from the largest group that behaves alike, one that passes every check.

@@ -225,8 +225,8 @@ class Checker:
         compared = outcomes[len(own) :] if shared else outcomes[len(examples) :]
         verdict.behaviour = tuple(o.key() for o in compared)
         self._examples(verdict, examples, outcomes[: len(examples)])
-        others = [(i, call) for i, call in enumerate(calls) if not len(examples) <= i < len(own)]
-        seen = [(name, arguments, outcomes[i]) for i, (name, arguments) in others if outcomes[i].ok]
+        others = zip([*own[: len(examples)], *common], [*outcomes[: len(examples)], *outcomes[len(own) :]], strict=True)
+        seen = [(name, arguments, outcome) for (name, arguments), outcome in others if outcome.ok]
         self._properties(verdict, generated, outcomes[len(examples) : len(own)], keeps_data, seen)
 
     def _generated(self, entries: Sequence[FunctionEntry]) -> list[tuple[FunctionEntry, dict[str, Any]]]:

@@ -8,6 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+#: A sandbox process's whole environment, besides its own TMPDIR and HOME: the zygote starts with it, and
+#: every call process inherits it from the zygote (see _worker.scrub_environment).
+ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+
 
 @dataclass(frozen=True, slots=True)
 class SandboxGrant:

@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from mcp_server.sandbox import _calluser, _wire
-from mcp_server.sandbox._model import CallResult, Limits, SandboxGrant
+from mcp_server.sandbox._model import ENVIRONMENT, CallResult, Limits, SandboxGrant
 from mcp_server.sandbox._outcome import from_reply, sandbox_failure, timeout
 from mcp_server.sandbox._paths import python_read_paths
 from mcp_server.sandbox._probe import ROOT, logger, warn_missing
@@ -59,7 +59,6 @@ for name in ("mcp_server", "mcp_server.sandbox"):
 from mcp_server.sandbox._zygote import main
 main()
 """
-_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _GRACE_S = 2.0  # how long past its own timeout the supervisor may take before the server steps in
 _NO_GRANT = SandboxGrant()
 _PF_EXITING = 0x4  # in the flags of /proc/PID/stat: the process has begun to exit
@@ -72,7 +71,7 @@ async def _boot(channel: socket.socket, label: str, boot: Boot) -> asyncio.subpr
         pass_fds=(channel.fileno(),),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        env={**_ENV, "TMPDIR": tempfile.gettempdir()},  # where the sandbox's scratch folders go
+        env={**ENVIRONMENT, "TMPDIR": tempfile.gettempdir()},  # where the sandbox's scratch folders go
         start_new_session=True,
     )  # fmt: skip
 

@@ -32,12 +32,10 @@ from typing import Any, NamedTuple, NoReturn
 
 from mcp_server.sandbox import _calluser, _cgroup, _landlock, _linux, _namespaces, _seccomp, _tmpfs, _wire
 from mcp_server.sandbox._jsonify import NotJSONError, to_json
-from mcp_server.sandbox._model import Limits
+from mcp_server.sandbox._model import ENVIRONMENT, Limits
 from mcp_server.sandbox._wire import DataRoom, ErrorType, Fault, Mark, Outcome, Pool, Reply, Request, Role, Stop
 
 _MIB = 1 << 20
-#: A call's whole environment, besides the HOME and TMPDIR of its own (see settle).
-ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _TRACEBACK_FRAMES = 8
 _REHEARSAL = _wire.frame(
     Request(
