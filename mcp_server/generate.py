@@ -21,7 +21,7 @@ import anyio
 import anyio.to_thread
 
 from mcp_server.catalog import Catalog, CatalogChange
-from mcp_server.draft import Draft, checkable, example_key, follow_up_examples, telling, write
+from mcp_server.draft import Draft, checkable, example_key, follow_up_examples, outvotes, write
 from mcp_server.models import Generation, ModelBackend, ModelError
 from mcp_server.prompt import build_prompt, examples_prompt
 from mcp_server.publish import Publisher
@@ -352,13 +352,13 @@ class _Run:
         verdicts = await self.generator.checker.check_all(drafts)
         checked = [_Checked(d, v) for d, v in zip(drafts, verdicts, strict=True)]
         await self.report(n, "verifying", "running examples and generated inputs")
-        chosen = self._choose(attempt, checked)
-        if chosen is None:
+        members = self._choose(attempt, checked)
+        if not members:
             return
         if self.agreement:
-            chosen = await self._vote(attempt, chosen, [c for c in checked if c is not chosen])
+            chosen = await self._agreed(attempt, members, checked)
         else:
-            chosen = await self._complete(attempt, chosen)
+            chosen = await self._complete(attempt, members[0][0])
         if chosen is None:
             return
         _counts(attempt, chosen.verdict)
@@ -411,7 +411,28 @@ class _Run:
         attempt.failure = Failure.WEAK
         return True
 
-    async def _vote(self, attempt: Attempt, chosen: _Checked, others: Sequence[_Checked]) -> _Checked | None:
+    async def _agreed(
+        self, attempt: Attempt, members: Sequence[tuple[_Checked, int]], checked: Sequence[_Checked]
+    ) -> _Checked | None:
+        """The first agreeing group, largest first, whose code the pooled examples vouch for.
+
+        A larger group of candidates that agree on a wrong idea must not hide a smaller one that agrees on
+        the right one: the examples decide between them. Only the largest group gets a follow-up
+        question, and the attempt keeps its problems when no group is vouched for.
+        """
+        for number, (member, agreeing) in enumerate(members):
+            tried = attempt if number == 0 else Attempt(attempt.number, agreeing=agreeing)
+            chosen = await self._vote(tried, member, [c for c in checked if c is not member], follow_up=number == 0)
+            if chosen is not None:
+                if tried is not attempt:
+                    attempt.answer, attempt.agreeing = tried.answer, agreeing
+                    attempt.repairs.extend(member.draft.repairs)
+                return chosen
+        return None
+
+    async def _vote(
+        self, attempt: Attempt, chosen: _Checked, others: Sequence[_Checked], *, follow_up: bool = True
+    ) -> _Checked | None:
         """Judge every candidate's examples by the chosen one, a member of the largest agreeing group.
 
         The examples are the other half of CodeT's dual agreement: each candidate's examples were written
@@ -424,7 +445,7 @@ class _Run:
         verdict, untrusted = await self._judge(attempt, draft)
         if verdict is None:
             return None
-        if untrusted:
+        if untrusted and follow_up:
             draft = await self._more_examples(attempt, draft, untrusted)
             verdict, untrusted = await self._judge(attempt, draft)
             if verdict is None:
@@ -452,7 +473,7 @@ class _Run:
         untrusted = []
         for name in draft.names:
             passed = [e for (f, i), e in numbered.items() if f == name and not _failed(verdict, f, i)]
-            trusted = telling(passed) and len(passed) >= 2 * failed[name] if self.small else not failed[name]
+            trusted = outvotes(passed, failed[name]) if self.small else not failed[name]
             if not trusted and (self.small or failed[name] or passed):
                 untrusted.append(name)
         return verdict, untrusted
@@ -472,27 +493,32 @@ class _Run:
             attempt.problems = [f"{name} has no examples that can be checked" for name in untrusted]
             attempt.failure = Failure.WEAK
 
-    def _choose(self, attempt: Attempt, checked: Sequence[_Checked]) -> _Checked | None:
-        """The candidate to publish: from the largest group that behaves alike, one that passes every check.
+    def _choose(self, attempt: Attempt, checked: Sequence[_Checked]) -> list[tuple[_Checked, int]]:
+        """The candidates worth publishing, each with the size of its group: from each group that behaves
+        alike, largest first, one that passes every check (with agreement on, every group of at least two
+        candidates; otherwise only the first).
 
-        With agreement on, only groups of at least two candidates count. Otherwise the attempt's
-        problems are those of the candidate most worth repairing, with "the example is wrong"
-        where candidates that agree contradict an example.
+        When there is none, the attempt's problems are those of the candidate most worth repairing, with
+        "the example is wrong" where candidates that agree contradict an example.
         """
         verdicts = [c.verdict for c in checked]
         groups = agreeing_groups(verdicts)
         eligible = [g for g in groups if len(g) >= 2] if self.agreement else groups
         attempt.agreeing = len(groups[0]) if groups else 0
+        members = []
         for group in eligible:
             # Where the examples are put to a vote, the member need only pass everything but its own examples.
             passing = next(
                 (checked[i] for i in group if (verdicts[i].sound if self.agreement else verdicts[i].ok)), None
             )
             if passing is not None:
-                attempt.answer = passing.draft.answer
-                attempt.repairs.extend(passing.draft.repairs)
-                _counts(attempt, passing.verdict)
-                return passing
+                members.append((passing, len(group)))
+        if members:
+            first, attempt.agreeing = members[0]
+            attempt.answer = first.draft.answer
+            attempt.repairs.extend(first.draft.repairs)
+            _counts(attempt, first.verdict)
+            return members if self.agreement else members[:1]
         best = checked[(eligible or groups or [[0]])[0][0]]
         attempt.answer = best.draft.answer
         attempt.repairs.extend(best.draft.repairs)
@@ -511,7 +537,7 @@ class _Run:
         else:
             attempt.problems = list(best.verdict.problems) or ["the answer could not be checked"]
             attempt.failure = best.verdict.failure or Failure.CODE
-        return None
+        return []
 
     async def _more_examples(self, attempt: Attempt, draft: Draft, names: list[str]) -> Draft:
         """Ask for examples only, keeping the code: the draft with the examples the answer gave added (the same

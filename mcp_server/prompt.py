@@ -57,6 +57,9 @@ class Prompt:
 
     messages: tuple[Mapping[str, str], ...]
     completion: str
+    # The same completion with its few-shot tasks in other orders: a base model's greedy answer changes
+    # with the order, so each is one more independent candidate without sampling's broken code.
+    reordered: tuple[str, ...] = ()
     # A follow-up that asks for examples only: the code they are for, which a backend that writes the
     # examples apart from the code (the embedded model) keeps instead of writing code again.
     code: str | None = None
@@ -289,10 +292,11 @@ def build_prompt(task: str, *, feedback: Sequence[str] = (), previous_answer: st
     if feedback or previous_answer is not None:
         problems = "\n".join(f"- {problem}" for problem in feedback) or "- it could not be used"
         messages.append({"role": "user", "content": _REPAIR.format(problems=problems)})
-    shots = "".join(f"Task: {example.task}\n{_answer(example)}\n" for example in _FEW_SHOT)
     note = f"{_AVOID}{'; '.join(_for_code(feedback))[:200]}\n" if feedback else ""
-    completion = f"{shots}{_TASK}{task}\n{note}```python\n"
-    return Prompt(messages=tuple(messages), completion=completion)
+    orders = [_FEW_SHOT[start:] + _FEW_SHOT[:start] for start in range(len(_FEW_SHOT))]
+    opening = f"{_TASK}{task}\n{note}```python\n"
+    first, *others = ["".join(f"Task: {e.task}\n{_answer(e)}\n" for e in shots) + opening for shots in orders]
+    return Prompt(messages=tuple(messages), completion=first, reordered=tuple(others))
 
 
 _EXAMPLES_ONLY = (

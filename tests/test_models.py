@@ -46,6 +46,7 @@ class _Prompt:
     messages: tuple[Mapping[str, str], ...]
     completion: str
     code: str | None = None
+    reordered: tuple[str, ...] = ()
 
 
 CHAT = _Prompt(

@@ -42,6 +42,11 @@ class PromptLike(Protocol):
     def completion(self) -> str: ...
 
     @property
+    def reordered(self) -> tuple[str, ...]:
+        """The completion with its few-shot tasks in other orders (each another greedy candidate)."""
+        ...
+
+    @property
     def code(self) -> str | None:
         """For a follow-up that asks for examples only: the code they are for (None otherwise)."""
         ...

@@ -65,8 +65,12 @@ _JUDGE_CTX = 2048
 # at 0.7 the 270M's sampled code was mostly broken (a docstring repeating itself to the token limit, a
 # function returning the first character for "reverse a string"), so no two candidates could agree.
 _SAMPLE_TEMPERATURE = 0.4
+# Candidates decoded greedily, each after the code prompt's few-shot tasks in another order; the
+# candidates after them are sampled. The greedy answer is the model's best, and which one it is changes
+# with the order, so these are independent candidates with less broken code than samples bring.
+_GREEDY_ORDERS = 3
 # Few-shot orders of the examples stage per repair round: one per candidate and one for a follow-up.
-_VARIANTS = 4
+_VARIANTS = 8
 
 
 # ggml's log levels (ggml.h): NONE, DEBUG, INFO, WARN, ERROR, and CONT for the rest of the last message.
@@ -163,12 +167,13 @@ def _without_extra_buffers() -> Iterator[None]:
 class LlamaCppBackend:
     """A GGUF model in this process, asked with the few-shot completion form of the prompt.
 
-    A small model: three candidates per attempt by default (`--candidates N`), and only what two
-    of them agree on is trusted. With one candidate, its own examples and the property checks
-    let wrong functions through (on the generation bench: 2 of 8 published were wrong).
+    A small model: five candidates per attempt by default (`--candidates N`; three greedy answers after
+    the few-shot tasks in three orders, then samples), and only what two of them agree on is trusted.
+    With one candidate, its own examples and the property checks let wrong functions through (on the
+    generation bench: 2 of 8 published were wrong).
     """
 
-    candidates = 3
+    candidates = 5
     small = True
 
     def __init__(
@@ -282,9 +287,7 @@ class LlamaCppBackend:
             async with anyio.create_task_group() as group:
                 group.start_soon(report)
                 try:
-                    text, tokens = await anyio.to_thread.run_sync(
-                        self._run, prompt.completion, state, sample, prompt.code
-                    )
+                    text, tokens = await anyio.to_thread.run_sync(self._run, prompt, state, sample)
                 finally:
                     group.cancel_scope.cancel()
         except BaseExceptionGroup as group_error:
@@ -298,20 +301,23 @@ class LlamaCppBackend:
         logger.info("%s: %d tokens in %.1f s (%.1f tokens/s)", self.name, tokens, seconds, tokens / max(seconds, 1e-9))
         return Generation(text=answer, tokens=tokens, seconds=seconds)
 
-    def _run(self, completion: str, state: _RunState, sample: int = 0, kept: str | None = None) -> tuple[str, int]:
+    def _run(self, prompt: PromptLike, state: _RunState, sample: int = 0) -> tuple[str, int]:
         """Generate in the worker thread, one model use at a time, publishing progress into `state`.
 
         Stage 1 writes the code after the few-shot completion prompt. Stage 2 asks for example
         calls and their results in a separate, focused few-shot prompt (see `prompt.calls_prompt`)
         that shows the task but not the code, so the expected results are the model's own
         judgement of the task. The spec's structure comes from the code's signature.
-        A `sample` other than 0 samples the code (its own seed, a sampling temperature); the
-        examples stay greedy, each sample with the few-shot lines in another order, so that
-        independent candidates bring examples of their own. With `kept` code (a follow-up for
-        examples only) stage 1 is skipped and the examples are asked for that code.
+        Candidate `sample` 0 is the greedy answer; the next ones are greedy answers after the few-shot
+        tasks in other orders, and the rest sampled (their own seed, a sampling temperature) (see
+        `_decoding`). The examples stay greedy, each candidate with the few-shot lines in another order,
+        so that independent candidates bring examples of their own. With kept code (`prompt.code`, a
+        follow-up for examples only) stage 1 is skipped and the examples are asked for that code.
         Returns the answer text (without the prompt's opening fence) and the tokens generated.
         """
         coder = self.load()
+        completion, seed = _decoding(prompt, sample)
+        kept = prompt.code
         prompt_tokens = coder.tokenize(completion.encode("utf-8"))
         if len(prompt_tokens) + self.max_tokens > coder.n_ctx():
             raise ModelError(
@@ -320,11 +326,11 @@ class LlamaCppBackend:
             )
         with self._run_lock:
             if not self._staged:
-                text = self._complete(coder, prompt_tokens, self.max_tokens, _STOP, None, state, sample)
+                text = self._complete(coder, prompt_tokens, self.max_tokens, _STOP, None, state, seed)
                 return text, state.count
             if kept is None:
                 stops = [*_STOP, "```"]
-                code = trim_code(self._complete(coder, prompt_tokens, self.max_tokens, stops, None, state, sample))
+                code = trim_code(self._complete(coder, prompt_tokens, self.max_tokens, stops, None, state, seed))
             else:
                 code = kept if kept.endswith("\n") else f"{kept}\n"
             answer = f"{code}```\n"
@@ -424,17 +430,17 @@ class LlamaCppBackend:
         stop: list[str],
         processor: _Confidence | None,
         state: _RunState,
-        sample: int = 0,
+        seed: int = 0,
     ) -> str:
-        """Decoding of one stage (greedy, or sampled with seed `sample`), counting its tokens into `state`."""
+        """Decoding of one stage (greedy, or sampled with `seed` other than 0), counting its tokens into `state`."""
         import llama_cpp
 
         pieces: list[str] = []
         stream = llm.create_completion(
             prompt,
             max_tokens=max_tokens,
-            temperature=_SAMPLE_TEMPERATURE if sample else 0.0,
-            seed=sample or None,
+            temperature=_SAMPLE_TEMPERATURE if seed else 0.0,
+            seed=seed or None,
             stop=stop,
             logits_processor=llama_cpp.LogitsProcessorList([processor]) if processor else None,
             stream=True,
@@ -508,6 +514,12 @@ class _Confidence:
         top = float(np.max(scores))
         self.probability /= float(np.sum(np.exp(scores - top)))
         return scores
+
+
+def _decoding(prompt: PromptLike, sample: int) -> tuple[str, int]:
+    """The code prompt of candidate `sample` and its sampling seed (0: greedy)."""
+    orders = (prompt.completion, *prompt.reordered)[:_GREEDY_ORDERS]
+    return (orders[sample], 0) if sample < len(orders) else (prompt.completion, sample - len(orders) + 1)
 
 
 def joined_texts(sig: Signature, chosen: list[dict[str, Any]]) -> dict[str, Any] | None:
