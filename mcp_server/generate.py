@@ -414,15 +414,24 @@ class _Run:
     async def _agreed(
         self, attempt: Attempt, members: Sequence[tuple[_Checked, int]], checked: Sequence[_Checked]
     ) -> _Checked | None:
-        """The first agreeing group, largest first, whose code the pooled examples vouch for.
+        """The agreeing group whose code the pooled examples vouch for, best scored first.
 
-        A larger group of candidates that agree on a wrong idea must not hide a smaller one that agrees on
-        the right one: the examples decide between them. Only the largest group gets a follow-up
-        question, and the attempt keeps its problems when no group is vouched for.
+        The examples are the other half of CodeT's dual agreement: each candidate's examples were written
+        apart from the other candidates' code, so all of them are pooled and run on a member of each group.
+        A group scores its size times the pooled examples it passes, so a larger group that agrees on a
+        wrong idea does not hide a smaller one that the examples bear out. Only the best scored group gets
+        a follow-up question, and the attempt keeps its problems when no group is vouched for.
         """
-        for number, (member, agreeing) in enumerate(members):
+        pooled = [member.draft.pooled([c.draft for c in checked if c is not member]) for member, _ in members]
+        verdicts = await self.generator.checker.check_all(pooled)
+        scored = sorted(
+            zip(members, pooled, verdicts, strict=True),
+            key=lambda scored: -scored[0][1] * scored[2].examples_passed,
+        )
+        for number, ((member, agreeing), draft, verdict) in enumerate(scored):
             tried = attempt if number == 0 else Attempt(attempt.number, agreeing=agreeing)
-            chosen = await self._vote(tried, member, [c for c in checked if c is not member], follow_up=number == 0)
+            tried.agreeing = agreeing
+            chosen = await self._vote(tried, draft, verdict, follow_up=number == 0)
             if chosen is not None:
                 if tried is not attempt:
                     attempt.answer, attempt.agreeing = tried.answer, agreeing
@@ -430,25 +439,21 @@ class _Run:
                 return chosen
         return None
 
-    async def _vote(
-        self, attempt: Attempt, chosen: _Checked, others: Sequence[_Checked], *, follow_up: bool = True
-    ) -> _Checked | None:
-        """Judge every candidate's examples by the chosen one, a member of the largest agreeing group.
+    async def _vote(self, attempt: Attempt, draft: Draft, verdict: Verdict, *, follow_up: bool) -> _Checked | None:
+        """Judge a group's code by the pooled examples (`draft`, checked into `verdict`).
 
-        The examples are the other half of CodeT's dual agreement: each candidate's examples were written
-        apart from the other candidates' code, so all of them are pooled and run on the chosen code. For a
-        small model an example it contradicts is outvoted, not fatal, when the examples it passes tell
-        right code from wrong and are at least twice as many; one follow-up adds examples to the vote.
-        The user's examples are never outvoted. What is published carries only the examples it passes.
+        For a small model an example the code contradicts is outvoted, not fatal, when the examples it
+        passes outweigh it (see `outvotes`); one follow-up adds examples to the vote. The user's examples
+        are never outvoted. What is published carries only the examples the code passes.
         """
-        draft = chosen.draft.pooled([c.draft for c in others])
-        verdict, untrusted = await self._judge(attempt, draft)
-        if verdict is None:
+        untrusted = self._assess(attempt, draft, verdict)
+        if untrusted is None:
             return None
         if untrusted and follow_up:
             draft = await self._more_examples(attempt, draft, untrusted)
-            verdict, untrusted = await self._judge(attempt, draft)
-            if verdict is None:
+            (verdict,) = await self.generator.checker.check_all([draft])
+            untrusted = self._assess(attempt, draft, verdict)
+            if untrusted is None:
                 return None
         if untrusted:
             self._distrust(attempt, draft, verdict, untrusted, agree=max(attempt.agreeing, 2))
@@ -461,13 +466,12 @@ class _Run:
         attempt.answer = kept.answer
         return _Checked(kept, verdict)
 
-    async def _judge(self, attempt: Attempt, draft: Draft) -> tuple[Verdict | None, list[str]]:
-        """Check a pooled draft: its verdict (None, with the attempt's problems set, when something other than an
-        example failed, or a user's example did) and the functions whose examples cannot be trusted yet."""
-        (verdict,) = await self.generator.checker.check_all([draft])
+    def _assess(self, attempt: Attempt, draft: Draft, verdict: Verdict) -> list[str] | None:
+        """The functions of a checked pooled draft whose examples cannot be trusted yet; None, with the attempt's
+        problems set, when something other than an example failed, or a user's example did."""
         if not verdict.sound or any(self._users(draft, f) for f in verdict.example_failures):
             attempt.problems, attempt.failure = verdict.problems, verdict.failure or Failure.CODE
-            return None, []
+            return None
         failed = Counter(f.function for f in verdict.example_failures)
         numbered = draft.numbered()
         untrusted = []
@@ -476,7 +480,7 @@ class _Run:
             trusted = outvotes(passed, failed[name]) if self.small else not failed[name]
             if not trusted and (self.small or failed[name] or passed):
                 untrusted.append(name)
-        return verdict, untrusted
+        return untrusted
 
     def _users(self, draft: Draft, failure: ExampleFailure) -> bool:
         """Whether a failed example is one the user gave (those are checks the function must pass)."""

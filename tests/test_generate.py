@@ -16,7 +16,7 @@ import mcp_types as types
 import pytest
 
 from mcp_server.catalog import Catalog
-from mcp_server.draft import same_value, telling
+from mcp_server.draft import outvotes, same_value, telling
 from mcp_server.generate import Generator, Outcome, Progress
 from mcp_server.models import OllamaBackend
 from mcp_server.sandbox import Sandbox
@@ -414,6 +414,47 @@ async def test_candidates_examples_are_pooled_and_judged_by_the_agreeing_code(fo
     assert asked == 3 and outcome.attempts[0].agreeing == 2
     examples = json.loads((folder / "celsius_to_fahrenheit.json").read_text())["examples"]
     assert [(e["parameters"], e["result"]) for e in examples] == [({"celsius": 100}, 212), ({"celsius": 0}, 32)]
+
+
+def _c_to_f(formula: str, *examples: tuple[float, float]) -> str:
+    """A recorded celsius-to-fahrenheit answer with this formula and these examples."""
+    shown = ", ".join(f'{{"prompt": "{c} C", "parameters": {{"celsius": {c}}}, "result": {f}}}' for c, f in examples)
+    return (
+        recording("c_to_f_example_fixed")
+        .replace("celsius * 9 / 5 + 32", formula)
+        .replace(recording("c_to_f_example_fixed").split('"examples": ')[1].split("\n")[0], f"[{shown}]")
+    )
+
+
+async def test_a_larger_group_agreeing_on_a_wrong_idea_loses_to_the_examples(folder: Path, sandbox: Sandbox) -> None:
+    """Five candidates: three agree on the rule of thumb F = 2C + 30 (which gives the right 50 for 10 C),
+    two on the formula. Scored by size times the pooled examples passed, the two win (2 x 3 against
+    3 x 1) and are published without a follow-up; the largest group first would have been asked about."""
+    wrong = _c_to_f("celsius * 2 + 30", (10, 50))
+    right = [_c_to_f("celsius * 9 / 5 + 32", (100, 212), (0, 32)), _c_to_f("(celsius * 9) / 5 + 32", (10, 50))]
+    with FakeOllama(answers=[wrong, wrong, wrong, *right], models=["gemma3:1b"]) as fake:
+        gen = generator(folder, sandbox, fake, tag="gemma3:1b", candidates=5)
+        outcome = await gen.create("convert celsius to fahrenheit", attempts=1)
+        asked = len(fake.chats())
+    assert outcome.published == ["celsius_to_fahrenheit"], outcome.problems
+    assert asked == 5 and outcome.attempts[0].agreeing == 2
+    assert "celsius * 9 / 5 + 32" in (folder / "celsius_to_fahrenheit.py").read_text()
+
+
+async def test_a_small_models_passed_examples_outweigh_twice_as_many_failed(folder: Path, sandbox: Sandbox) -> None:
+    """Its predicted results are mostly wrong, so a failed one says little: the agreeing formula passes two
+    pooled examples and fails three (predicted 7, 10 and 100 for 1, 2 and 3 C), and is published with the
+    two; with one passed example it is not."""
+    guesses = _c_to_f("celsius * 9 / 5 + 32", (1, 7), (2, 10), (3, 100))
+    passed = [_c_to_f("celsius * 9 / 5 + 32", (100, 212)), _c_to_f("celsius * 9 / 5 + 32", (0, 32))]
+    with FakeOllama(answers=[guesses, *passed], models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
+            "convert celsius to fahrenheit", attempts=1
+        )
+    assert outcome.published == ["celsius_to_fahrenheit"], outcome.problems
+    examples = json.loads((folder / "celsius_to_fahrenheit.json").read_text())["examples"]
+    assert [(e["parameters"], e["result"]) for e in examples] == [({"celsius": 100}, 212), ({"celsius": 0}, 32)]
+    assert not outvotes([examples[0]], 0) and outvotes(examples, 4) and not outvotes(examples, 5)
 
 
 async def test_a_users_example_is_never_outvoted(folder: Path, sandbox: Sandbox) -> None:
