@@ -560,7 +560,8 @@ async def loaded_modules(box: Sandbox, grant: SandboxGrant | None = None) -> set
 
 
 async def test_the_zygote_imports_neither_asyncio_nor_the_runner(sandbox: Sandbox, tmp_path: Path) -> None:
-    """The zygote stays small, so every fork of it is cheap: none of the server side (asyncio, the runner)."""
+    """The zygote stays small, so every fork of it is cheap: none of the server side (asyncio, the runner), and
+    not pyseccomp (a throwaway child builds the seccomp filter)."""
     async with Sandbox(tmp_path / "spawned", limits=LIMITS, start="spawn") as spawned:
         for modules in (
             await loaded_modules(sandbox),  # a pooled call process
@@ -570,6 +571,7 @@ async def test_the_zygote_imports_neither_asyncio_nor_the_runner(sandbox: Sandbo
             assert ZYGOTE in modules and WORKER in modules, sorted(modules)
             server_side = {m for m in modules if m.split(".")[0] == "asyncio" or m == RUNNER}
             assert not server_side, f"the zygote imported {sorted(server_side)}"
+            assert "pyseccomp" not in modules
 
 
 def test_start_and_pool_size_are_checked(data_root: Path) -> None:

@@ -1,7 +1,9 @@
 """A seccomp filter for calls: the system calls no function needs are refused with EPERM.
 
-Built with libseccomp (through `pyseccomp`, ctypes over the system's libseccomp.so.2) once per zygote and
-kept as BPF, so that each call only hands the ready program to the kernel (one prctl). EPERM rather than a
+Built with libseccomp (through `pyseccomp`, ctypes over the system's libseccomp.so.2) once per zygote, in a
+throwaway child that hands back the raw BPF: the zygote never maps libseccomp or pyseccomp, so none of the
+call processes it forks copies or unmaps them, and each call only hands the ready program to the kernel
+(one prctl). EPERM rather than a
 kill, so that a function that tries one of these gets a clear PermissionError instead of a mystery crash.
 Beyond the deny-list it closes the two ways out that no other layer sees: unix sockets (socket() is allowed
 for AF_INET and AF_INET6 only; a socketpair may be made, but not a datagram one, whose ends can send to any
@@ -16,6 +18,7 @@ import os
 import socket
 
 from mcp_server.sandbox._linux import libc, no_new_privs, os_error
+from mcp_server.sandbox._wire import write_all
 
 #: System calls refused outright: namespaces and mounts, keyrings, io_uring (it would bypass this filter),
 #: kernel extension points (bpf, modules, perf), other processes' memory, the clock, and obsolete interfaces.
@@ -48,6 +51,7 @@ class _Filter:
     """The BPF program and the header the kernel reads it through, made once so that loading costs one prctl."""
 
     def __init__(self, program: bytes) -> None:
+        self.program = program
         self.buffer = ctypes.create_string_buffer(program, len(program))
         self.header = _Program(len(program) // 8, ctypes.addressof(self.buffer))
 
@@ -58,20 +62,19 @@ class _Filter:
 
 
 _prepared: _Filter | str | None = None
+_OK, _FAILED, _REFUSED, _NOT_REFUSED = b"P", b"E", b"R", b"N"  # what the building child reports first
 
 
 def prepare() -> bool | str:
-    """Build the filter once and check, in a throwaway child, that the kernel applies it; True, or why not.
+    """Build the filter once, in a throwaway child that also checks that the kernel applies it; True, or why not.
 
     The zygote calls it before forking anything, so every call process inherits the ready program.
     """
     global _prepared
     if _prepared is None:
         try:
-            program, keyctl = _compile()
-            _check(program, keyctl)
-            _prepared = program
-        except (OSError, RuntimeError, ImportError) as exc:
+            _prepared = _Filter(_build())
+        except OSError as exc:
             _prepared = f"no seccomp filter: {exc}"
     return True if isinstance(_prepared, _Filter) else _prepared
 
@@ -83,10 +86,54 @@ def install() -> None:
         _prepared.load()
 
 
+def _build() -> bytes:
+    """The filter as raw BPF, made and tried in a child: it loads the program and sees a refused call come back
+    as EPERM before it sends the program; OSError naming what failed."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            write_all(write, _build_in_child())
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        report = bytearray()
+        while chunk := os.read(read, 1 << 16):
+            report += chunk
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    kind, body = bytes(report[:1]), bytes(report[1:])
+    if kind == _OK and body and len(body) % 8 == 0:
+        return body
+    if kind == _REFUSED:
+        why = body.decode(errors="replace")
+        raise OSError(f"the kernel refused to load it (it needs CONFIG_SECCOMP_FILTER): {why}")
+    if kind == _NOT_REFUSED:
+        raise OSError("a filtered call was not refused")
+    raise OSError(body.decode(errors="replace") if kind == _FAILED else "the child that builds it died")
+
+
+def _build_in_child() -> bytes:
+    """In the throwaway child: compile, load, check; the report (a kind byte, then the program or why not)."""
+    try:
+        program, keyctl = _compile()
+    except (OSError, RuntimeError, ImportError) as exc:
+        return _FAILED + str(exc).encode()
+    try:
+        program.load()
+    except OSError as exc:
+        return _REFUSED + str(exc).encode()
+    refused = libc.syscall(ctypes.c_long(keyctl), 0, -4, 0) == -1 and ctypes.get_errno() == errno.EPERM
+    return _OK + program.program if refused else _NOT_REFUSED
+
+
 def _compile() -> tuple[_Filter, int]:
     """The filter as raw BPF (an array of struct sock_filter) for this machine's architecture, and the number
-    of keyctl here (to check it with). pyseccomp is imported only here: its import runs ldconfig to find the
-    library, which only the zygote needs to pay for."""
+    of keyctl here (to check it with). pyseccomp is imported only here, in the building child: its import runs
+    ldconfig to find the library."""
     import pyseccomp
 
     deny, arg = pyseccomp.ERRNO(errno.EPERM), pyseccomp.Arg
@@ -125,21 +172,3 @@ class _Fd:
 
     def fileno(self) -> int:
         return self.fd
-
-
-def _check(program: _Filter, keyctl: int) -> None:
-    """Load the filter in a child and see a refused call come back as EPERM; OSError naming what failed."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            program.load()
-            refused = libc.syscall(ctypes.c_long(keyctl), 0, -4, 0) == -1 and ctypes.get_errno() == errno.EPERM
-            os._exit(0 if refused else 2)
-        except BaseException:
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code == 1:
-        raise OSError("the kernel refused to load it (it needs CONFIG_SECCOMP_FILTER)")
-    if code != 0:
-        raise OSError(f"a filtered call was not refused (check exit {code})")
