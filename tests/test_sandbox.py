@@ -406,6 +406,16 @@ async def test_pool_is_warm_and_serves_each_call_in_a_fresh_process(sandbox: San
     assert eventually(lambda: len(pooled_processes(data_root)) == sandbox.pool_size), "the pool was not refilled"
 
 
+async def test_each_call_process_has_a_pid_namespace_of_its_own(sandbox: Sandbox, data_root: Path) -> None:
+    """The zygote puts only the child it forks for a call in a new PID namespace: its next children go to its own."""
+    assert eventually(lambda: len(pooled_processes(data_root)) == sandbox.pool_size)
+    zygotes = {pid for pid, ppid in sandbox_processes(data_root) if ppid == os.getpid()}
+    namespaces = [os.readlink(f"/proc/{pid}/ns/pid") for pid in pooled_processes(data_root)]
+    own = {os.readlink(f"/proc/{pid}/ns/pid") for pid in zygotes}
+    assert len(set(namespaces)) == len(namespaces) == sandbox.pool_size and not own & set(namespaces)
+    assert {os.readlink(f"/proc/{pid}/ns/pid_for_children") for pid in zygotes} == own
+
+
 async def test_pooled_processes_get_ready_at_idle_priority_and_wait_at_their_normal_one(
     sandbox: Sandbox, data_root: Path
 ) -> None:

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
-import platform
-import signal
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
-# The same libc, called with the GIL held: a clone() must happen inside the interpreter's fork protocol.
-_held = ctypes.PyDLL(None, use_errno=True)
-_held.syscall.restype = ctypes.c_long
-_SYS_CLONE = {"x86_64": 56, "aarch64": 220}
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
@@ -64,23 +59,26 @@ def fork_into_new_pid_namespace() -> int:
     """Like os.fork(), but the child is the first process (PID 1) of a new PID namespace: 0 in the child.
 
     The kernel kills every process of a namespace when its first one exits, so killing
-    the child kills whatever it started, with no process in between. clone() with no new
-    stack behaves like fork() (the flags argument comes first on every architecture, and
-    the others are zero); wrapped in the interpreter's before/after-fork hooks as os.fork does.
+    the child kills whatever it started, with no process in between. unshare(CLONE_NEWPID)
+    puts the next child of this process in a new namespace; right after the fork this
+    process sets its children's namespace back to its own, so that no later child joins that
+    one. os.fork itself, not a raw clone() through ctypes: the child returns from it without
+    first touching (and so copying) the pages of ctypes' call machinery.
     """
-    number = _SYS_CLONE.get(platform.machine())
-    if number is None:
-        raise OSError(f"clone(CLONE_NEWPID) is not wired up for the {platform.machine()} architecture")
-    ctypes.pythonapi.PyOS_BeforeFork()
-    pid = _held.syscall(ctypes.c_long(number), ctypes.c_ulong(CLONE_NEWPID | signal.SIGCHLD), 0, 0, 0, 0)
-    if pid == 0:
-        ctypes.pythonapi.PyOS_AfterFork_Child()
-        return 0
-    code = ctypes.get_errno()
-    ctypes.pythonapi.PyOS_AfterFork_Parent()
-    if pid < 0:
-        raise OSError(code, f"clone(CLONE_NEWPID): {os.strerror(code)}")
+    unshare(CLONE_NEWPID)
+    pid = -1
+    try:
+        pid = os.fork()
+    finally:
+        if pid != 0:
+            setns(_own_pid_namespace(), CLONE_NEWPID)
     return pid
+
+
+@functools.cache
+def _own_pid_namespace() -> int:
+    """An fd of this process's own PID namespace (opened before any unshare: /proc/self/ns/pid never changes)."""
+    return os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
 
 def set_parent_death_signal(signum: int) -> None:
