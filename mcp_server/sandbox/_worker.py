@@ -9,7 +9,8 @@ call's own data folder and temp folder (Landlock layers only ever intersect).
 Every call process also gets its own IPC namespace first (_namespaces.py) and, last,
 the call user (_calluser.py) and the seccomp filter (_seccomp.py), right before any
 function code is compiled. Locked down, a pooled call process rehearses a made-up call,
-so that its real one finds the pages it writes to copied and its caches warm.
+so that its real one finds the pages it writes to copied and its caches warm; unless its
+request is already there, which would then wait for the rehearsal too.
 """
 
 from __future__ import annotations
@@ -113,12 +114,13 @@ def run_pooled(
         else:
             _linux.no_new_privs()
         lock_in(tmp_dir)
-        rehearse()
+        if peek(request_fd, wait=False) is None:  # a request already there would wait for the rehearsal too
+            rehearse()
     except BaseException as exc:
         failed = exc
     try:
         os.write(result_fd, Mark.READY)  # woken by its request, it runs at its normal priority at once
-        if not _request_waits(request_fd):
+        if not peek(request_fd, wait=True):
             os._exit(0)  # the pool was shut down before a call came: nothing ran, nothing to report
         os.write(result_fd, Mark.STARTED)
     except OSError:  # the zygote is gone: the request stays unread, so the server knows nothing ran
@@ -193,10 +195,14 @@ def pool_layers(pool: Pool, scratch: str, abi: int) -> PoolLayers:
     return PoolLayers(base, python)
 
 
-def _request_waits(fd: int) -> bool:
-    """Wait until the request comes on the call's socket `fd`, without taking it; False if the socket closed."""
+def peek(fd: int, *, wait: bool) -> bytes | None:
+    """The first byte of the request on the call's socket `fd`, left there (b"" once the socket is closed);
+    None when nothing has come yet and `wait` is False."""
     with socket.socket(fileno=os.dup(fd)) as sock:
-        return bool(sock.recv(1, socket.MSG_PEEK))
+        try:
+            return sock.recv(1, socket.MSG_PEEK | (0 if wait else socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            return None
 
 
 def setup_failed(exc: BaseException) -> Outcome:
