@@ -43,7 +43,7 @@ def missing_capabilities() -> list[str]:
     return [name for name, bit in _NEEDED.items() if not have >> bit & 1]
 
 
-def hand_over(folder: Path) -> None:
+def hand_over(folder: str | Path) -> None:
     """Give a call's folder, and everything in it, to the call user (no-op when calls keep this process's user).
 
     The folder itself goes last, and only a folder not yet the call user's is walked: once handed over, this

@@ -69,10 +69,11 @@ class Slot:
     oom_kills: int = 0  # the counts seen at the end of the slot's last call
     ooms: int = 0
     pending: bool = False  # an OOM event came during the current call
+    procs: tuple[str, ...] = field(init=False)  # the cgroup.procs file of each of its groups
 
-    @property
-    def folders(self) -> tuple[Path, ...]:
-        return (self.pids,) if self.memory in (None, self.pids) else (self.pids, self.memory)
+    def __post_init__(self) -> None:
+        folders = (self.pids,) if self.memory in (None, self.pids) else (self.pids, self.memory)
+        self.procs = tuple(str(folder / "cgroup.procs") for folder in folders)
 
     @property
     def oom_events(self) -> int:
@@ -208,10 +209,9 @@ class CallGroups:
             return self.free.pop()
         self.made += 1
         name = f"slot-{self.made}"
-        slot = Slot(self.base / name, v2=self.v2)
+        slot = Slot(self.base / name, None if self.memory_base is None else self.memory_base / name, v2=self.v2)
         slot.pids.mkdir(exist_ok=True)
-        if self.memory_base is not None:
-            slot.memory = self.memory_base / name
+        if slot.memory is not None:
             slot.memory.mkdir(exist_ok=True)
             if self.v2:  # v2's memory.max leaves swap out: without this a call could swap past its budget
                 with contextlib.suppress(FileNotFoundError):  # a kernel without swap accounting
@@ -348,15 +348,18 @@ def _kill_all(group: Path) -> bool:
 
 
 def enter(slot: Slot) -> None:
-    """Move the calling process into a call's cgroups (before it runs anything of the function's)."""
+    """Move the calling process into a call's cgroups (before it runs anything of the function's).
+
+    By paths made in the zygote: in a process just forked, pathlib's machinery costs copied pages.
+    """
     me = b"%d" % os.getpid()
-    for folder in slot.folders:
-        _write(folder / "cgroup.procs", me)
+    for procs in slot.procs:
+        _write(procs, me)
 
 
 # Plain fd reads and writes: a call's cgroup files are touched on every call, by processes that have
 # just been forked, where each Python object first used costs a copied page (file objects use many).
-def _write(path: Path, data: bytes) -> None:
+def _write(path: str | Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
         os.write(fd, data)
