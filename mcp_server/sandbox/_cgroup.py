@@ -221,7 +221,7 @@ class CallGroups:
 
     def release(self, slot: Slot) -> None:
         """Kill whatever is left in a call's slot; reuse it only once it is empty."""
-        if sweep(slot.pids):
+        if _empty(slot.procs[0]) or sweep(slot.pids):
             self.free.append(slot)
         elif slot.oom >= 0:
             os.close(slot.oom)
@@ -311,6 +311,14 @@ def _move_to_leaf(folder: Path) -> None:
     raise OSError(errno.EBUSY, f"processes keep appearing in {folder}, which must be empty to have child groups")
 
 
+def _empty(procs: str) -> bool:
+    """Whether a cgroup.procs file lists no task, the usual case at a call's end (False when it is gone)."""
+    try:
+        return not _read(procs).strip()
+    except FileNotFoundError:
+        return False
+
+
 def sweep(group: Path) -> bool:
     """SIGKILL every task in a call cgroup until it is empty; True when it is (False: gone or still busy)."""
     for _ in range(100):
@@ -367,7 +375,7 @@ def _write(path: str | Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _read(path: Path) -> bytes:
+def _read(path: str | Path) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         data = b""

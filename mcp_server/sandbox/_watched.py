@@ -30,7 +30,7 @@ LINGER_S = 0.2
 class WatchedCall:
     """The state of one call, from its socket's arrival to the last byte of its reply."""
 
-    def __init__(self, sock: socket.socket, *, call_id: int, tmp: Path, limits: Limits | None) -> None:
+    def __init__(self, sock: socket.socket, *, call_id: int, tmp: str, limits: Limits | None) -> None:
         self.sock = sock  # blocking (a pooled call process reads it): the zygote uses it with MSG_DONTWAIT only
         self.call_id = call_id  # 0 for a pooled call (the server names it by pid)
         self.tmp = tmp

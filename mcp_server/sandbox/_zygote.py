@@ -86,6 +86,7 @@ class Zygote:
         self.closing = False
         self.groups: CallGroups | None = None
         self.scratch, self.scratch_lock = _cleanup.make_scratch()
+        self.scratch_path = str(self.scratch)
         self.cleaners: dict[int, int] = {}  # pidfd -> pid of each process removing what calls or dead zygotes left
         self.landlock_abi = _landlock.abi_version()
         self.layers: _worker.PoolLayers | OSError | None = None
@@ -243,7 +244,7 @@ class Zygote:
     def begin(self, call: WatchedCall, frame: bytes) -> None:
         """A cold call's request is in: fork its call process, locked down for exactly this request."""
         request = _wire.unframe(frame, Request, limit=_wire.REQUEST_LIMIT)
-        request = replace(request, tmp_dir=str(call.tmp), landlock_abi=self.landlock_abi)
+        request = replace(request, tmp_dir=call.tmp, landlock_abi=self.landlock_abi)
         call.limits = request.limits
         self.launch(call, functools.partial(_cold, request), name=Role.CALL)
         call.start_clock()
@@ -251,13 +252,13 @@ class Zygote:
     def launch(self, call: WatchedCall, target: Callable[..., None], *, name: Role) -> None:
         """Make the call's temp folder and cgroup, fork its process, and watch its pipes and exit."""
         assert call.limits is not None
-        call.tmp.mkdir(mode=0o700)
+        os.mkdir(call.tmp, 0o700)
         if self.groups is not None:
             call.group = self.groups.acquire()
             call.group.limit(call.limits.processes, call.limits.memory_mb)
             if call.group.oom >= 0:
                 self.watch(call.group.oom, call, call.group.oom_events)
-        group, tmp, abi = call.group, str(call.tmp), self.landlock_abi
+        group, tmp, abi = call.group, call.tmp, self.landlock_abi
         idle = call.idle
         call.launch(self.fork, lambda out, err, res: _child(name, target, out, err, res, group, tmp, abi, idle))
         for fd in (*call.streams, call.pidfd):
@@ -298,7 +299,7 @@ class Zygote:
         except FileNotFoundError:
             pass
         except OSError:
-            self.clean([call.tmp])
+            self.clean([Path(call.tmp)])
         self.live.discard(call)
         if call.pooled:
             self.pooled.discard(call)
@@ -392,8 +393,9 @@ class Zygote:
                 except OSError as exc:
                     sys.stderr.write(f"funcsmith sandbox: could not remove the stale cgroup {groups.base}: {exc}\n")
 
-    def tmp(self) -> Path:
-        return self.scratch / f"call-{next(self.serial)}"
+    def tmp(self) -> str:
+        """A new call's temp folder: a str, as pathlib's objects cost every call copied pages after the forks."""
+        return f"{self.scratch_path}/call-{next(self.serial)}"
 
     def watch(self, fd: int, call: WatchedCall, events: int = _IN) -> None:
         self.poller.register(fd, events)
