@@ -184,6 +184,24 @@ async def test_environment_is_scrubbed_and_home_is_the_data_folder(
     assert eventually(lambda: not Path(where["tmp"]).exists()), "the scratch folder outlived its call"
 
 
+TEMP_OWNER = (
+    "import os, stat, tempfile\n"
+    "def temp_owner():\n"
+    "    info = os.stat(tempfile.gettempdir())\n"
+    "    return [os.getuid(), info.st_uid, stat.S_IMODE(info.st_mode)]\n"
+)
+
+
+async def test_a_calls_temp_folder_belongs_to_the_user_it_runs_as_alone(sandbox: Sandbox, tmp_path: Path) -> None:
+    for grant in (None, SandboxGrant(read_paths=(str(tmp_path),))):  # a pooled call, then a cold one
+        result = await sandbox.call(
+            module="temp", source=TEMP_OWNER, filename="temp.py", function="temp_owner", arguments={}, grant=grant
+        )
+        assert result.ok, result
+        uid, owner, mode = result.value
+        assert (owner, mode) == (uid, 0o700)
+
+
 async def test_output_is_captured_apart_from_the_result(sandbox: Sandbox) -> None:
     result = await run(sandbox, "chatty")
     assert (result.ok, result.value, result.stdout, result.stderr) == (True, 1, "to stdout\n", "to stderr\n")
