@@ -19,6 +19,7 @@ import pytest
 
 from mcp_server.sandbox import CallResult, Limits, Sandbox, SandboxGrant, isolation_report
 from mcp_server.sandbox._calluser import CALL_GID, CALL_UID
+from mcp_server.sandbox._worker import peek
 
 pytestmark = pytest.mark.anyio
 
@@ -432,6 +433,18 @@ async def test_each_call_process_has_a_pid_namespace_of_its_own(sandbox: Sandbox
     own = {os.readlink(f"/proc/{pid}/ns/pid") for pid in zygotes}
     assert len(set(namespaces)) == len(namespaces) == sandbox.pool_size and not own & set(namespaces)
     assert {os.readlink(f"/proc/{pid}/ns/pid_for_children") for pid in zygotes} == own
+
+
+def test_a_pooled_process_peeks_at_its_request_without_taking_it() -> None:
+    """How a pooled call process sees whether its request is already there (then it skips its rehearsal)."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        assert peek(theirs.fileno(), wait=False) is None  # nothing yet: it would rehearse
+        ours.sendall(b"request")
+        assert peek(theirs.fileno(), wait=False) == peek(theirs.fileno(), wait=True) == b"r"
+        assert theirs.recv(64) == b"request"  # left where it was
+        ours.close()
+        assert peek(theirs.fileno(), wait=False) == peek(theirs.fileno(), wait=True) == b""  # the server hung up
 
 
 async def test_pooled_processes_get_ready_at_idle_priority_and_wait_at_their_normal_one(
