@@ -13,20 +13,15 @@ from __future__ import annotations
 import os
 import tempfile
 
-from mcp_server.sandbox import _calluser, _linux
+from mcp_server.sandbox import _linux
 
 _MIB = 1 << 20
 
 
 def mount_own(path: str, *, size_mb: int, files: int) -> None:
-    """Give this process its own mount namespace with a tmpfs of `size_mb` MiB and `files` files at `path`.
-
-    A root server's calls run as the call user: the tmpfs is made its own, so there is nothing to hand over.
-    """
+    """Give this process its own mount namespace with a tmpfs of `size_mb` MiB and `files` files at `path`."""
     _linux.private_mounts()
     options = f"size={size_mb * _MIB},nr_inodes={files + 1},mode=0700"  # + its root folder
-    if _calluser.applies():
-        options += f",uid={_calluser.CALL_UID},gid={_calluser.CALL_GID}"
     _linux.mount("funcsmith-tmp", path, "tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV, options)
 
 
