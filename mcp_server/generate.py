@@ -350,6 +350,9 @@ class _Run:
         n = attempt.number
         await self.report(n, "checking", "checking" if len(drafts) == 1 else f"checking {len(drafts)} candidates")
         verdicts = await self.generator.checker.check_all(drafts)
+        if any(v.empty for v in verdicts):  # raising on an empty text or list alone: take non-empty ones only
+            drafts = [d.non_empty(v.empty) if v.empty else d for d, v in zip(drafts, verdicts, strict=True)]
+            verdicts = await self.generator.checker.check_all(drafts)
         checked = [_Checked(d, v) for d, v in zip(drafts, verdicts, strict=True)]
         await self.report(n, "verifying", "running examples and generated inputs")
         members = self._choose(attempt, checked)

@@ -111,6 +111,9 @@ class Verdict:
     # The inputs every candidate runs (as JSON) and the outcome keys on them: equal pairs behave alike.
     inputs: str = ""
     behaviour: tuple[str, ...] = ()
+    # Per function, the parameters an empty text or list of which is all that made it raise: the function
+    # may take non-empty values only (see `Draft.non_empty`).
+    empty: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -286,12 +289,18 @@ class Checker:
         """`seen`: the other calls that returned (examples, shared inputs), which can show a function uses its input."""
         reported: dict[str, int] = {}
         runs: dict[str, list[tuple[dict[str, Any], Outcome]]] = {}
+        broke: dict[str, list[Mapping[str, Any]]] = {}
         for (entry, arguments), outcome in zip(generated, outcomes, strict=True):
             runs.setdefault(entry.name, []).append((arguments, outcome))
             problem = property_problem(entry, arguments, outcome)
+            if problem is not None:
+                broke.setdefault(entry.name, []).append(arguments)
             if problem is not None and reported.get(entry.name, 0) < _REPORTED:
                 reported[entry.name] = reported.get(entry.name, 0) + 1
                 verdict.fail(Failure.CODE, [problem])
+        for name, inputs in broke.items():
+            if empty := only_empty(inputs, runs[name]):
+                verdict.empty[name] = empty
         if keeps_data:  # a function that stores data may rightly answer "saved" to every input
             return
         for name, calls in runs.items():
@@ -395,6 +404,16 @@ def property_problem(entry: FunctionEntry, arguments: Mapping[str, Any], outcome
     if mismatch:
         return f"{call} returned {outcome.value!r}, which matches none of its responses: {mismatch[0]}"
     return None
+
+
+def only_empty(
+    broke: Sequence[Mapping[str, Any]], calls: Sequence[tuple[Mapping[str, Any], Outcome]]
+) -> tuple[str, ...]:
+    """The parameters whose empty text or list is in every input that broke a function, when it returned for a
+    non-empty value of each of them: `max(numbers)` raises on `[]` only. Empty otherwise."""
+    empty = set.intersection(*({k for k, v in arguments.items() if v in ("", [])} for arguments in broke))
+    answered = [a for a, o in calls if o.ok]
+    return tuple(sorted(k for k in empty if any(a.get(k) not in (None, "", []) for a in answered)))
 
 
 def trivial_problem(

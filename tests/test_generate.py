@@ -14,12 +14,14 @@ from typing import Any
 
 import mcp_types as types
 import pytest
+from jsonschema import Draft202012Validator
 
 from mcp_server.catalog import Catalog
 from mcp_server.draft import outvotes, same_value, telling
 from mcp_server.generate import Generator, Outcome, Progress
 from mcp_server.models import OllamaBackend
 from mcp_server.sandbox import Sandbox
+from mcp_server.tools import argument_problems
 from mcp_server.verify import Failure, everyday, generate_inputs
 from tests.fake_ollama import FakeOllama, recording
 from tests.mcp_helpers import handshake_client, stdio_params, texts
@@ -251,16 +253,35 @@ def test_generated_inputs_fit_an_object_schema_and_repeat() -> None:
     assert everyday({"type": "integer", "minimum": 5})["minimum"] == 5
 
 
+ROOT = 'import math\n\n\ndef root(x: float) -> float:\n    """The square root of x."""\n    return math.sqrt({})\n'
+
+
 async def test_an_undeclared_exception_on_valid_input_is_found_and_fixed(folder: Path, sandbox: Sandbox) -> None:
-    with FakeOllama(answers=["mean_unguarded", "mean_guarded"]) as fake:
-        outcome = await generator(folder, sandbox, fake).create("the mean of a list of numbers")
+    unguarded = _answer(ROOT.format("x"), "root", "x", "number", "number", (4, 2.0), (9, 3.0))
+    guarded = _answer(ROOT.format("max(x, 0)"), "root", "x", "number", "number", (4, 2.0), (9, 3.0))
+    with FakeOllama(answers=[unguarded, guarded]) as fake:
+        outcome = await generator(folder, sandbox, fake).create("the square root of a number")
         second = fake.chats()[1].body
-    assert outcome.published == ["mean"], outcome.problems
+    assert outcome.published == ["root"], outcome.problems
     first = outcome.attempts[0]
-    assert first.failure is Failure.CODE and first.examples_passed == first.examples_total == 1
+    assert first.failure is Failure.CODE and first.examples_passed == first.examples_total == 2
     feedback = second["messages"][-1]["content"]
-    assert "mean(numbers=[]) (a valid input for its parameters) raised ZeroDivisionError" in feedback
+    assert "(a valid input for its parameters) raised ValueError: math domain error" in feedback
     assert outcome.attempts[1].generated_inputs > 5
+
+
+async def test_a_function_raising_on_an_empty_list_alone_takes_non_empty_ones(folder: Path, sandbox: Sandbox) -> None:
+    """`sum(numbers) / len(numbers)` raises ZeroDivisionError on [] and on nothing else: it is published at once
+    with the list required to be non-empty, so its generated inputs leave [] out and the server refuses []."""
+    with FakeOllama(answers=["mean_unguarded"]) as fake:
+        outcome = await generator(folder, sandbox, fake).create("the mean of a list of numbers", attempts=1)
+    assert outcome.published == ["mean"], outcome.problems
+    assert outcome.attempts[0].generated_inputs > 5
+    spec = json.loads((folder / "mean.json").read_text())
+    assert spec["parameters"]["properties"]["numbers"]["minItems"] == 1
+    assert all(i["numbers"] for i in generate_inputs(spec["parameters"], 20))
+    (problem,) = argument_problems(Draft202012Validator(spec["parameters"]), {"numbers": []})
+    assert "numbers" in problem and "should be non-empty" in problem
 
 
 def _answer(
