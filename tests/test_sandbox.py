@@ -182,7 +182,35 @@ async def test_environment_is_scrubbed_and_home_is_the_data_folder(
     where = (await run(sandbox, "whoami")).value
     assert where["home"] == where["cwd"] == str(data_root / "hostile")
     assert where["pid"] == 1  # first process of its own PID namespace
-    assert eventually(lambda: not Path(where["tmp"]).exists()), "the scratch folder outlived its call"
+
+
+LEAVE_TEMP = (
+    "import os, tempfile\n"
+    "def leave():\n"
+    "    os.mkdir(tempfile.gettempdir() + '/left')\n"
+    "    with open(tempfile.gettempdir() + '/left/file', 'w') as f:\n"
+    "        f.write('x')\n"
+    "    return tempfile.gettempdir()\n"
+    "def listed():\n"
+    "    return [tempfile.gettempdir(), os.listdir(tempfile.gettempdir())]\n"
+)
+
+
+async def test_nothing_a_call_leaves_in_its_temp_folder_outlives_it(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A finished call's temp folder is kept for a later call only as it was made: empty (here its files were
+    on the call's own tmpfs); each later call finds its temp folder empty."""
+    for grant in (None, SandboxGrant(read_paths=(str(tmp_path),))):  # pooled calls, then cold ones
+        calls = {"module": "leave", "source": LEAVE_TEMP, "filename": "leave.py", "grant": grant}
+        left = await sandbox.call(function="leave", arguments={}, **calls)
+        assert left.ok, left
+        folder = Path(left.value)
+        assert not folder.exists() or not any(folder.iterdir())
+        seen = []
+        while str(folder) not in seen and len(seen) < 50:  # until a later call is given the same folder again
+            result = await sandbox.call(function="listed", arguments={}, **calls)
+            assert result.ok and result.value[1] == [], result
+            seen.append(result.value[0])
+        assert str(folder) in seen, "a finished call's temp folder was never used again"
 
 
 TEMP_OWNER = (

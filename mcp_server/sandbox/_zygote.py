@@ -35,6 +35,7 @@ the same supervisor, paying a whole interpreter start for each call.
 from __future__ import annotations
 
 import array
+import contextlib
 import functools
 import gc
 import itertools
@@ -43,6 +44,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -87,6 +89,8 @@ class Zygote:
         self.groups: CallGroups | None = None
         self.scratch, self.scratch_lock = _cleanup.make_scratch()
         self.scratch_path = str(self.scratch)
+        self.spare: list[str] = []  # temp folders that finished calls left as they were made (see keep_tmp)
+        self.euid = os.geteuid()
         self.cleaners: dict[int, int] = {}  # pidfd -> pid of each process removing what calls or dead zygotes left
         self.landlock_abi = _landlock.abi_version()
         self.layers: _worker.PoolLayers | OSError | None = None
@@ -252,7 +256,8 @@ class Zygote:
     def launch(self, call: WatchedCall, target: Callable[..., None], *, name: Role) -> None:
         """Make the call's temp folder and cgroup, fork its process, and watch its pipes and exit."""
         assert call.limits is not None
-        os.mkdir(call.tmp, 0o700)
+        with contextlib.suppress(FileExistsError):  # a spare one (see keep_tmp): new names are never taken
+            os.mkdir(call.tmp, 0o700)
         if self.groups is not None:
             call.group = self.groups.acquire()
             call.group.limit(call.limits.processes, call.limits.memory_mb)
@@ -294,12 +299,7 @@ class Zygote:
         call.close_output()
         if call.group is not None and self.groups is not None:
             self.groups.release(call.group)
-        try:
-            os.rmdir(call.tmp)  # empty in the usual case: the call's temp folder was its own tmpfs
-        except FileNotFoundError:
-            pass
-        except OSError:
-            self.clean([Path(call.tmp)])
+        self.keep_tmp(call.tmp)
         self.live.discard(call)
         if call.pooled:
             self.pooled.discard(call)
@@ -394,8 +394,27 @@ class Zygote:
                     sys.stderr.write(f"funcsmith sandbox: could not remove the stale cgroup {groups.base}: {exc}\n")
 
     def tmp(self) -> str:
-        """A new call's temp folder: a str, as pathlib's objects cost every call copied pages after the forks."""
-        return f"{self.scratch_path}/call-{next(self.serial)}"
+        """A call's temp folder, a spare one if there is one: a str, as pathlib's objects cost every call copied
+        pages after the forks."""
+        return self.spare.pop() if self.spare else f"{self.scratch_path}/call-{next(self.serial)}"
+
+    def keep_tmp(self, tmp: str) -> None:
+        """Keep a finished call's temp folder for a later call if the call left it as it was made: empty, the
+        zygote's own, 0700 (the usual case: the call's files were on a tmpfs of its own, gone with it). Making
+        and removing a folder per call is dear on a disk file system (ext4 looks for a free inode each time).
+        Anything else is removed, off the loop."""
+        try:
+            info = os.lstat(tmp)
+            with os.scandir(tmp) as entries:
+                empty = next(entries, None) is None
+        except FileNotFoundError:
+            return
+        except OSError:
+            empty = False
+        if empty and (info.st_uid, info.st_mode) == (self.euid, stat.S_IFDIR | 0o700):
+            self.spare.append(tmp)
+        else:
+            self.clean([Path(tmp)])
 
     def watch(self, fd: int, call: WatchedCall, events: int = _IN) -> None:
         self.poller.register(fd, events)
