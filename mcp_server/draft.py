@@ -101,7 +101,8 @@ class Draft:
         """The draft with every other candidate's examples added to its own, each once (CodeT's dual agreement).
 
         Independent candidates may name their parameters differently, so an example moves over by
-        position: the n-th function's k-th parameter. Candidates of another shape lend nothing.
+        position: the n-th function's k-th parameter. Candidates of another shape lend nothing, and an
+        example whose arguments do not fit this draft's parameters is left out.
         An example the draft already has (the same arguments and expected outcome) is not added again.
         """
         own = [_parameter_names(spec) for spec in self.specs]
@@ -115,6 +116,8 @@ class Draft:
                     arguments = example.get("parameters")
                     arguments = arguments if isinstance(arguments, Mapping) else {}
                     moved = {own[index][theirs.index(k)]: v for k, v in arguments.items() if k in theirs}
+                    if not _valid(self.specs[index].get("parameters"), moved):
+                        continue  # a text where this one takes a number: not a call it can be checked on
                     extra.setdefault(str(self.specs[index].get("name")), []).append({**example, "parameters": moved})
         return self.with_examples(extra)
 

@@ -17,7 +17,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from mcp_server.catalog import Catalog
-from mcp_server.draft import outvotes, same_value, telling
+from mcp_server.draft import outvotes, read, same_value, telling
 from mcp_server.generate import Generator, Outcome, Progress
 from mcp_server.models import OllamaBackend
 from mcp_server.sandbox import Sandbox
@@ -655,6 +655,18 @@ def _even(body: str, *examples: tuple[int, bool]) -> str:
     """A small model's answer for "check whether a number is even", with the code and examples given."""
     code = f'def is_even(number: int) -> bool:\n    """Whether the number is even."""\n    return {body}\n'
     return _answer(code, "is_even", "number", "integer", "boolean", *examples, description="Whether a number is even.")
+
+
+def test_pooled_examples_that_do_not_fit_the_parameters_are_left_out() -> None:
+    """One candidate of "check whether a number is prime" took a text: its example "cat" would make the
+    other's spec invalid (and stop it) if it moved over by position."""
+    prime = 'def is_prime(n: int) -> bool:\n    """Whether n is prime."""\n    return n > 1\n'
+    texts = 'def is_prime(word: str) -> bool:\n    """Whether it is prime."""\n    return False\n'
+    own = read(_answer(prime, "is_prime", "n", "integer", "boolean", (7, True)))
+    other = read(_answer(texts, "is_prime", "word", "string", "boolean", ("cat", False)))
+    fits = read(_answer(prime, "is_prime", "n", "integer", "boolean", (4, False)))
+    pooled = own.pooled([other, fits])
+    assert [e["parameters"] for e in pooled.specs[0]["examples"]] == [{"n": 7}, {"n": 4}]
 
 
 def test_examples_that_a_trivial_function_passes_tell_nothing() -> None:

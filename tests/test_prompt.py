@@ -190,3 +190,13 @@ def test_repair_marks_the_completion_without_leaking_example_values() -> None:
     note = repair.splitlines()[-2]
     assert note == f"Avoid: an example result did not match the code; {other}"
     assert "should return" not in repair
+
+
+def test_reordered_completions_hold_the_same_shots_in_other_orders() -> None:
+    """Each reordering is one more greedy candidate for a base model: the same tasks and the same ending."""
+    prompt = build_prompt("reverse a string", feedback=["the code was wrong"])
+    completions = (prompt.completion, *prompt.reordered)
+    assert len(set(completions)) == len(completions) == 4
+    firsts = [c.split("\n", 1)[0] for c in completions]
+    assert len(set(firsts)) == 4  # each starts with another task
+    assert all(sorted(c.split("Task: ")) == sorted(prompt.completion.split("Task: ")) for c in completions)
