@@ -551,7 +551,8 @@ def _shared_options() -> _Shared:
         type=_at_least_one,
         metavar="N",
         help="independent answers per attempt, run on the same inputs; for small models (the embedded 270M, "
-        "Ollama tags of 1B or less) two of them must agree (default: 3 for those small models, else 1)",
+        "Ollama tags of 1B or less) two of them must agree (default: 5 for the embedded model, 3 for small Ollama "
+        "models, else 1)",
     )
     return _Shared(verbosity, catalogue, sandbox, model, attempts)
 

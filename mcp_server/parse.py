@@ -377,6 +377,7 @@ def reconcile(
     if function is None:
         return result, tuple(notes)
     result["parameters"] = _reconcile_parameters(function, result.get("parameters"), notes)
+    _items_from_examples(result, notes)
     if "responses" not in result:
         response = _schema_of(function.returns) if function.returns is not None else None
         if response is not None:
@@ -384,6 +385,31 @@ def reconcile(
             notes.append(f"added responses {[response]} from the return annotation")
     _reconcile_errors(function, tree, result, notes)
     return result, tuple(notes)
+
+
+_ITEM_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def _items_from_examples(spec: dict[str, Any], notes: list[str]) -> None:
+    """Give a list parameter with no item type (`numbers: list`) the one type its examples' items share.
+
+    Without it any JSON value is a valid item, so generated inputs such as `[null]` or `[{}]` make every
+    such function raise, right or wrong; with it, a client also sees what the list holds. Whole numbers
+    beside fractions make a list of numbers.
+    """
+    properties = spec.get("parameters", {}).get("properties", {})
+    examples = [e.get("parameters") for e in spec.get("examples") or [] if isinstance(e, dict)]
+    for name, prop in properties.items():
+        if not isinstance(prop, dict) or prop.get("type") != "array" or "items" in prop:
+            continue
+        values = [e[name] for e in examples if isinstance(e, dict) and name in e]
+        if not values or not all(isinstance(v, list) for v in values):
+            continue
+        kinds = {_ITEM_TYPES.get(type(item)) for value in values for item in value}
+        kinds = {"number"} if kinds == {"integer", "number"} else kinds
+        if len(kinds) == 1 and None not in kinds:
+            prop["items"] = {"type": kinds.pop()}
+            notes.append(f"parameter {name!r}: items set to {prop['items']!r} (its examples' items)")
 
 
 def _find_function(

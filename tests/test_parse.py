@@ -515,3 +515,23 @@ def test_reconcile_parse_output_end_to_end() -> None:
         "required: ['radius', 'precision'] -> ['radius'] (parameters without defaults)",
         "added errors ['NegativeRadiusError'] raised by the code",
     )
+
+
+def test_reconcile_types_a_bare_list_by_its_examples_items() -> None:
+    """`numbers: list` admits any item, so generated `[null]` would break right code; its examples say numbers."""
+    code = "def biggest(numbers: list, counts: list, words: list, mixed: list) -> int:\n    return max(numbers)\n"
+    spec = {
+        "name": "biggest",
+        "parameters": {"type": "object", "properties": {}},
+        "examples": [
+            {"parameters": {"numbers": [1, 2.5], "counts": [1], "words": ["a"], "mixed": [1, "a"]}, "result": 2.5},
+            {"parameters": {"numbers": [4], "counts": [3, 0], "words": [], "mixed": []}, "result": 4},
+        ],
+    }
+    fixed, notes = reconcile(code, spec)
+    properties = fixed["parameters"]["properties"]
+    assert properties["numbers"] == {"type": "array", "items": {"type": "number"}}
+    assert properties["counts"] == {"type": "array", "items": {"type": "integer"}}
+    assert properties["words"] == {"type": "array", "items": {"type": "string"}}
+    assert properties["mixed"] == {"type": "array"}  # items of two kinds: left as the code says
+    assert "parameter 'numbers': items set to {'type': 'number'} (its examples' items)" in notes
