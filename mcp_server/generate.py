@@ -436,9 +436,7 @@ class _Run:
             tried.agreeing = agreeing
             chosen = await self._vote(tried, draft, verdict, follow_up=number == 0)
             if chosen is not None:
-                if tried is not attempt:
-                    attempt.answer, attempt.agreeing = tried.answer, agreeing
-                    attempt.repairs.extend(member.draft.repairs)
+                attempt.answer, attempt.agreeing, attempt.repairs = tried.answer, agreeing, list(member.draft.repairs)
                 return chosen
         return None
 
