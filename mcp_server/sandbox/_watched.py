@@ -16,12 +16,14 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_server.sandbox import _wire, _worker
 from mcp_server.sandbox._model import Limits
 from mcp_server.sandbox._wire import Mark, Reply, Stop
+
+if TYPE_CHECKING:
+    from mcp_server.sandbox._cgroup import Slot
 
 #: How long the pipes of an exited call process may stay open (held by something outside its namespace).
 LINGER_S = 0.2
@@ -35,7 +37,7 @@ class WatchedCall:
         self.call_id = call_id  # 0 for a pooled call (the server names it by pid)
         self.tmp = tmp
         self.limits = limits  # known ahead for a pooled call; from the request for a cold one
-        self.group: Path | None = None
+        self.group: Slot | None = None
         self.request = bytearray()
         self.started = False  # the request has reached the call process: the clock runs
         self.idle = False  # a pooled call process gets ready at idle priority; it gets its normal one back to wait
