@@ -24,7 +24,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import anyio
@@ -114,12 +114,8 @@ async def run(tasks: Sequence[DevTask], candidates: int) -> list[Row]:
             examples.extend(e for spec in draft.specs[:1] for e in checkable(spec.get("examples")))
         counted, right, echoes = judge(task, examples)
         rows.append(Row(task.words, candidates, counted, right, echoes, time.perf_counter() - started))
-        print(f"bench.predictions: {json.dumps(_json(rows[-1]))}", file=sys.stderr, flush=True)
+        print(f"bench.predictions: {json.dumps(asdict(rows[-1]))}", file=sys.stderr, flush=True)
     return rows
-
-
-def _json(row: Row) -> dict[str, Any]:
-    return {f: getattr(row, f) for f in Row.__slots__}
 
 
 def table(rows: Sequence[Row]) -> str:
@@ -144,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelError as exc:
         print(f"bench.predictions: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps([_json(r) for r in rows], indent=2) if args.json else table(rows))
+    print(json.dumps([asdict(r) for r in rows], indent=2) if args.json else table(rows))
     return 0
 
 

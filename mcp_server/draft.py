@@ -19,6 +19,7 @@ from jsonschema.exceptions import SchemaError
 from mcp_server.models import Generation, ModelBackend, ProgressCallback
 from mcp_server.parse import parse_answer, reconcile
 from mcp_server.prompt import Prompt
+from mcp_server.spec import schema_types
 
 NO_BLOCKS = "the answer needs one ```python block and one ```function_spec block per function"
 
@@ -126,8 +127,7 @@ def _non_empty(schema: Any) -> Any:
     """A parameter's schema that admits no empty text or list."""
     if not isinstance(schema, Mapping):
         return schema
-    kinds = schema.get("type")
-    kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+    kinds = schema_types(schema)
     narrowed = dict(schema)
     if "string" in kinds:
         narrowed["minLength"] = max(1, int(schema.get("minLength", 0)))
@@ -203,7 +203,7 @@ def outvotes(passed: Sequence[Mapping[str, Any]], failed: int) -> bool:
 
     They must tell right code from wrong, be at least two, and be at least half as many as the failed ones.
     """
-    return telling(list(passed)) and len(passed) >= _PASSES and len(passed) * _FAILS_PER_PASS >= failed
+    return telling(passed) and len(passed) >= _PASSES and len(passed) * _FAILS_PER_PASS >= failed
 
 
 async def write(

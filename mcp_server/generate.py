@@ -351,6 +351,7 @@ class _Run:
         await self.report(n, "checking", "checking" if len(drafts) == 1 else f"checking {len(drafts)} candidates")
         verdicts = await self.generator.checker.check_all(drafts)
         if any(v.empty for v in verdicts):  # raising on an empty text or list alone: take non-empty ones only
+            # All of them again, not only the narrowed: candidates are compared on inputs they all ran.
             drafts = [d.non_empty(v.empty) if v.empty else d for d, v in zip(drafts, verdicts, strict=True)]
             verdicts = await self.generator.checker.check_all(drafts)
         checked = [_Checked(d, v) for d, v in zip(drafts, verdicts, strict=True)]
@@ -432,7 +433,7 @@ class _Run:
             key=lambda scored: -scored[0][1] * scored[2].examples_passed,
         )
         for number, ((member, agreeing), draft, verdict) in enumerate(scored):
-            tried = attempt if number == 0 else Attempt(attempt.number, agreeing=agreeing)
+            tried = attempt if number == 0 else Attempt(attempt.number)
             tried.agreeing = agreeing
             chosen = await self._vote(tried, draft, verdict, follow_up=number == 0)
             if chosen is not None:

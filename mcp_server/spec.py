@@ -129,6 +129,12 @@ def is_builtin_exception(name: str) -> bool:
     return isinstance(value, type) and issubclass(value, BaseException)
 
 
+def schema_types(schema: Mapping[str, Any]) -> set[Any]:
+    """The JSON types a schema's `type` names: one, a list of them, or none (an empty set)."""
+    kinds = schema.get("type")
+    return set(kinds) if isinstance(kinds, list) else {kinds} - {None}
+
+
 def json_path(parts: Iterable[str | int]) -> str:
     """`examples[1].parameters` from ('examples', 1, 'parameters')."""
     text = ""

@@ -32,6 +32,7 @@ from mcp_server.catalog import Diagnostic, FunctionEntry, check_module
 from mcp_server.draft import Draft, checkable, same_value
 from mcp_server.publish import module_stem
 from mcp_server.sandbox import CallResult
+from mcp_server.spec import schema_types
 from mcp_server.tools import Runner
 
 logger = logging.getLogger(__name__)
@@ -293,9 +294,10 @@ class Checker:
         for (entry, arguments), outcome in zip(generated, outcomes, strict=True):
             runs.setdefault(entry.name, []).append((arguments, outcome))
             problem = property_problem(entry, arguments, outcome)
-            if problem is not None:
-                broke.setdefault(entry.name, []).append(arguments)
-            if problem is not None and reported.get(entry.name, 0) < _REPORTED:
+            if problem is None:
+                continue
+            broke.setdefault(entry.name, []).append(arguments)
+            if reported.get(entry.name, 0) < _REPORTED:
                 reported[entry.name] = reported.get(entry.name, 0) + 1
                 verdict.fail(Failure.CODE, [problem])
         for name, inputs in broke.items():
@@ -506,8 +508,7 @@ def everyday(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     bounded = {key: everyday(value) for key, value in schema.items()}
-    kinds = bounded.get("type")
-    kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+    kinds = schema_types(bounded)
     for kind, (low, high) in _BOUNDS.items():
         if kind in kinds:
             if "minimum" not in bounded and "exclusiveMinimum" not in bounded:
