@@ -32,12 +32,13 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from bench.predictions import DEV_TASKS
 from mcp_server.catalog import Catalog, FunctionEntry
 from mcp_server.codecheck import inspect_module
 from mcp_server.draft import same_value
@@ -99,6 +100,9 @@ TASKS = (
 )
 
 
+# Development tasks, kept apart from these, with reference cases from their reference functions.
+DEV = tuple(Task(d.words, tuple(Case(a, d.reference(*a)) for a in d.inputs)) for d in DEV_TASKS)
+
 _REASON = 160  # characters of the first problem shown in the table; --json keeps it whole
 
 
@@ -157,20 +161,22 @@ class Row:
         }
 
 
-async def check(sandbox: Sandbox, entry: FunctionEntry, cases: Sequence[Case], data_dir: Path) -> list[str]:
-    """The reference cases the function gets wrong, each said as call -> got, expected."""
-    names = inspect_module(entry.source, f"{entry.module}.py").functions[entry.name].parameters
+async def check(
+    sandbox: Sandbox, source: str, module: str, function: str, cases: Sequence[Case], data_dir: Path
+) -> list[str]:
+    """The reference cases `function` of `source` gets wrong, each said as call -> got, expected."""
+    names = inspect_module(source, f"{module}.py").functions[function].parameters
     wrong = []
     for case in cases:
-        call = f"{entry.name}{case.arguments!r}"
+        call = f"{function}{case.arguments!r}"
         if len(case.arguments) > len(names):
             wrong.append(f"{call}: it takes {len(names)} argument(s)")
             continue
         result = await sandbox.call(
-            module=entry.module,
-            source=entry.source,
-            filename=f"{entry.module}.py",
-            function=entry.name,
+            module=module,
+            source=source,
+            filename=f"{module}.py",
+            function=function,
             arguments=dict(zip(names, case.arguments, strict=False)),
             data_dir=data_dir,
         )
@@ -191,6 +197,7 @@ class Run:
     agreement: bool
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
+    votes: list[dict[str, Any]]  # with `--votes`: every examples vote, judged on the reference cases
 
     def conditions(self) -> str:
         agree = "two must agree" if self.agreement else "no agreement needed"
@@ -201,11 +208,13 @@ class Run:
         )
 
 
-async def run(tasks: Sequence[Task], attempts: int, candidates: int | None = None) -> Run:
+async def run(tasks: Sequence[Task], attempts: int, candidates: int | None = None, judge_votes: bool = False) -> Run:
     """Every task through the pipeline on one model, then its reference cases.
 
-    `candidates` None leaves the count to the pipeline's default for the embedded model.
+    `candidates` None leaves the count to the pipeline's default for the embedded model; `judge_votes`
+    runs the code of every examples vote on the reference cases too.
     """
+    votes: list[dict[str, Any]] = []
     load_before = os.getloadavg()
     backend = CountedBackend()
     started = time.perf_counter()
@@ -228,11 +237,30 @@ async def run(tasks: Sequence[Task], attempts: int, candidates: int | None = Non
                 outcome = await generator.create(task.words)
                 wall = time.perf_counter() - began
                 entry = catalog.get(outcome.published[0]) if outcome.published else None
-                wrong = await check(sandbox, entry, task.cases, folder / "reference") if entry is not None else []
+                wrong = []
+                if entry is not None:
+                    reference = folder / "reference"
+                    wrong = await check(sandbox, entry.source, entry.module, entry.name, task.cases, reference)
                 rows.append(_row(task, outcome, backend.answers - asked, entry, wrong, wall))
                 # Each task as it ends, on stderr: a long run shows its progress and a cut-off run keeps its rows.
                 print(f"bench.generate: {json.dumps(rows[-1].as_json())}", file=sys.stderr, flush=True)
-    return Run(rows, load_seconds, count, agreement, load_before, os.getloadavg())
+                if judge_votes:
+                    votes.extend(await _judged_votes(sandbox, task, outcome, folder / "reference"))
+    return Run(rows, load_seconds, count, agreement, load_before, os.getloadavg(), votes)
+
+
+async def _judged_votes(sandbox: Sandbox, task: Task, outcome: Outcome, data_dir: Path) -> list[dict[str, Any]]:
+    """Every examples vote of the task's attempts beside whether the judged code passes the reference cases:
+    what a rule for trusting a small model's examples can be worked out on (with `--dev`, not the bench's tasks)."""
+    judged = []
+    for attempt in outcome.attempts:
+        for vote in attempt.votes:
+            wrong = await check(sandbox, vote.code, "judged", vote.function, task.cases, data_dir)
+            row = {"task": task.words, "attempt": attempt.number, **asdict(vote), "correct": not wrong}
+            del row["code"]
+            judged.append(row)
+            print(f"bench.generate vote: {json.dumps(row)}", file=sys.stderr, flush=True)
+    return judged
 
 
 def _row(task: Task, outcome: Outcome, answers: int, entry: FunctionEntry | None, wrong: list[str], wall: float) -> Row:
@@ -309,19 +337,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="independent answers per attempt (default: the pipeline's default for the embedded model)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a Markdown table")
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="the development tasks of bench.predictions instead of the bench's, their cases from its references",
+    )
+    parser.add_argument(
+        "--votes", action="store_true", help="also judge the code of every examples vote on the reference cases"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    chosen = [t for t in TASKS if not args.tasks or any(word in t.words for word in args.tasks)]
+    tasks = DEV if args.dev else TASKS
+    chosen = [t for t in tasks if not args.tasks or any(word in t.words for word in args.tasks)]
     if not chosen:
         print(f"bench.generate: no bench task matches {args.tasks}", file=sys.stderr)
         return 2
     try:
-        done = anyio.run(run, chosen, args.attempts, args.candidates)
+        done = anyio.run(run, chosen, args.attempts, args.candidates, args.votes)
     except ModelError as exc:
         print(f"bench.generate: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        shown = {"conditions": done.conditions(), "tasks": [r.as_json() for r in done.rows]}
+        shown = {"conditions": done.conditions(), "tasks": [r.as_json() for r in done.rows], "votes": done.votes}
         print(json.dumps(shown, indent=2))
     else:
         print(table(done.rows, done.conditions()))

@@ -38,6 +38,7 @@ from mcp_server.prompt import build_prompt
 class DevTask:
     words: str
     reference: Callable[..., Any]
+    inputs: tuple[tuple[Any, ...], ...]  # arguments of the reference cases, for `bench.generate --dev`
 
 
 def _digits(text: str) -> int:
@@ -49,28 +50,44 @@ def _leap(year: int) -> bool:
 
 
 DEV_TASKS = (
-    DevTask("cube a number", lambda x: x**3),
-    DevTask("check whether a number is negative", lambda x: x < 0),
-    DevTask("get the last character of a string", lambda text: text[-1]),
-    DevTask("double a number", lambda x: x * 2),
-    DevTask("count the digits in a string", _digits),
-    DevTask("convert hours to minutes", lambda hours: hours * 60),
-    DevTask("check whether a number is divisible by 3", lambda x: x % 3 == 0),
-    DevTask("compute the product of a list of numbers", math.prod),
-    DevTask("capitalize the first letter of a word", lambda word: word[:1].upper() + word[1:]),
-    DevTask("count the spaces in a text", lambda text: text.count(" ")),
-    DevTask("compute the perimeter of a square from the length of its side", lambda side: 4 * side),
-    DevTask("convert inches to centimetres", lambda inches: inches * 2.54),
-    DevTask("check whether a year is a leap year", _leap),
-    DevTask("get the number of items in a list", len),
-    DevTask("compute the average of two numbers", lambda a, b: (a + b) / 2),
-    DevTask("check whether a string starts with a capital letter", lambda text: text[:1].isupper()),
-    DevTask("raise a number a to the power b", lambda a, b: a**b),
-    DevTask("remove the vowels from a text", lambda text: "".join(c for c in text if c.lower() not in "aeiou")),
-    DevTask("get the last element of a list", lambda items: items[-1]),
-    DevTask("count the even numbers in a list", lambda numbers: sum(1 for n in numbers if n % 2 == 0)),
-    DevTask("compute the remainder of a divided by b", lambda a, b: a % b),
-    DevTask("swap the case of each letter in a string", str.swapcase),
+    DevTask("cube a number", lambda x: x**3, ((2,), (-3,), (0,))),
+    DevTask("check whether a number is negative", lambda x: x < 0, ((-4,), (3,), (0,))),
+    DevTask("get the last character of a string", lambda text: text[-1], (("hello",), ("a b",))),
+    DevTask("double a number", lambda x: x * 2, ((4,), (-1.5,), (0,))),
+    DevTask("count the digits in a string", _digits, (("a1b22",), ("none",), ("2024",))),
+    DevTask("convert hours to minutes", lambda hours: hours * 60, ((2,), (0.5,), (0,))),
+    DevTask("check whether a number is divisible by 3", lambda x: x % 3 == 0, ((9,), (10,), (0,))),
+    DevTask("compute the product of a list of numbers", math.prod, (([2, 3, 4],), ([5],), ([1, -2],))),
+    DevTask(
+        "capitalize the first letter of a word",
+        lambda word: word[:1].upper() + word[1:],
+        (("hello",), ("World",), ("x",)),
+    ),
+    DevTask("count the spaces in a text", lambda text: text.count(" "), (("a b c",), ("none",), (" x ",))),
+    DevTask("compute the perimeter of a square from the length of its side", lambda side: 4 * side, ((3,), (0.5,))),
+    DevTask("convert inches to centimetres", lambda inches: inches * 2.54, ((1,), (10,), (0,))),
+    DevTask("check whether a year is a leap year", _leap, ((2024,), (1900,), (2000,), (2023,))),
+    DevTask("get the number of items in a list", len, (([1, 2, 3],), ([],), (["a"],))),
+    DevTask("compute the average of two numbers", lambda a, b: (a + b) / 2, ((2, 4), (1, 2), (-3, 3))),
+    DevTask(
+        "check whether a string starts with a capital letter",
+        lambda text: text[:1].isupper(),
+        (("Hello",), ("hello",), ("",)),
+    ),
+    DevTask("raise a number a to the power b", lambda a, b: a**b, ((2, 3), (5, 0), (3, 2))),
+    DevTask(
+        "remove the vowels from a text",
+        lambda text: "".join(c for c in text if c.lower() not in "aeiou"),
+        (("banana",), ("sky",), ("Apple pie",)),
+    ),
+    DevTask("get the last element of a list", lambda items: items[-1], (([1, 2, 3],), (["a"],))),
+    DevTask(
+        "count the even numbers in a list",
+        lambda numbers: sum(1 for n in numbers if n % 2 == 0),
+        (([1, 2, 3, 4],), ([],), ([7],)),
+    ),
+    DevTask("compute the remainder of a divided by b", lambda a, b: a % b, ((7, 3), (6, 2), (1, 5))),
+    DevTask("swap the case of each letter in a string", str.swapcase, (("Hello",), ("ABC def",))),
 )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +65,19 @@ class Progress:
 OnProgress = Callable[[Progress], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """How the pooled examples judged one function of an agreeing group's code: what a person (or the
+    bench) needs to see why a small model's code was trusted or not."""
+
+    function: str
+    code: str
+    agreeing: int  # candidates in the group
+    passed: tuple[Mapping[str, Any], ...]
+    failed: tuple[Mapping[str, Any], ...]
+    trusted: bool
+
+
 @dataclass(slots=True)
 class Attempt:
     number: int
@@ -82,6 +94,7 @@ class Attempt:
     tokens: int = 0
     answer: str = ""
     cut: bool = False  # the model did not see a whole prompt of this attempt (or may not have)
+    votes: list[Vote] = field(default_factory=list)  # every group's examples vote, in the order judged
 
 
 @dataclass(slots=True)
@@ -436,6 +449,8 @@ class _Run:
             tried = attempt if number == 0 else Attempt(attempt.number)
             tried.agreeing = agreeing
             chosen = await self._vote(tried, draft, verdict, follow_up=number == 0)
+            if tried is not attempt:
+                attempt.votes.extend(tried.votes)
             if chosen is not None:
                 attempt.answer, attempt.agreeing, attempt.repairs = tried.answer, agreeing, list(member.draft.repairs)
                 return chosen
@@ -474,14 +489,17 @@ class _Run:
         if not verdict.sound or any(self._users(draft, f) for f in verdict.example_failures):
             attempt.problems, attempt.failure = verdict.problems, verdict.failure or Failure.CODE
             return None
-        failed = Counter(f.function for f in verdict.example_failures)
         numbered = draft.numbered()
         untrusted = []
         for name in draft.names:
             passed = [e for (f, i), e in numbered.items() if f == name and not _failed(verdict, f, i)]
-            trusted = outvotes(passed, failed[name]) if self.small else not failed[name]
-            if not trusted and (self.small or failed[name] or passed):
+            failed = [e for (f, i), e in numbered.items() if f == name and _failed(verdict, f, i)]
+            trusted = outvotes(passed, len(failed)) if self.small else not failed
+            if not trusted and (self.small or failed or passed):
                 untrusted.append(name)
+            if draft.code is not None and (passed or failed):
+                vote = Vote(name, draft.code, attempt.agreeing, tuple(passed), tuple(failed), trusted)
+                attempt.votes.append(vote)
         return untrusted
 
     def _users(self, draft: Draft, failure: ExampleFailure) -> bool:

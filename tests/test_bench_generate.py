@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.generate import TASKS, Case, Row, Task, _row, check, table
+from bench.generate import DEV, TASKS, Case, Row, Task, _row, check, table
 from mcp_server.catalog import Catalog
 from mcp_server.generate import Attempt, Outcome
 from mcp_server.sandbox import Sandbox
@@ -20,6 +20,13 @@ def test_the_bench_holds_twenty_everyday_tasks_each_with_reference_cases() -> No
     assert all(len(t.cases) >= 2 for t in TASKS)
 
 
+def test_the_development_tasks_take_their_cases_from_their_references() -> None:
+    assert len(DEV) >= 20 and not {t.words for t in DEV} & {t.words for t in TASKS}
+    assert all(len(t.cases) >= 2 for t in DEV)
+    (cube,) = [t for t in DEV if t.words == "cube a number"]
+    assert cube.cases[0] == Case((2,), 8)
+
+
 async def test_reference_cases_judge_a_published_function(catalog: Path, tmp_path: Path) -> None:
     loaded = Catalog(catalog)
     loaded.load()
@@ -29,9 +36,10 @@ async def test_reference_cases_judge_a_published_function(catalog: Path, tmp_pat
     data = tmp_path / "reference"
     data.mkdir()
     async with Sandbox(tmp_path / "data") as sandbox:
-        assert await check(sandbox, add, [Case((2, 3), 5), Case((2.5,), 2.5)], data) == []
-        wrong = await check(sandbox, add, [Case((2, 3), 6), Case((1, 2, 3), 6)], data)
-        failed = await check(sandbox, divide, [Case((1, 0), 0)], data)
+        adding = (add.source, add.module, add.name)
+        assert await check(sandbox, *adding, [Case((2, 3), 5), Case((2.5,), 2.5)], data) == []
+        wrong = await check(sandbox, *adding, [Case((2, 3), 6), Case((1, 2, 3), 6)], data)
+        failed = await check(sandbox, divide.source, divide.module, divide.name, [Case((1, 0), 0)], data)
     assert wrong == ["add(2, 3) -> 5, expected 6", "add(1, 2, 3): it takes 2 argument(s)"]
     assert len(failed) == 1 and failed[0].startswith("divide(1, 0) raised ") and "cannot divide 1 by zero" in failed[0]
 
