@@ -30,6 +30,7 @@ from typing import Any
 import anyio
 
 from mcp_server.draft import checkable, same_value, write
+from mcp_server.draft import echoes as is_echo
 from mcp_server.models import LlamaCppBackend, ModelError
 from mcp_server.prompt import build_prompt
 
@@ -114,7 +115,7 @@ def judge(task: DevTask, examples: Sequence[dict[str, Any]]) -> tuple[int, int, 
             continue
         counted += 1
         right += same_value(expected, example["result"])
-        echoes += any(same_value(example["result"], value) for value in arguments)
+        echoes += is_echo(example)
     return counted, right, echoes
 
 

@@ -190,20 +190,42 @@ def telling(examples: Any) -> bool:
     )
 
 
-# A small model's predicted example results are mostly wrong (`python -m bench.predictions`: the
-# embedded 270M predicted 25 of 126 right on 22 development tasks apart from the generation bench's,
-# most of those 25 booleans), so an example that code fails says little; one it passes, predicted
-# apart from that code, says much more.
-_PASSES = 2  # distinct passed examples needed at least
-_FAILS_PER_PASS = 2  # examples it may fail per example it passes
+def echoes(example: Mapping[str, Any]) -> bool:
+    """Whether an example's result is one of its arguments handed back unchanged ("go" -> "go")."""
+    parameters = example.get("parameters")
+    values = parameters.values() if isinstance(parameters, Mapping) else ()
+    return "result" in example and any(same_value(example["result"], value) for value in values)
 
 
-def outvotes(passed: Sequence[Mapping[str, Any]], failed: int) -> bool:
+# A small model's predicted example results are mostly wrong, so an example that code fails says little;
+# one it passes, predicted apart from that code, says more, but not every kind. On the development tasks
+# (`python -m bench.generate --dev --votes`: 22 everyday tasks apart from the bench's, every vote's code
+# run on reference cases) the embedded 270M's predicted values passed right code 14% of the time and
+# wrong code 7%; its true/false guesses passed wrong code 30% and right code 50% (one wrong function
+# was published on two of them), and an argument handed back passed right code 2 times in 20. So only
+# predicted values that are not a copied argument vouch for code, and a copied one counts against nothing.
+_PASSES = 2  # distinct vouching examples needed at least
+_FAILS_PER_PASS = 2  # examples it may fail per vouching example it passes
+
+
+def vouches(example: Mapping[str, Any]) -> bool:
+    """Whether a small model's predicted example, passed, is evidence for the code: a value, not a true/false
+    guess or an argument handed back."""
+    return "result" in example and not isinstance(example["result"], bool) and not echoes(example)
+
+
+def outvotes(
+    passed: Sequence[Mapping[str, Any]], failed: Sequence[Mapping[str, Any]], users: Collection[str] = ()
+) -> bool:
     """Whether the examples a small model's code passes outweigh the `failed` ones it contradicts.
 
-    They must tell right code from wrong, be at least two, and be at least half as many as the failed ones.
+    Those that vouch (see `vouches`; the user's examples, keyed as in `users`, always do) must tell right
+    code from wrong, be at least two, and be at least half as many as the failed ones that are not an
+    argument handed back.
     """
-    return telling(passed) and len(passed) >= _PASSES and len(passed) * _FAILS_PER_PASS >= failed
+    vouching = [e for e in passed if example_key(e) in users or vouches(e)]
+    against = [e for e in failed if not echoes(e)]
+    return telling(vouching) and len(vouching) >= _PASSES and len(vouching) * _FAILS_PER_PASS >= len(against)
 
 
 async def write(

@@ -420,9 +420,9 @@ class _Run:
         if not self.small or not untold:
             return False
         attempt.problems = [
-            f"the examples of {name} are passed by a function that returns one value for every call, or an "
-            "argument unchanged, too: they cannot tell right code from wrong, and a small model's agreement "
-            "alone is not trusted"
+            f"the examples of {name} cannot tell right code from wrong: a function that returns one value for "
+            "every call, or an argument unchanged, passes them too, or they are true or false results or copied "
+            "arguments, which a small model guesses; and a small model's agreement alone is not trusted"
             for name in untold
         ]
         attempt.failure = Failure.WEAK
@@ -494,7 +494,7 @@ class _Run:
         for name in draft.names:
             passed = [e for (f, i), e in numbered.items() if f == name and not _failed(verdict, f, i)]
             failed = [e for (f, i), e in numbered.items() if f == name and _failed(verdict, f, i)]
-            trusted = outvotes(passed, len(failed)) if self.small else not failed
+            trusted = outvotes(passed, failed, self.user_checks) if self.small else not failed
             if not trusted and (self.small or failed or passed):
                 untrusted.append(name)
             if draft.code is not None and (passed or failed):

@@ -411,7 +411,7 @@ async def test_a_wrong_example_is_outvoted_by_examples_the_agreeing_code_passes(
         )
     assert outcome.published == ["celsius_to_fahrenheit"], outcome.problems
     examples = json.loads((folder / "celsius_to_fahrenheit.json").read_text())["examples"]
-    assert [(e["parameters"], e["result"]) for e in examples] == [({"celsius": 0}, 32), ({"celsius": -40}, -40)]
+    assert [(e["parameters"], e["result"]) for e in examples] == [({"celsius": 0}, 32), ({"celsius": 10}, 50)]
     assert outcome.attempts[0].examples_passed == outcome.attempts[0].examples_total == 2
 
 
@@ -475,7 +475,32 @@ async def test_a_small_models_passed_examples_outweigh_twice_as_many_failed(fold
     assert outcome.published == ["celsius_to_fahrenheit"], outcome.problems
     examples = json.loads((folder / "celsius_to_fahrenheit.json").read_text())["examples"]
     assert [(e["parameters"], e["result"]) for e in examples] == [({"celsius": 100}, 212), ({"celsius": 0}, 32)]
-    assert not outvotes([examples[0]], 0) and outvotes(examples, 4) and not outvotes(examples, 5)
+    fails = [{"parameters": {"celsius": c}, "result": 999} for c in range(5)]
+    assert not outvotes([examples[0]], []) and outvotes(examples, fails[:4]) and not outvotes(examples, fails)
+
+
+async def test_a_small_models_true_or_false_predictions_vouch_for_nothing(folder: Path, sandbox: Sandbox) -> None:
+    """Three candidates agree on the wrong parity, and the model's own true/false guesses pass it twice: on the
+    development tasks (`python -m bench.generate --dev --votes`) such guesses passed wrong code 30% of the time
+    and right code 50%, so they are no evidence, and nothing is published (a follow-up brings no more)."""
+    wrong = _even("number % 2 == 1", (3, True), (8, False), (5, True))
+    with FakeOllama(answers=[wrong, wrong, wrong, "I cannot think of more examples.\n"], models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
+            "check whether a number is even", attempts=1
+        )
+    assert not outcome.published
+    assert outcome.failure is Failure.WEAK, outcome.problems
+    assert "true or false" in outcome.problems[0]
+
+
+def test_an_echoed_prediction_counts_neither_way() -> None:
+    """A predicted result that hands an argument back ("go" -> "go") was right 2 times in 20 for right code
+    on the development tasks: it neither vouches for code nor counts against it."""
+    passed = [{"parameters": {"text": "ab"}, "result": "ba"}, {"parameters": {"text": "cat"}, "result": "tac"}]
+    echoes = [{"parameters": {"text": t}, "result": t} for t in ("go", "sun", "hi", "cat", "dog")]
+    assert outvotes(passed, echoes) and outvotes(passed, echoes[:1] * 4 + [{"parameters": {}, "result": 1}] * 4)
+    assert not outvotes(passed, [{"parameters": {}, "result": 1}] * 5)
+    assert not outvotes([passed[0], echoes[0], echoes[1]], [])
 
 
 async def test_a_users_example_is_never_outvoted(folder: Path, sandbox: Sandbox) -> None:
@@ -696,15 +721,12 @@ async def test_a_small_models_agreement_on_examples_that_tell_nothing_publishes_
 
 
 async def test_a_small_model_publishes_once_its_examples_tell_right_from_wrong(folder: Path, sandbox: Sandbox) -> None:
-    right = _even("number % 2 == 0", (4, True))
-    with FakeOllama(
-        answers=[right] * 3 + [_even("number % 2 == 0", (4, True), (3, False))], models=["gemma3:1b"]
-    ) as fake:
-        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
-            "check whether a number is even", attempts=1
-        )
-    assert outcome.published == ["is_even"], outcome.problems
-    assert len(json.loads((folder / "is_even.json").read_text())["examples"]) == 2  # 4 -> True once
+    """One example (2 -> 4) cannot tell doubling from squaring; the follow-up's second one (3 -> 6) can."""
+    right = _double("n * 2", (2, 4))
+    with FakeOllama(answers=[right] * 3 + [_double("n * 2", (2, 4), (3, 6))], models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create("double a whole number", attempts=1)
+    assert outcome.published == ["double"], outcome.problems
+    assert len(json.loads((folder / "double.json").read_text())["examples"]) == 2  # 2 -> 4 once
 
 
 def _double(body: str, *examples: tuple[int, Any]) -> str:
