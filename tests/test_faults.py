@@ -549,3 +549,32 @@ async def test_generate_overwrite_with_history_read_only_changes_nothing(tmp_pat
     assert any("Read-only file system" in p for p in again.problems), again.problems
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
     assert catalog.get("reverse_string") is not None
+
+
+def test_a_zygote_whose_server_left_before_it_was_ready_exits_quietly(tmp_path: Path) -> None:
+    """Ctrl-C while `serve` starts: the server is gone before its zygote says it is ready. The zygote cleans
+    up and exits, without a traceback on the terminal they share."""
+    import socket
+
+    from mcp_server.sandbox import _runner, _wire
+    from mcp_server.sandbox._model import ENVIRONMENT, Limits
+    from mcp_server.sandbox._paths import python_read_paths
+
+    data = tmp_path / "data"
+    data.mkdir()
+    pool = _wire.Pool(size=0, limits=Limits(), read_paths=list(python_read_paths()), data_root=str(data))
+    ours, theirs = socket.socketpair()
+    ours.close()  # the server has gone
+    with theirs:
+        argv = [str(theirs.fileno()), "gone", _runner.ROOT, _wire.encode(_wire.Boot(False, pool)).decode()]
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", _runner.BOOT, *argv],
+            pass_fds=(theirs.fileno(),),
+            env={**ENVIRONMENT, "TMPDIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name != "data"]  # its scratch folder is gone too

@@ -543,11 +543,11 @@ def main() -> None:
     _worker.scrub_environment()  # the scratch root is known: its TMPDIR, and all else the server gave, go
     gc.collect()
     gc.freeze()  # forked calls then never touch (and copy) the zygote's objects when they collect garbage
-    control.sendall(_wire.encode(Ready(Op.READY, zygote.facts)))
     try:
+        control.sendall(_wire.encode(Ready(Op.READY, zygote.facts)))
         zygote.refill()
         zygote.serve()
-    except SystemExit:
+    except (SystemExit, BrokenPipeError, ConnectionResetError):  # stopped, or the server went away (Ctrl-C)
         zygote.shutdown()
 
 
