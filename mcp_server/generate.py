@@ -492,8 +492,8 @@ class _Run:
         numbered = draft.numbered()
         untrusted = []
         for name in draft.names:
-            passed = [e for (f, i), e in numbered.items() if f == name and not _failed(verdict, f, i)]
-            failed = [e for (f, i), e in numbered.items() if f == name and _failed(verdict, f, i)]
+            judged = [(e, _failed(verdict, f, i)) for (f, i), e in numbered.items() if f == name]
+            passed, failed = [e for e, bad in judged if not bad], [e for e, bad in judged if bad]
             trusted = outvotes(passed, failed, self.user_checks) if self.small else not failed
             if not trusted and (self.small or failed or passed):
                 untrusted.append(name)
