@@ -15,7 +15,10 @@ supervisor and worker code with the same lockdown, (e) `python-c`: a bare
 `python -I -c` one-liner per call, no lockdown at all (a lower bound for any
 fresh-interpreter design, not a sandbox). The first three run side by side,
 taking turns in blocks of calls, so their ratios hold on a busy machine. `--raw`
-times `Sandbox.call` directly instead, without MCP.
+times `Sandbox.call` directly instead, without MCP. `--cost` says what each
+sandboxed call costs (`Sandbox.call` back to back): CPU and page faults in the
+server, in the zygote, and in the call processes it forked and reaped. Page
+faults hold steady where the clock does not, on a machine shared with other work.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -211,6 +216,84 @@ async def measure_raw(
         return (await timed({kind: one}, calls, levels, pace_s))[kind]
 
 
+@dataclass(frozen=True)
+class Usage:
+    """CPU seconds and minor page faults of a process, and of its children it has reaped."""
+
+    cpu_s: float
+    faults: int
+    children_cpu_s: float
+    children_faults: int
+
+    @classmethod
+    def of_self(cls) -> Usage:
+        """This process's own (its zygote is reaped only once the Sandbox closes)."""
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return cls(own.ru_utime + own.ru_stime, own.ru_minflt, 0.0, 0)
+
+    @classmethod
+    def of(cls, pid: int) -> Usage:
+        """From /proc/PID/stat (proc(5)): minflt, cminflt, utime, stime, cutime, cstime."""
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        minflt, cminflt = int(fields[7]), int(fields[8])
+        utime, stime, cutime, cstime = (int(f) / os.sysconf("SC_CLK_TCK") for f in fields[11:15])
+        return cls(utime + stime, minflt, cutime + cstime, cminflt)
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(
+            self.cpu_s - other.cpu_s,
+            self.faults - other.faults,
+            self.children_cpu_s - other.children_cpu_s,
+            self.children_faults - other.children_faults,
+        )
+
+
+def zygote_pid() -> int:
+    """The zygote: the one child of this process running `_zygote` (the Sandbox started it)."""
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = entry.name.isdigit() and (entry / "stat").read_text().rpartition(")")[2].split()[1]
+            if parent == me and b"_zygote" in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+        except OSError:  # it ended meanwhile
+            continue
+    raise RuntimeError("the sandbox has no zygote running")
+
+
+async def measure_cost(data: Path, calls: int) -> str:
+    """What each sandboxed call costs, `Sandbox.call` back to back, by process: the table."""
+    async with Sandbox(data) as sandbox:
+
+        async def one(n: int) -> None:
+            result = await sandbox.call(
+                module="bench", source=FUNCTION_PY, filename="bench.py", function="add", arguments={"a": n, "b": 1}
+            )
+            if not result.ok or result.value != n + 1:
+                raise RuntimeError(f"add({n}, 1) answered {result}")
+
+        for n in range(20):  # warm up the zygote, its pool and the caches
+            await one(n)
+        zygote = zygote_pid()
+        server, tree = Usage.of_self(), Usage.of(zygote)
+        started = time.perf_counter()
+        for n in range(calls):
+            await one(n)
+        wall = time.perf_counter() - started
+        server, tree = Usage.of_self() - server, Usage.of(zygote) - tree
+    rows = [
+        ("server", server.cpu_s, server.faults),
+        ("zygote", tree.cpu_s, tree.faults),
+        ("call processes", tree.children_cpu_s, tree.children_faults),
+    ]
+    lines = [f"{'process':<16}{'CPU ms/call':>12}{'faults/call':>12}"]
+    lines += [f"{name:<16}{cpu / calls * 1000:>12.2f}{faults / calls:>12.0f}" for name, cpu, faults in rows]
+    total = sum(cpu for _, cpu, _ in rows) / calls * 1000
+    lines += ["", f"all: {total:.2f} ms of CPU per call; {wall / calls * 1000:.2f} ms of wall time per call"]
+    lines.append("(call processes: those the zygote reaped during the calls; the clock ticks are 10 ms each)")
+    return "\n".join(lines)
+
+
 async def run_block(
     one: Callable[[int], Awaitable[None]], numbers: Sequence[int], level: int, latencies: list[float], pace_s: float
 ) -> float:
@@ -308,6 +391,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--runners", nargs="+", choices=RUNNERS, default=list(RUNNERS))
     parser.add_argument("--raw", action="store_true", help="time Sandbox.call directly (sandbox and spawn only)")
+    parser.add_argument("--cost", action="store_true", help="CPU and page faults per sandboxed call, by process")
     parser.add_argument(
         "--pace", type=float, default=0.0, metavar="MS", help="each caller pauses MS after each answer (default 0)"
     )
@@ -320,6 +404,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         (functions / "bench.json").write_text(json.dumps(FUNCTION_SPEC))
         data = Path(scratch) / "data"
         results: dict[str, dict[int, Stats]] = {}
+        if options.cost:
+            print(anyio.run(measure_cost, data, options.calls))
+            return
         if options.raw:
             for kind in (k for k in options.runners if k in {"sandbox", "spawn"}):
                 calls = options.naive_calls if kind in NAIVE else options.calls
