@@ -1,13 +1,39 @@
 """Shared test setup: async tests run on anyio's asyncio backend, like the server."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from mcp_server.models.llamacpp_backend import missing_embedded
 from tests.calc import CALC_JSON, CALC_PY
+from tests.leftovers import Traces
 from tests.nodejs import Node, install
+
+_BEFORE = pytest.StashKey[Traces]()
+_EXIT_WAIT_S = 10.0  # how long processes still ending when the last test is done may take
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_BEFORE] = Traces.take()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite must leave no process, cgroup, mount, IPC object or temp folder of a sandbox behind."""
+    before = session.config.stash.get(_BEFORE, None)
+    if before is None:
+        return
+    deadline = time.monotonic() + _EXIT_WAIT_S
+    while (left := Traces.take().since(before)) and time.monotonic() < deadline:
+        time.sleep(0.1)  # a process tree still exiting, or its cleanup still running
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["the suite left these behind:", *(f"  {line}" for line in left)]
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
