@@ -7,6 +7,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
+
+from mcp_server.sandbox._cgroup import controller
 from tests.leftovers import Traces
 
 _IPC_PRIVATE, _IPC_CREAT, _IPC_RMID = 0, 0o1000, 0
@@ -29,4 +32,18 @@ def test_a_process_a_dead_zygotes_temp_folder_and_an_ipc_segment_are_seen() -> N
         sleeper.wait()
         folder.rmdir()
         libc.shmctl(segment, _IPC_RMID, None)
+    assert Traces.take().since(before) == []
+
+
+def test_a_dead_zygotes_cgroup_is_seen() -> None:
+    before = Traces.take()
+    try:
+        group = controller("pids") / "funcsmith-4194305"
+        group.mkdir()
+    except OSError as exc:
+        pytest.skip(f"this process may not make a cgroup here: {exc}")
+    try:
+        assert f"cgroups {group}" in Traces.take().since(before)
+    finally:
+        group.rmdir()
     assert Traces.take().since(before) == []
