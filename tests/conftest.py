@@ -12,7 +12,7 @@ from tests.leftovers import Traces
 from tests.nodejs import Node, install
 
 _BEFORE = pytest.StashKey[Traces]()
-_EXIT_WAIT_S = 10.0  # how long processes still ending when the last test is done may take
+_EXIT_WAIT_S = 30.0  # how long processes still ending when the last test is done may take
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
