@@ -205,15 +205,20 @@ async def measure_raw(
 ) -> dict[int, Stats]:
     """Time `Sandbox.call` itself (no MCP, no server) with start method `kind` ("sandbox" forks, "spawn")."""
     async with Sandbox(data, start="spawn" if kind == "spawn" else "fork") as sandbox:
+        return (await timed({kind: sandbox_caller(kind, sandbox)}, calls, levels, pace_s))[kind]
 
-        async def one(n: int) -> None:
-            result = await sandbox.call(
-                module="bench", source=FUNCTION_PY, filename="bench.py", function="add", arguments={"a": n, "b": 1}
-            )
-            if not result.ok or result.value != n + 1:
-                raise RuntimeError(f"{kind}: add({n}, 1) answered {result}")
 
-        return (await timed({kind: one}, calls, levels, pace_s))[kind]
+def sandbox_caller(kind: str, sandbox: Sandbox) -> Callable[[int], Awaitable[None]]:
+    """One checked `add` call straight through `sandbox.call`, no MCP."""
+
+    async def one(n: int) -> None:
+        result = await sandbox.call(
+            module="bench", source=FUNCTION_PY, filename="bench.py", function="add", arguments={"a": n, "b": 1}
+        )
+        if not result.ok or result.value != n + 1:
+            raise RuntimeError(f"{kind}: add({n}, 1) answered {result}")
+
+    return one
 
 
 @dataclass(frozen=True)
@@ -261,17 +266,38 @@ def zygote_pid() -> int:
     raise RuntimeError("the sandbox has no zygote running")
 
 
-async def measure_cost(data: Path, calls: int) -> str:
-    """What each sandboxed call costs, `Sandbox.call` back to back, by process: the table."""
+@dataclass(frozen=True)
+class Cost:
+    """What `calls` sandboxed calls made back to back cost the server and the zygote's tree, and their wall time."""
+
+    calls: int
+    server: Usage
+    tree: Usage  # the zygote's own, and its reaped children's: the call processes
+    wall_s: float
+
+    def per_call(self) -> dict[str, tuple[float, float]]:
+        """CPU ms and page faults per call, by process."""
+        rows = {
+            "server": (self.server.cpu_s, self.server.faults),
+            "zygote": (self.tree.cpu_s, self.tree.faults),
+            "call processes": (self.tree.children_cpu_s, self.tree.children_faults),
+        }
+        return {name: (cpu / self.calls * 1000, faults / self.calls) for name, (cpu, faults) in rows.items()}
+
+    def table(self) -> str:
+        rows = self.per_call()
+        lines = [f"{'process':<16}{'CPU ms/call':>12}{'faults/call':>12}"]
+        lines += [f"{name:<16}{cpu:>12.2f}{faults:>12.0f}" for name, (cpu, faults) in rows.items()]
+        total, wall = sum(cpu for cpu, _ in rows.values()), self.wall_s / self.calls * 1000
+        lines += ["", f"all: {total:.2f} ms of CPU per call; {wall:.2f} ms of wall time per call"]
+        lines.append("(call processes: those the zygote reaped during the calls; the clock ticks are 10 ms each)")
+        return "\n".join(lines)
+
+
+async def measure_cost(data: Path, calls: int) -> Cost:
+    """What each sandboxed call costs, `Sandbox.call` back to back, by process."""
     async with Sandbox(data) as sandbox:
-
-        async def one(n: int) -> None:
-            result = await sandbox.call(
-                module="bench", source=FUNCTION_PY, filename="bench.py", function="add", arguments={"a": n, "b": 1}
-            )
-            if not result.ok or result.value != n + 1:
-                raise RuntimeError(f"add({n}, 1) answered {result}")
-
+        one = sandbox_caller("sandbox", sandbox)
         for n in range(20):  # warm up the zygote, its pool and the caches
             await one(n)
         zygote = zygote_pid()
@@ -280,18 +306,7 @@ async def measure_cost(data: Path, calls: int) -> str:
         for n in range(calls):
             await one(n)
         wall = time.perf_counter() - started
-        server, tree = Usage.of_self() - server, Usage.of(zygote) - tree
-    rows = [
-        ("server", server.cpu_s, server.faults),
-        ("zygote", tree.cpu_s, tree.faults),
-        ("call processes", tree.children_cpu_s, tree.children_faults),
-    ]
-    lines = [f"{'process':<16}{'CPU ms/call':>12}{'faults/call':>12}"]
-    lines += [f"{name:<16}{cpu / calls * 1000:>12.2f}{faults / calls:>12.0f}" for name, cpu, faults in rows]
-    total = sum(cpu for _, cpu, _ in rows) / calls * 1000
-    lines += ["", f"all: {total:.2f} ms of CPU per call; {wall / calls * 1000:.2f} ms of wall time per call"]
-    lines.append("(call processes: those the zygote reaped during the calls; the clock ticks are 10 ms each)")
-    return "\n".join(lines)
+        return Cost(calls, Usage.of_self() - server, Usage.of(zygote) - tree, wall)
 
 
 async def run_block(
@@ -405,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         data = Path(scratch) / "data"
         results: dict[str, dict[int, Stats]] = {}
         if options.cost:
-            print(anyio.run(measure_cost, data, options.calls))
+            print(anyio.run(measure_cost, data, options.calls).table())
             return
         if options.raw:
             for kind in (k for k in options.runners if k in {"sandbox", "spawn"}):

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcp_server.sandbox._cleanup import PREFIX, dead_owner
+from mcp_server.verify import _HYPOTHESIS_HOME
 
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
-_KEPT = {f"{PREFIX}hypothesis"}  # the generation checks' input cache, kept on purpose between runs
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,14 @@ class Traces:
     temp: frozenset[str]
 
     @classmethod
-    def take(cls, root: int | None = None) -> Traces:
-        """The traces now; processes are those below `root` (this process by default)."""
+    def take(cls) -> Traces:
+        """The traces now; processes are those below this one."""
         return cls(
-            processes=frozenset(_descendants(os.getpid() if root is None else root)),
+            processes=frozenset(_descendants(os.getpid())),
             cgroups=frozenset(str(p) for p in _cgroups() if dead_owner(p.name)),
             mounts=frozenset(_mounts()),
             ipc=frozenset(_ipc()),
-            temp=frozenset(
-                str(p) for p in Path(tempfile.gettempdir()).glob(f"{PREFIX}*") if p.name not in _KEPT and _dead(p)
-            ),
+            temp=frozenset(str(p) for p in Path(tempfile.gettempdir()).glob(f"{PREFIX}*") if _left(p)),
         )
 
     def since(self, before: Traces) -> list[str]:
@@ -51,7 +49,11 @@ class Traces:
         return lines
 
 
-def _dead(path: Path) -> bool:
+def _left(path: Path) -> bool:
+    """Whether a funcsmith temp folder is one nobody uses: a dead zygote's, or one named for no zygote (a probe's,
+    a bench's) but not the generation checks' input cache, which is kept on purpose."""
+    if path == _HYPOTHESIS_HOME:
+        return False
     return dead_owner(path.name) or not path.name.removeprefix(PREFIX).split("-")[0].isdigit()
 
 
