@@ -28,6 +28,7 @@ import anyio
 import anyio.to_thread
 import mcp_types as types
 from mcp.server import NotificationOptions, Server, ServerRequestContext
+from mcp.server.context import CallNext, HandlerResult
 from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
@@ -80,9 +81,21 @@ class Notifier:
         self.bus = InMemorySubscriptionBus()
         # Handshake-era sessions, forgotten when their connection closes.
         self._sessions: dict[int, ServerSession] = {}
+        self._changes = 0  # catalogue changes told so far
 
-    def track(self, session: ServerSession) -> None:
-        """Remember a handshake-era session until its connection closes."""
+    async def greeted(self, ctx: ServerRequestContext[Any], call_next: CallNext) -> HandlerResult:
+        """Middleware: note how many changes were told when a client's `initialize` was answered.
+
+        A change between that answer and the server handling the client's `initialized` reaches
+        no tracked session, yet the client already counts on hearing of it: `track` tells it then.
+        """
+        result = await call_next(ctx)
+        if ctx.method == "initialize":
+            _connection_state(ctx.session)[_GREETED_AT] = self._changes
+        return result
+
+    async def track(self, session: ServerSession) -> None:
+        """Remember a handshake-era session until its connection closes; tell it of a change it missed."""
         key = id(session)
         self._sessions[key] = session
         connection = getattr(session, "_connection", None)
@@ -90,11 +103,14 @@ class Notifier:
         if stack is not None:
             forget = weakref.WeakMethod(self._forget)
             stack.callback(lambda: (method := forget()) and method(key))
+        if _connection_state(session).get(_GREETED_AT, self._changes) != self._changes:
+            await session.send_tool_list_changed()
 
     def _forget(self, key: int) -> None:
         self._sessions.pop(key, None)
 
     async def tools_changed(self) -> None:
+        self._changes += 1
         await self.bus.publish(ToolsListChanged())
         for session in list(self._sessions.values()):
             await session.send_tool_list_changed()
@@ -111,6 +127,7 @@ class Notifier:
 #: Severity-ascending, as the spec orders them (the LoggingLevel literal's declaration order).
 LOG_LEVELS: tuple[types.LoggingLevel, ...] = get_args(types.LoggingLevel)
 _LOG_LEVEL_STATE = "funcsmith.log_level"
+_GREETED_AT = "funcsmith.greeted_at"  # the Notifier's change count when initialize was answered
 
 
 def _connection_state(session: ServerSession) -> dict[str, Any]:
@@ -215,6 +232,7 @@ class FuncsmithServer:
             get_tool_input_schema=self._input_schema,
             on_subscriptions_listen=ListenHandler(self.notifier.bus),
         )
+        self.server.middleware.append(self.notifier.greeted)
         self.server.add_notification_handler("notifications/initialized", types.NotificationParams, self._initialized)
         self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_log_level)
 
@@ -275,7 +293,7 @@ class FuncsmithServer:
     # -- handlers -------------------------------------------------------------
 
     async def _initialized(self, ctx: ServerRequestContext[Any], params: types.NotificationParams) -> None:
-        self.notifier.track(ctx.session)
+        await self.notifier.track(ctx.session)
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None

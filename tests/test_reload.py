@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client
 
 from mcp_server.catalog import BUILTIN_TOOLS, Catalog, Diagnostic
@@ -164,6 +165,41 @@ async def test_call_in_flight_finishes_on_the_old_version(folder: Path, tmp_path
             await changes.next()
             assert (await client.call_tool("slow", {"a": 2, "b": 3})).structured_content == {"result": 6}
         assert results[0].structured_content == {"result": 5}, texts(results[0])
+
+
+async def test_a_change_before_initialized_arrives_is_still_told(folder: Path, tmp_path: Path) -> None:
+    """A change the server applies between its initialize answer and the client's `initialized`.
+
+    The client holds the handshake as done once it has sent `initialized`, so the change is one it
+    must hear of; a busy machine can deliver `initialized` after the watcher's batch.
+    """
+    params = stdio_params(folder, tmp_path / "data")
+    async with await anyio.open_process(
+        [params.command, *params.args], cwd=params.cwd, env={**os.environ, **(params.env or {})}
+    ) as server:
+        assert server.stdin is not None and server.stdout is not None and server.stderr is not None
+        out, err = BufferedByteReceiveStream(server.stdout), BufferedByteReceiveStream(server.stderr)
+
+        async def send(message: dict) -> None:
+            await server.stdin.send(json.dumps({"jsonrpc": "2.0", **message}).encode() + b"\n")
+
+        async def until_logged(text: str) -> None:
+            while text not in (await err.receive_until(b"\n", 1 << 20)).decode():
+                pass
+
+        hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        with anyio.fail_after(60):
+            await send({"id": 1, "method": "initialize", "params": hello})
+            assert json.loads(await out.receive_until(b"\n", 1 << 20))["id"] == 1
+            write_pair(folder, "late", code("late"), spec("late"))
+            await until_logged("catalogue changed: added late")
+            await send({"method": "notifications/initialized"})
+            seen: list[str | None] = []
+        with anyio.move_on_after(60):
+            while "notifications/tools/list_changed" not in seen:
+                seen.append(json.loads(await out.receive_until(b"\n", 1 << 20)).get("method"))
+        assert "notifications/tools/list_changed" in seen, seen
+        await server.stdin.aclose()
 
 
 async def test_burst_of_writes_ends_consistent(folder: Path, tmp_path: Path) -> None:
