@@ -129,6 +129,39 @@ def inspect_module(source: str, filename: str) -> ModuleShape:
     return ModuleShape(functions, classes, nested, findings)
 
 
+def implementation(source: str) -> str:
+    """What a module's code does, written so that two candidates differing only in names, annotations,
+    docstrings, comments and layout read alike: agreement between different implementations is stronger evidence
+    than one idea written out again."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return source
+    own: dict[str, str] = {}  # the code's own names (functions, parameters, variables) -> placeholders
+
+    def placeholder(name: str) -> str:
+        return own.setdefault(name, f"_{len(own)}")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            placeholder(node.name)
+            if not isinstance(node, ast.ClassDef):
+                node.returns = None
+            first = node.body[0].value if node.body and isinstance(node.body[0], ast.Expr) else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):  # the docstring
+                node.body = node.body[1:] or [ast.Pass()]
+        elif isinstance(node, ast.arg):
+            node.arg, node.annotation = placeholder(node.arg), None
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            placeholder(node.id)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            node.name = own[node.name]
+        elif isinstance(node, ast.Name) and node.id in own:
+            node.id = own[node.id]
+    return ast.dump(tree, annotate_fields=False)
+
+
 def check_function(spec: Mapping[str, Any], shape: ModuleShape, module_file: str) -> list[Finding]:
     """Every way a schema-valid spec disagrees with the module it belongs to."""
     name: str = spec["name"]

@@ -20,6 +20,7 @@ import anyio
 import anyio.to_thread
 
 from mcp_server.catalog import Catalog, CatalogChange
+from mcp_server.codecheck import implementation
 from mcp_server.draft import Draft, checkable, example_key, follow_up_examples, outvotes, write
 from mcp_server.models import Generation, ModelBackend, ModelError
 from mcp_server.prompt import build_prompt, examples_prompt
@@ -73,6 +74,7 @@ class Vote:
     function: str
     code: str
     agreeing: int  # candidates in the group
+    implementations: int  # of them written differently (see codecheck.implementation)
     passed: tuple[Mapping[str, Any], ...]
     failed: tuple[Mapping[str, Any], ...]
     trusted: bool
@@ -86,6 +88,7 @@ class Attempt:
     failure: Failure | None = None
     candidates: int = 0
     agreeing: int = 0
+    implementations: int = 0  # distinct implementations among the agreeing candidates
     examples_passed: int = 0
     examples_total: int = 0
     generated_inputs: int = 0
@@ -182,6 +185,15 @@ class Outcome:
 class _Checked:
     draft: Draft
     verdict: Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """A candidate worth publishing, for the group of candidates that behaved alike with it."""
+
+    checked: _Checked
+    agreeing: int  # candidates in the group
+    implementations: int  # of them written differently
 
 
 class Generator:
@@ -375,7 +387,7 @@ class _Run:
         if self.agreement:
             chosen = await self._agreed(attempt, members, checked)
         else:
-            chosen = await self._complete(attempt, members[0][0])
+            chosen = await self._complete(attempt, members[0].checked)
         if chosen is None:
             return
         _counts(attempt, chosen.verdict)
@@ -429,7 +441,7 @@ class _Run:
         return True
 
     async def _agreed(
-        self, attempt: Attempt, members: Sequence[tuple[_Checked, int]], checked: Sequence[_Checked]
+        self, attempt: Attempt, members: Sequence[_Member], checked: Sequence[_Checked]
     ) -> _Checked | None:
         """The agreeing group whose code the pooled examples vouch for, best scored first.
 
@@ -439,20 +451,21 @@ class _Run:
         wrong idea does not hide a smaller one that the examples bear out. Only the best scored group gets
         a follow-up question, and the attempt keeps its problems when no group is vouched for.
         """
-        pooled = [member.draft.pooled([c.draft for c in checked if c is not member]) for member, _ in members]
+        pooled = [m.checked.draft.pooled([c.draft for c in checked if c is not m.checked]) for m in members]
         verdicts = await self.generator.checker.check_all(pooled)
         scored = sorted(
             zip(members, pooled, verdicts, strict=True),
-            key=lambda scored: -scored[0][1] * scored[2].examples_passed,
+            key=lambda scored: -scored[0].agreeing * scored[2].examples_passed,
         )
-        for number, ((member, agreeing), draft, verdict) in enumerate(scored):
+        for number, (member, draft, verdict) in enumerate(scored):
             tried = attempt if number == 0 else Attempt(attempt.number)
-            tried.agreeing = agreeing
+            tried.agreeing, tried.implementations = member.agreeing, member.implementations
             chosen = await self._vote(tried, draft, verdict, follow_up=number == 0)
             if tried is not attempt:
                 attempt.votes.extend(tried.votes)
             if chosen is not None:
-                attempt.answer, attempt.agreeing, attempt.repairs = tried.answer, agreeing, list(member.draft.repairs)
+                attempt.answer, attempt.repairs = tried.answer, list(member.checked.draft.repairs)
+                attempt.agreeing, attempt.implementations = member.agreeing, member.implementations
                 return chosen
         return None
 
@@ -498,7 +511,9 @@ class _Run:
             if not trusted and (self.small or failed or passed):
                 untrusted.append(name)
             if draft.code is not None and (passed or failed):
-                vote = Vote(name, draft.code, attempt.agreeing, tuple(passed), tuple(failed), trusted)
+                vote = Vote(
+                    name, draft.code, attempt.agreeing, attempt.implementations, tuple(passed), tuple(failed), trusted
+                )
                 attempt.votes.append(vote)
         return untrusted
 
@@ -517,8 +532,8 @@ class _Run:
             attempt.problems = [f"{name} has no examples that can be checked" for name in untrusted]
             attempt.failure = Failure.WEAK
 
-    def _choose(self, attempt: Attempt, checked: Sequence[_Checked]) -> list[tuple[_Checked, int]]:
-        """The candidates worth publishing, each with the size of its group: from each group that behaves
+    def _choose(self, attempt: Attempt, checked: Sequence[_Checked]) -> list[_Member]:
+        """The candidates worth publishing, each with its group's size and implementations: from each group that behaves
         alike, largest first, one that passes every check (with agreement on, every group of at least two
         candidates; otherwise only the first).
 
@@ -536,9 +551,11 @@ class _Run:
                 (checked[i] for i in group if (verdicts[i].sound if self.agreement else verdicts[i].ok)), None
             )
             if passing is not None:
-                members.append((passing, len(group)))
+                written = {implementation(checked[i].draft.code or "") for i in group}
+                members.append(_Member(passing, len(group), len(written)))
         if members:
-            first, attempt.agreeing = members[0]
+            first = members[0].checked
+            attempt.agreeing, attempt.implementations = members[0].agreeing, members[0].implementations
             attempt.answer = first.draft.answer
             attempt.repairs.extend(first.draft.repairs)
             _counts(attempt, first.verdict)

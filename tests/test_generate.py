@@ -433,6 +433,7 @@ async def test_candidates_examples_are_pooled_and_judged_by_the_agreeing_code(fo
         asked = len(fake.chats())
     assert outcome.published == ["celsius_to_fahrenheit"], outcome.problems
     assert asked == 3 and outcome.attempts[0].agreeing == 2
+    assert outcome.attempts[0].implementations == 1  # the same formula under another parameter name
     examples = json.loads((folder / "celsius_to_fahrenheit.json").read_text())["examples"]
     assert [(e["parameters"], e["result"]) for e in examples] == [({"celsius": 100}, 212), ({"celsius": 0}, 32)]
 
@@ -459,6 +460,8 @@ async def test_a_larger_group_agreeing_on_a_wrong_idea_loses_to_the_examples(fol
         asked = len(fake.chats())
     assert outcome.published == ["celsius_to_fahrenheit"], outcome.problems
     assert asked == 5 and outcome.attempts[0].agreeing == 2
+    assert outcome.attempts[0].implementations == 1  # brackets that change nothing change nothing
+    assert outcome.attempts[0].votes[0].implementations == 1
     assert "celsius * 9 / 5 + 32" in (folder / "celsius_to_fahrenheit.py").read_text()
 
 
