@@ -45,7 +45,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.server.mcpserver import MCPServer
 
 from mcp_server.catalog import Catalog
-from mcp_server.sandbox import CallResult, Sandbox, SandboxGrant
+from mcp_server.sandbox import CallResult, Sandbox, SandboxGrant, temp_prefix
 from mcp_server.server import FuncsmithServer, serve_stdio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -412,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     options = parser.parse_args(args)
     pace_s = options.pace / 1000
-    with tempfile.TemporaryDirectory(prefix="funcsmith-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("bench")) as scratch:
         functions = Path(scratch) / "functions"
         functions.mkdir()
         (functions / "bench.py").write_text(FUNCTION_PY)

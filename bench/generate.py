@@ -44,7 +44,7 @@ from mcp_server.codecheck import inspect_module
 from mcp_server.draft import same_value
 from mcp_server.generate import Generator, Outcome
 from mcp_server.models import Generation, LlamaCppBackend, ModelError, PromptLike
-from mcp_server.sandbox import Sandbox
+from mcp_server.sandbox import Sandbox, temp_prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +222,7 @@ async def run(tasks: Sequence[Task], attempts: int, candidates: int | None = Non
     load_seconds = time.perf_counter() - started
     rows = []
     count, agreement = 1, False
-    with tempfile.TemporaryDirectory(prefix="funcsmith-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("bench")) as scratch:
         async with Sandbox(Path(scratch) / "data") as sandbox:
             for number, task in enumerate(tasks):
                 # A catalogue of its own per task: no name taken by an earlier task, nothing to reuse.

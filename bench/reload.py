@@ -24,6 +24,8 @@ import mcp_types as types
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
+from mcp_server.sandbox import temp_prefix
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -131,7 +133,7 @@ async def measure(size: int, edits: int, work: Path) -> dict[str, float]:
 
 
 async def main(edits: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="funcsmith-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("bench")) as tmp:
         work = Path(tmp)
         rows = {size: await measure(size, edits, work) for size in (10, 1000)}
     ms = 1000

@@ -37,6 +37,7 @@ from bench.synthetic import Function, write_catalogue
 from mcp_server import checkcache
 from mcp_server.catalog import STATE_FOLDER
 from mcp_server.history import write_atomic
+from mcp_server.sandbox import temp_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200, help="find_functions queries timed (default 200)")
     parser.add_argument("--edits", type=int, default=20, help="module changes timed (default 20)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="funcsmith-scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("scale")) as tmp:
         work = Path(tmp)
         folder = work / "functions"
         functions = write_catalogue(folder, args.functions)

@@ -26,6 +26,7 @@ from filelock import FileLock, Timeout
 
 from mcp_server import history
 from mcp_server.catalog import STATE_FOLDER, Catalog, CatalogChange, module_name
+from mcp_server.sandbox import temp_prefix
 from mcp_server.tools import Runner, run_tool, serve
 
 LOCK_NAME = "publish.lock"
@@ -139,7 +140,7 @@ class Publisher:
             found = [d.message for d in self.catalog.diagnostics if d.file.stem == module]
             why = "; ".join(found) or "the catalogue does not serve it"
             return f"module {module} was written but {', '.join(missing)} is not served: {why}"
-        with tempfile.TemporaryDirectory(prefix="funcsmith-served-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("served")) as scratch:
             for name in names:
                 entry = published[name]
                 example = next((e for e in entry.examples if "result" in e), None)

@@ -31,7 +31,7 @@ from mcp_server import history
 from mcp_server.catalog import Diagnostic, FunctionEntry, check_module
 from mcp_server.draft import Draft, checkable, same_value
 from mcp_server.publish import module_stem
-from mcp_server.sandbox import CallResult
+from mcp_server.sandbox import CallResult, temp_prefix
 from mcp_server.spec import schema_types
 from mcp_server.tools import Runner
 
@@ -194,7 +194,7 @@ class Checker:
         if draft.problems:
             return verdict.fail(Failure.SPEC, draft.problems)
         module = module_stem(draft.names[0])
-        with tempfile.TemporaryDirectory(prefix="funcsmith-check-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("check")) as scratch:
             folder = Path(scratch)
             (folder / f"{module}.py").write_text(draft.code, encoding="utf-8")
             (folder / f"{module}.json").write_text(history.spec_text(draft.specs), encoding="utf-8")
@@ -218,7 +218,7 @@ class Checker:
             names = ", ".join(e.name for e in entries)
             verdict.fail(Failure.SPEC, [f"{names}: no examples, and no inputs could be generated from the parameters"])
             return
-        with tempfile.TemporaryDirectory(prefix="funcsmith-data-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("data")) as scratch:
             outcomes = await self._batch(entries[0], calls, Path(scratch))
             keeps_data = any(Path(scratch).iterdir())
         if isinstance(outcomes, str):

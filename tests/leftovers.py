@@ -2,7 +2,8 @@
 
 Processes are this test run's own descendants (an orphaned call or zygote dies with its parent by design),
 so a suite running beside this one is not blamed for its live ones. Cgroups and temp folders named after a
-zygote count once their zygote is dead (a live one is using them), mounts and IPC objects once they are new.
+process count once it is dead (a live one is using them) or when it is this one, mounts and IPC objects once
+they are new.
 """
 
 from __future__ import annotations
@@ -52,11 +53,13 @@ class Traces:
 
 
 def _left(path: Path) -> bool:
-    """Whether a funcsmith temp folder is one nobody uses: a dead zygote's, or one named for no zygote (a probe's,
-    a bench's) but not the generation checks' input cache, which is kept on purpose."""
+    """Whether a funcsmith temp folder is one nobody uses: a dead process's (each names its maker), this run's own
+    (its maker is alive: it is this process), or one named for no process; not the generation checks' input
+    cache, which is kept on purpose. A bench running beside the suite makes folders named for itself."""
     if path == _HYPOTHESIS_HOME:
         return False
-    return dead_owner(path.name) or not path.name.removeprefix(PREFIX).split("-")[0].isdigit()
+    maker = path.name.removeprefix(PREFIX).split("-")[0]
+    return dead_owner(path.name) or not maker.isdigit() or int(maker) == os.getpid()
 
 
 def _descendants(root: int) -> Iterator[str]:

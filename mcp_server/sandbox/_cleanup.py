@@ -35,6 +35,12 @@ def own_name(pid: int) -> str:
     return f"{PREFIX}{pid}"
 
 
+def temp_prefix(kind: str) -> str:
+    """The prefix of a temp folder this process makes: it names the pid, so that what a process killed
+    mid-way leaves is removed by the next zygote (`claim_stale`), and what a live one uses is left alone."""
+    return f"{own_name(os.getpid())}-{kind}-"
+
+
 def dead_owner(name: str) -> bool:
     """Whether `name` was given by `own_name` to a process that is no longer alive (so what it names is stale)."""
     pid = name.removeprefix(PREFIX).split("-")[0]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mcp_server.sandbox import _wire
 from mcp_server.sandbox._calluser import CALL_UID
+from mcp_server.sandbox._cleanup import temp_prefix
 from mcp_server.sandbox._linux import SYS_ADMIN_HINT
 from mcp_server.sandbox._model import Layer
 from mcp_server.sandbox._paths import python_read_paths
@@ -78,7 +79,7 @@ def _try_call_user() -> tuple[bool | str, bool | str]:
     if not _calluser.applies():
         return f"uid {CALL_UID} does not exist in this user namespace; calls run as root without capabilities", False
     trees = list(python_read_paths())
-    with tempfile.TemporaryDirectory(prefix="funcsmith-probe-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("probe")) as scratch:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:

@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from mcp_server.sandbox import _calluser, _wire
+from mcp_server.sandbox._cleanup import temp_prefix
 from mcp_server.sandbox._model import ENVIRONMENT, CallResult, Limits, SandboxGrant
 from mcp_server.sandbox._outcome import from_reply, sandbox_failure, timeout
 from mcp_server.sandbox._paths import python_read_paths
@@ -448,7 +449,7 @@ class Sandbox:
         stand_in = self._stand_ins.get(home)
         if stand_in is None:
             logger.debug("sandbox: data folder %s cannot be created (%s)", home, exc.strerror or exc)
-            stand_in = self._stand_ins[home] = Path(tempfile.mkdtemp(prefix="funcsmith-no-data-"))
+            stand_in = self._stand_ins[home] = Path(tempfile.mkdtemp(prefix=temp_prefix("no-data")))
             stand_in.chmod(0o555)  # the call has no capabilities: not even root may write there
         return stand_in
 

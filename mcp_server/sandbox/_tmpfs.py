@@ -14,6 +14,7 @@ import os
 import tempfile
 
 from mcp_server.sandbox import _linux
+from mcp_server.sandbox._cleanup import temp_prefix
 
 _MIB = 1 << 20
 
@@ -27,7 +28,7 @@ def mount_own(path: str, *, size_mb: int, files: int) -> None:
 
 def probe() -> None:
     """Check, in a child that then exits, that a call process may mount a tmpfs of its own; OSError if not."""
-    folder = tempfile.mkdtemp(prefix="funcsmith-probe-")
+    folder = tempfile.mkdtemp(prefix=temp_prefix("probe"))
     try:
         pid = os.fork()
         if pid == 0:
