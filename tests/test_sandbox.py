@@ -184,6 +184,31 @@ async def test_environment_is_scrubbed_and_home_is_the_data_folder(
     assert where["pid"] == 1  # first process of its own PID namespace
 
 
+TRACES = (
+    "import linecache, os, sys, tempfile\n"
+    "def traces():\n"
+    "    return {'modules': [m for m in ('rehearsal', 'traced') if m in sys.modules],\n"
+    "            'lines': sorted(name for name in linecache.cache if name.startswith('<')),\n"
+    "            'cwd': os.getcwd(), 'home': os.environ['HOME'], 'tmp': [os.environ['TMPDIR'], tempfile.gettempdir()],\n"
+    "            'temp_files': os.listdir(tempfile.gettempdir())}\n"
+)
+
+
+async def test_a_pooled_call_finds_no_trace_of_its_rehearsal(sandbox: Sandbox, data_root: Path) -> None:
+    """A pooled call process rehearses a made-up call in its temp folder before its request: the call sees its
+    own module, home and temp folder, and nothing of the rehearsal's."""
+    assert eventually(lambda: len(pooled_processes(data_root)) >= 1)
+    for _ in range(3):
+        result = await sandbox.call(
+            module="traced", source=TRACES, filename="<traced>", function="traces", arguments={}
+        )
+        assert result.ok, result
+        found = result.value
+        assert found["modules"] == ["traced"] and found["lines"] == ["<traced>"]
+        assert found["cwd"] == found["home"] == str(data_root / "traced")
+        assert found["tmp"][0] == found["tmp"][1] != found["home"] and found["temp_files"] == []
+
+
 LEAVE_TEMP = (
     "import os, tempfile\n"
     "def leave():\n"

@@ -29,7 +29,7 @@ import traceback
 import types
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, NamedTuple, NoReturn
+from typing import NamedTuple, NoReturn
 
 from mcp_server.sandbox import _calluser, _cgroup, _landlock, _linux, _namespaces, _seccomp, _tmpfs, _wire
 from mcp_server.sandbox._jsonify import NotJSONError, to_json
@@ -113,14 +113,18 @@ def run_pooled(
             if not isinstance(layers, PoolLayers):
                 raise layers or OSError("the zygote made no Landlock layers for its pool")
             _landlock.restrict_self(layers.base)
-            layer = _landlock.ruleset(landlock_abi, layers.python, deny_tcp=True)  # the second, less the call folders
+            scratch, _ = _landlock.prepare(landlock_abi, read=(), write=[tmp_dir], files=())
+            try:  # the second layer, less the call's data folder
+                layer = _landlock.ruleset(landlock_abi, [*layers.python, *scratch], deny_tcp=True)
+            finally:
+                _landlock.release(scratch)
             os.close(layers.base)  # this process's copies of the zygote's handles
             _landlock.release(layers.python)
         else:
             _linux.no_new_privs()
         lock_in(tmp_dir)
         if peek(request_fd, wait=False) is None:  # a request already there would wait for the rehearsal too
-            rehearse()
+            rehearse(tmp_dir)
     except BaseException as exc:
         failed = exc
     try:
@@ -141,8 +145,8 @@ def run_pooled(
             raise failed
         home, full = request.data_dir, request.data.full
         limit_data(request.data)
-        if landlock_abi:  # the second layer: of the data root and the scratch root, only this call's folders
-            write, prune = ([tmp_dir], [home]) if full else ([home, tmp_dir], [])
+        if landlock_abi:  # the second layer: of the data root, only this call's folder (its temp is in already)
+            write, prune = ([], [home]) if full else ([home], [])
             own, _ = _landlock.prepare(landlock_abi, read=(), write=write, files=(), prune=prune)
             _landlock.add_rules(layer, own)
             _landlock.restrict_self(layer)
@@ -156,17 +160,19 @@ def run_pooled(
     finish(outcome, me=me, result_fd=result_fd, result_bytes=pool.limits.result_bytes, server=server)
 
 
-def rehearse() -> None:
-    """Take a made-up call through the call's own steps (decode, compile, run, encode) before the request comes.
+def rehearse(tmp: str) -> None:
+    """Take a made-up call through the call's own steps (decode, settle, compile, run, encode) before the request
+    comes, in the call's temp folder, and forget its module.
 
     A forked process pays for each page of the zygote it first writes to (Python writes to every object it
-    touches) and for every cold cache: paid here, it is not paid on the call's path, after the request.
+    touches: the environment, the module and line caches) and for every cold cache: paid here, it is not paid
+    on the call's path, after the request.
     """
-    request = _wire.unframe(_REHEARSAL, Request, limit=_wire.REQUEST_LIMIT)
-    namespace: dict[str, Any] = {"__name__": request.module}
-    exec(compile(request.source, request.filename, "exec"), namespace)
-    value = to_json(namespace[request.function](**request.arguments))
-    _wire.encode_reply(Reply(), b"", b"", _wire.frame(Outcome(ok=True, value=value)))
+    request = replace(_wire.unframe(_REHEARSAL, Request, limit=_wire.REQUEST_LIMIT), data_dir=tmp, tmp_dir=tmp)
+    settle(request.data_dir, tmp)
+    outcome = call(request)
+    _wire.encode_reply(Reply(), b"", b"", _wire.frame(outcome))
+    del sys.modules[request.module], linecache.cache[request.filename]
 
 
 class PoolLayers(NamedTuple):
