@@ -189,7 +189,8 @@ TRACES = (
     "def traces():\n"
     "    return {'modules': [m for m in ('rehearsal', 'traced') if m in sys.modules],\n"
     "            'lines': sorted(name for name in linecache.cache if name.startswith('<')),\n"
-    "            'cwd': os.getcwd(), 'home': os.environ['HOME'], 'tmp': [os.environ['TMPDIR'], tempfile.gettempdir()],\n"
+    "            'cwd': os.getcwd(), 'home': os.environ['HOME'],\n"
+    "            'tmp': [os.environ['TMPDIR'], tempfile.gettempdir()],\n"
     "            'temp_files': os.listdir(tempfile.gettempdir())}\n"
 )
 
