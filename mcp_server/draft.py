@@ -170,8 +170,9 @@ def same_value(expected: Any, actual: Any) -> bool:
 def telling(examples: Any) -> bool:
     """Whether the checkable examples can tell a function from a trivial one.
 
-    A function that returns one value for every call, or hands one argument back unchanged, passes
-    examples such as 3 -> True, 7 -> True or "cat" -> "cat": passing them says nothing of the task.
+    A function that returns one value for every call, hands one argument back unchanged, or hands back
+    the first item of a list argument passes examples such as 3 -> True, 7 -> True, "cat" -> "cat" or
+    [5, 6, 7, 8] -> 5, [4, 1, 7, 9] -> 4: passing them says nothing of the task.
     """
     checked = checkable(examples)
     results = [e for e in checked if "result" in e]
@@ -184,10 +185,17 @@ def telling(examples: Any) -> bool:
         return False
     parameters = [e.get("parameters") if isinstance(e.get("parameters"), Mapping) else {} for e in results]
     names = set().union(*(p.keys() for p in parameters))
+    pairs = list(zip(results, parameters, strict=True))
     return not any(
-        all(name in p and same_value(e["result"], p[name]) for e, p in zip(results, parameters, strict=True))
+        all(name in p and trivial(e["result"], p[name]) for e, p in pairs)
         for name in names
+        for trivial in (same_value, _first_item)
     )
+
+
+def _first_item(result: Any, argument: Any) -> bool:
+    """Whether `result` is the first item of the list `argument` (what `numbers[0]` gives)."""
+    return isinstance(argument, list) and bool(argument) and same_value(result, argument[0])
 
 
 def echoes(example: Mapping[str, Any]) -> bool:

@@ -708,6 +708,20 @@ def test_examples_that_a_trivial_function_passes_tell_nothing() -> None:
     assert telling([ex(2, number=2), {"parameters": {"number": -1}, "error": "ValueError"}])
 
 
+def test_a_list_function_that_hands_back_the_first_item_is_trivial() -> None:
+    """The bench published `find_minimum` returning `numbers[0]`: two candidates agreed, and it passed the
+    predictions [5, 6, 7, 8] -> 5 and [4, 1, 7, 9] -> 4 (failing two others), which the first item gives too."""
+
+    def ex(result: Any, numbers: list[int]) -> dict[str, Any]:
+        return {"parameters": {"numbers": numbers}, "result": result}
+
+    passed = [ex(5, [5, 6, 7, 8]), ex(4, [4, 1, 7, 9])]
+    failed = [ex(3, [5, 4, 3, 2]), ex(3, [1, 2, 3, 4])]
+    assert not telling(passed) and not outvotes(passed, failed)
+    assert telling([ex(5, [5, 6, 7, 8]), ex(1, [4, 1, 7, 9])])  # the minimum: not the first item of both
+    assert telling([{"parameters": {"text": "cat"}, "result": "c"}, {"parameters": {"text": "go"}, "result": "o"}])
+
+
 async def test_a_small_models_agreement_on_examples_that_tell_nothing_publishes_nothing(
     folder: Path, sandbox: Sandbox
 ) -> None:
