@@ -168,8 +168,9 @@ def rehearse(tmp: str) -> None:
     touches: the environment, the module and line caches) and for every cold cache: paid here, it is not paid
     on the call's path, after the request.
     """
+    # `replace` too, as the request takes that step; the rehearsal's home is its temp folder
     request = replace(_wire.unframe(_REHEARSAL, Request, limit=_wire.REQUEST_LIMIT), data_dir=tmp, tmp_dir=tmp)
-    settle(request.data_dir, tmp)
+    settle(tmp, tmp)
     outcome = call(request)
     _wire.encode_reply(Reply(), b"", b"", _wire.frame(outcome))
     del sys.modules[request.module], linecache.cache[request.filename]
