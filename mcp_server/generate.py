@@ -26,6 +26,7 @@ from mcp_server.models import Generation, ModelBackend, ModelError
 from mcp_server.prompt import build_prompt, examples_prompt
 from mcp_server.publish import Publisher
 from mcp_server.retrieve import CatalogIndex
+from mcp_server.taskwords import ANY, named_inputs
 from mcp_server.tools import Runner
 from mcp_server.verify import (
     GENERATED_INPUTS,
@@ -299,6 +300,9 @@ class _Run:
         # A small model's agreement is no proof (it often agrees with itself on a wrong idea), so its
         # functions need examples that a trivial function would fail; others need checkable ones.
         self.small = backend.small
+        # They must also take every input the task names, since it often drops one (see `taskwords`); where
+        # the user gave examples, those say which inputs a function takes.
+        self.needs = named_inputs(task) if self.small and not examples else ANY
 
     async def report(self, number: int, stage: str, message: str, tokens: int = 0) -> None:
         if self.on_progress is not None:
@@ -374,11 +378,11 @@ class _Run:
         """Check every candidate, choose one, make sure its examples can be trusted, and publish it."""
         n = attempt.number
         await self.report(n, "checking", "checking" if len(drafts) == 1 else f"checking {len(drafts)} candidates")
-        verdicts = await self.generator.checker.check_all(drafts)
+        verdicts = await self.generator.checker.check_all(drafts, self.needs)
         if any(v.empty for v in verdicts):  # raising on an empty text or list alone: take non-empty ones only
             # All of them again, not only the narrowed: candidates are compared on inputs they all ran.
             drafts = [d.non_empty(v.empty) if v.empty else d for d, v in zip(drafts, verdicts, strict=True)]
-            verdicts = await self.generator.checker.check_all(drafts)
+            verdicts = await self.generator.checker.check_all(drafts, self.needs)
         checked = [_Checked(d, v) for d, v in zip(drafts, verdicts, strict=True)]
         await self.report(n, "verifying", "running examples and generated inputs")
         members = self._choose(attempt, checked)

@@ -33,6 +33,7 @@ from mcp_server.draft import Draft, checkable, same_value
 from mcp_server.publish import module_stem
 from mcp_server.sandbox import CallResult, temp_prefix
 from mcp_server.spec import schema_types
+from mcp_server.taskwords import ANY, TaskInputs
 from mcp_server.tools import Runner
 
 logger = logging.getLogger(__name__)
@@ -155,15 +156,18 @@ class Checker:
         self.runner = runner
         self.generated_inputs = generated_inputs
 
-    async def check_all(self, drafts: Sequence[Draft]) -> list[Verdict]:
+    async def check_all(self, drafts: Sequence[Draft], needs: TaskInputs = ANY) -> list[Verdict]:
         """Check every candidate; candidates of the same shape also run the same shared inputs.
+
+        A one-function candidate that takes fewer parameters than `needs` (the inputs its task names)
+        fails without running.
 
         Independent candidates may name their functions and parameters differently, so shared
         inputs are positional: the n-th function's k-th parameter. They are the inputs generated
         from the first candidate's schema plus every candidate's example inputs; their outcomes
         are what candidates are compared on.
         """
-        verdicts = [self._static(draft) for draft in drafts]
+        verdicts = [self._static(draft, needs) for draft in drafts]
         usable = [v for v in verdicts if v.entries and not v.problems]
         shape = _shape(usable[0].entries) if usable else ()
         shared: dict[str, Positional] = {}
@@ -186,8 +190,8 @@ class Checker:
                 group.start_soon(self._run, verdict, inputs)
         return verdicts
 
-    def _static(self, draft: Draft) -> Verdict:
-        """The catalogue's own checks, on a scratch copy of the module."""
+    def _static(self, draft: Draft, needs: TaskInputs) -> Verdict:
+        """The catalogue's own checks, on a scratch copy of the module, and the inputs the task needs."""
         verdict = Verdict()
         if draft.code is None or not draft.specs:
             return verdict.fail(Failure.NO_CODE, draft.problems)
@@ -204,6 +208,8 @@ class Checker:
             problems = [for_model(d) for d in checked.diagnostics] or ["nothing to publish"]
             return verdict.fail(Failure.CODE if in_code else Failure.SPEC, problems)
         verdict.entries = checked.entries
+        if len(checked.entries) == 1 and (missing := needs.missing(draft.names[0], checked.entries[0].parameters)):
+            return verdict.fail(Failure.CODE, [missing])
         return verdict
 
     async def _run(self, verdict: Verdict, shared: Sequence[Positional]) -> None:

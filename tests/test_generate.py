@@ -761,3 +761,55 @@ async def test_candidates_returning_a_number_as_int_or_float_agree(folder: Path,
     assert outcome.attempts[0].agreeing == 2
     examples = json.loads((folder / "double.json").read_text())["examples"]
     assert [(e["parameters"], e["result"]) for e in examples] == [({"n": 2}, 4), ({"n": 5}, 10), ({"n": 3}, 6.0)]
+
+
+def _count_char(code: str, name: str, *examples: tuple[dict[str, Any], int]) -> str:
+    """A small model's answer for "count how many times a character occurs in a text"."""
+    properties = {p: {"type": "string"} for p in examples[0][0]}
+    spec = {
+        "name": name,
+        "description": "Count how many times a character occurs in a text.",
+        "parameters": {"type": "object", "properties": properties, "required": list(properties)},
+        "responses": [{"type": "integer"}],
+        "examples": [{"prompt": "an example", "parameters": p, "result": r} for p, r in examples],
+    }
+    return f"```python\n{code}```\n\n```function_spec\n{json.dumps(spec)}\n```\n"
+
+
+WORDS = (
+    "def count_how_many_times_a_character_in_text(text: str) -> int:\n"
+    '    """Count how many times a character occurs in a text."""\n    return len(text.lower().split())\n'
+)
+CHARACTER = (
+    "def count_character(text: str, character: str) -> int:\n"
+    '    """Count how many times a character occurs in a text."""\n    return text.count(character)\n'
+)
+
+
+async def test_a_small_models_function_without_an_input_the_task_names_is_not_published(
+    folder: Path, sandbox: Sandbox
+) -> None:
+    """The embedded 270M's answer on the generation bench: three candidates count the words of `text` and take no
+    character, and the pooled examples ("cat cat cat" -> 3, "cat" -> 1) vouch for them. The task names a
+    character and a text; a function of the text alone cannot count a character, so the repair prompt says
+    which input is missing, and the next attempt's two-parameter function is published."""
+    name = "count_how_many_times_a_character_in_text"
+    words = [
+        _count_char(WORDS, name, ({"text": "go"}, 2)),
+        _count_char(WORDS, name, ({"text": "cat cat cat"}, 3)),
+        _count_char(WORDS, name, ({"text": "cat"}, 1)),
+    ]
+    right = [
+        _count_char(CHARACTER, "count_character", ({"text": "banana", "character": "a"}, 3)),
+        _count_char(CHARACTER, "count_character", ({"text": "kiwi", "character": "i"}, 2)),
+        _count_char(CHARACTER, "count_character", ({"text": "sky", "character": "a"}, 0)),
+    ]
+    task = "count how many times a character occurs in a text"
+    with FakeOllama(answers=[*words, *right], models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(task, attempts=2)
+        chats = fake.chats()
+    first = outcome.attempts[0]
+    assert first.failure is Failure.CODE and not first.votes, first.problems
+    assert "a character" in first.problems[0] and "takes only text" in first.problems[0]
+    assert "a character" in chats[3].body["messages"][-1]["content"]
+    assert outcome.published == ["count_character"], outcome.problems
