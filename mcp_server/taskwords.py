@@ -15,9 +15,8 @@ brackets. "a and b" opens no phrase, so names written as letters count nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 _NUMBERS = {"a": 1, "an": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 # Words that end a phrase: what links it to the rest of the sentence, the verbs a task puts after its
@@ -47,15 +46,15 @@ class TaskInputs:
     def count(self) -> int:
         return sum(count for _, count in self.phrases)
 
-    def missing(self, name: str, parameters: Mapping[str, Any]) -> str | None:
-        """Why a function of these `parameters` (a JSON Schema object) cannot do the task; None if it may."""
-        taken = list(parameters.get("properties", {}))
+    def missing(self, name: str, taken: Sequence[str]) -> str | None:
+        """Why a function `name` of the parameters `taken` cannot do the task; None if it may."""
         if len(taken) >= self.count:
             return None
         named = ", ".join(phrase for phrase, _ in self.phrases)
+        inputs = "1 input" if self.count == 1 else f"{self.count} inputs"
         takes = f"takes only {', '.join(taken)}" if taken else "takes no parameters"
         return (
-            f"the task names {self.count} inputs ({named}), but {name} {takes}: a function cannot use an input it "
+            f"the task names {inputs} ({named}), but {name} {takes}: a function cannot use an input it "
             "is not given, so give it one parameter for each input the task names"
         )
 

@@ -208,8 +208,10 @@ class Checker:
             problems = [for_model(d) for d in checked.diagnostics] or ["nothing to publish"]
             return verdict.fail(Failure.CODE if in_code else Failure.SPEC, problems)
         verdict.entries = checked.entries
-        if len(checked.entries) == 1 and (missing := needs.missing(draft.names[0], checked.entries[0].parameters)):
-            return verdict.fail(Failure.CODE, [missing])
+        if len(checked.entries) == 1:
+            (entry,) = checked.entries
+            if missing := needs.missing(entry.name, _parameter_names(entry)):
+                return verdict.fail(Failure.CODE, [missing])
         return verdict
 
     async def _run(self, verdict: Verdict, shared: Sequence[Positional]) -> None:
