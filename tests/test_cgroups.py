@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +74,27 @@ while True:  # each generation forks its successor and exits: a new pid every mo
             os._exit(0)
     except BlockingIOError:  # at pids.max, until the exited ones are reaped
         pass
+"""
+
+
+# The same tree, its orphans reaped at once by a parent outside the slot (as a pid namespace's init
+# reaps a call's), so the tree never stops at pids.max with exited generations waiting to be reaped.
+_REAPED_HOPPER = """
+import ctypes, os, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: every generation's orphan comes here
+if os.fork() == 0:
+    for procs in sys.argv[2:]:
+        with open(procs, "w") as handle:
+            handle.write(str(os.getpid()))
+    open(sys.argv[1], "w").close()
+    while True:
+        try:
+            if os.fork():
+                os._exit(0)
+        except BlockingIOError:
+            pass
+while True:
+    os.wait()
 """
 
 
@@ -145,6 +167,46 @@ def test_a_slot_is_emptied_of_a_tree_that_keeps_forking(tmp_path: Path) -> None:
         if V2:
             assert "populated 0" in (slot.pids / "cgroup.events").read_text()
     finally:
+        groups.remove()
+    assert not groups.base.exists()
+
+
+@needs_root
+def test_a_slot_is_emptied_of_a_forking_tree_while_the_sweeper_loses_its_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy machine preempts the sweeper between reading a slot's tasks and killing them, and a tree that
+    forks its successor meanwhile outruns it (this failed in a test run beside a CPU-bound job). Here each
+    read of the task list is followed by a pause: on cgroup v1 only a slot where no task can fork any more
+    is emptied. The slot then takes the next call's limit again."""
+    groups = _cgroup.CallGroups.create(f"funcsmith-{os.getpid()}-test")
+    ready = tmp_path / "ready"
+    reaper = None
+    try:
+        slot = groups.acquire()
+        slot.limit(16, 256)
+        reaper = subprocess.Popen([sys.executable, "-c", _REAPED_HOPPER, str(ready), *slot.procs])
+        assert eventually(ready.exists)
+        read = _cgroup._read
+
+        def paused(path: str | Path) -> bytes:
+            data = read(path)
+            if str(path).endswith("cgroup.procs"):
+                time.sleep(0.01)  # time for the tree to fork past the tasks just read
+            return data
+
+        monkeypatch.setattr(_cgroup, "_read", paused)
+        groups.release(slot)
+        monkeypatch.undo()
+        assert groups.free == [slot], "the slot was not emptied"
+        assert (slot.pids / "cgroup.procs").read_text() == ""
+        slot.limit(16, 256)
+        assert (slot.pids / "pids.max").read_text().strip() == "16"
+    finally:
+        monkeypatch.undo()
+        if reaper is not None:
+            reaper.kill()
+            reaper.wait()
         groups.remove()
     assert not groups.base.exists()
 

@@ -221,7 +221,11 @@ class CallGroups:
 
     def release(self, slot: Slot) -> None:
         """Kill whatever is left in a call's slot; reuse it only once it is empty."""
-        if _empty(slot.procs[0]) or sweep(slot.pids):
+        if _empty(slot.procs[0]):
+            self.free.append(slot)
+            return
+        slot.written.pop("pids", None)  # a sweep lets no task fork: the next limit is written again
+        if sweep(slot.pids):
             self.free.append(slot)
         elif slot.oom >= 0:
             os.close(slot.oom)
@@ -320,7 +324,13 @@ def _empty(procs: str) -> bool:
 
 
 def sweep(group: Path) -> bool:
-    """SIGKILL every task in a call cgroup until it is empty; True when it is (False: gone or still busy)."""
+    """SIGKILL every task in a call cgroup until it is empty; True when it is (False: gone or still busy).
+
+    Without cgroup.kill, a task may fork a successor between the read of the list and the kill, and a
+    sweeper that loses its core there falls behind for good; so a pids group first lets no task fork
+    (pids.max 0, which the next call's `Slot.limit` raises again).
+    """
+    stopped = False
     for _ in range(100):
         try:
             pids = [int(p) for p in _read(group / "cgroup.procs").split()]
@@ -330,6 +340,9 @@ def sweep(group: Path) -> bool:
             return True
         if (group / "cgroup.kill").exists():  # v2 (5.14+): one write kills them all, and what they fork meanwhile
             return _kill_all(group)
+        if not stopped and (group / "pids.max").exists():
+            _write(group / "pids.max", b"0")
+            stopped = True
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
