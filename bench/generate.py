@@ -1,6 +1,7 @@
 """Function generation with the embedded Gemma 3 270M: what publishes, whether it is right, and where the time goes.
 
-Run from the project root: `python -m bench.generate [--attempts N] [--candidates N] [--json] [TASK ...]`.
+Run from the project root: `python -m bench.generate [--attempts N] [--candidates N] [--json] [--dev] [--votes]
+[--given] [TASK ...]`.
 
 Each task goes through the real pipeline (`Generator.create`: prompt, model, parse,
 checks, verification in a real `Sandbox`, publish) into an empty temporary catalogue
@@ -59,44 +60,170 @@ class Case:
 class Task:
     words: str
     cases: tuple[Case, ...]
+    # Two examples as a user would give them (`--given`), apart from the reference cases: named arguments
+    # (in a user's names, which need not be the model's) and the result.
+    given: tuple[tuple[dict[str, Any], Any], ...] = ()
 
 
-def _task(words: str, *cases: tuple[tuple[Any, ...], Any]) -> Task:
-    return Task(words, tuple(Case(arguments, result) for arguments, result in cases))
+def _task(words: str, *cases: tuple[tuple[Any, ...], Any], given: tuple[tuple[dict[str, Any], Any], ...]) -> Task:
+    return Task(words, tuple(Case(arguments, result) for arguments, result in cases), given)
 
 
 TASKS = (
-    _task("add two numbers a and b", ((2, 3), 5), ((-1, 1), 0), ((2.5, 0.25), 2.75)),
-    _task("reverse a string", (("abc",), "cba"), (("",), ""), (("ab c",), "c ba")),
-    _task("convert celsius to fahrenheit", ((0,), 32), ((100,), 212), ((-40,), -40)),
-    _task("count the words in a text", (("hello world",), 2), (("one",), 1), (("a b  c",), 3)),
-    _task("multiply two numbers", ((3, 4), 12), ((0, 5), 0), ((-2, 3), -6)),
-    _task("check whether a number is even", ((4,), True), ((7,), False), ((0,), True)),
-    _task("make a string upper case", (("abc",), "ABC"), (("Hi there!",), "HI THERE!")),
-    _task("find the maximum of a list of numbers", (([1, 5, 3],), 5), (([-2, -1],), -1), (([7],), 7)),
+    _task(
+        "add two numbers a and b",
+        ((2, 3), 5),
+        ((-1, 1), 0),
+        ((2.5, 0.25), 2.75),
+        given=(({"a": 10, "b": 4}, 14), ({"a": -3, "b": 8}, 5)),
+    ),
+    _task(
+        "reverse a string",
+        (("abc",), "cba"),
+        (("",), ""),
+        (("ab c",), "c ba"),
+        given=(({"text": "hello"}, "olleh"), ({"text": "dog"}, "god")),
+    ),
+    _task(
+        "convert celsius to fahrenheit",
+        ((0,), 32),
+        ((100,), 212),
+        ((-40,), -40),
+        given=(({"celsius": 10}, 50), ({"celsius": 37}, 98.6)),
+    ),
+    _task(
+        "count the words in a text",
+        (("hello world",), 2),
+        (("one",), 1),
+        (("a b  c",), 3),
+        given=(({"text": "one two three"}, 3), ({"text": "hi"}, 1)),
+    ),
+    _task(
+        "multiply two numbers",
+        ((3, 4), 12),
+        ((0, 5), 0),
+        ((-2, 3), -6),
+        given=(({"a": 6, "b": 7}, 42), ({"a": -1, "b": 9}, -9)),
+    ),
+    _task(
+        "check whether a number is even",
+        ((4,), True),
+        ((7,), False),
+        ((0,), True),
+        given=(({"number": 10}, True), ({"number": 3}, False)),
+    ),
+    _task(
+        "make a string upper case",
+        (("abc",), "ABC"),
+        (("Hi there!",), "HI THERE!"),
+        given=(({"text": "hello"}, "HELLO"), ({"text": "Big dog"}, "BIG DOG")),
+    ),
+    _task(
+        "find the maximum of a list of numbers",
+        (([1, 5, 3],), 5),
+        (([-2, -1],), -1),
+        (([7],), 7),
+        given=(({"numbers": [4, 9, 2]}, 9), ({"numbers": [-7, -3]}, -3)),
+    ),
     _task(
         "reverse the words in a sentence",
         (("the quick brown fox",), "fox brown quick the"),
         (("hello",), "hello"),
+        given=(({"sentence": "one two three"}, "three two one"), ({"sentence": "good morning"}, "morning good")),
     ),
     _task(
         "compound interest: the final amount of a principal at an annual rate (a fraction) after a number of years",
         ((1000, 0.05, 10), 1000 * 1.05**10),
         ((100, 0.1, 1), 110.00000000000001),
         ((500, 0.0, 3), 500),
+        given=(
+            ({"principal": 200, "rate": 0.5, "years": 2}, 450),
+            ({"principal": 1000, "rate": 0.1, "years": 2}, 1210),
+        ),
     ),
-    _task("check whether a string is a palindrome", (("racecar",), True), (("hello",), False), (("a",), True)),
-    _task("count the vowels in a text", (("hello",), 2), (("sky",), 0), (("Apple pie",), 4)),
-    _task("convert fahrenheit to celsius", ((32,), 0), ((212,), 100), ((-40,), -40)),
-    _task("compute the factorial of a non-negative integer", ((0,), 1), ((1,), 1), ((5,), 120)),
-    _task("compute the average of a list of numbers", (([1, 2, 3],), 2), (([5],), 5), (([1, 2],), 1.5)),
-    _task("check whether a number is prime", ((2,), True), ((9,), False), ((13,), True), ((1,), False)),
-    _task("sum a list of numbers", (([1, 2, 3],), 6), (([],), 0), (([-1, 1.5],), 0.5)),
-    _task("find the minimum of a list of numbers", (([3, 1, 2],), 1), (([-5, 0],), -5)),
-    _task("compute the area of a circle from its radius", ((1,), math.pi), ((2,), 4 * math.pi), ((0,), 0)),
-    _task("remove the spaces from a string", (("a b c",), "abc"), (("none",), "none"), ((" x ",), "x")),
-    _task("count how many times a character occurs in a text", (("banana", "a"), 3), (("kiwi", "z"), 0)),
-    _task("compute the absolute difference between two numbers", ((3, 5), 2), ((5, 3), 2), ((-1, 1), 2)),
+    _task(
+        "check whether a string is a palindrome",
+        (("racecar",), True),
+        (("hello",), False),
+        (("a",), True),
+        given=(({"text": "level"}, True), ({"text": "world"}, False)),
+    ),
+    _task(
+        "count the vowels in a text",
+        (("hello",), 2),
+        (("sky",), 0),
+        (("Apple pie",), 4),
+        given=(({"text": "banana"}, 3), ({"text": "rhythm"}, 0)),
+    ),
+    _task(
+        "convert fahrenheit to celsius",
+        ((32,), 0),
+        ((212,), 100),
+        ((-40,), -40),
+        given=(({"fahrenheit": 50}, 10), ({"fahrenheit": 41}, 5)),
+    ),
+    _task(
+        "compute the factorial of a non-negative integer",
+        ((0,), 1),
+        ((1,), 1),
+        ((5,), 120),
+        given=(({"n": 3}, 6), ({"n": 4}, 24)),
+    ),
+    _task(
+        "compute the average of a list of numbers",
+        (([1, 2, 3],), 2),
+        (([5],), 5),
+        (([1, 2],), 1.5),
+        given=(({"numbers": [2, 4, 6]}, 4), ({"numbers": [1, 4]}, 2.5)),
+    ),
+    _task(
+        "check whether a number is prime",
+        ((2,), True),
+        ((9,), False),
+        ((13,), True),
+        ((1,), False),
+        given=(({"number": 7}, True), ({"number": 8}, False)),
+    ),
+    _task(
+        "sum a list of numbers",
+        (([1, 2, 3],), 6),
+        (([],), 0),
+        (([-1, 1.5],), 0.5),
+        given=(({"numbers": [2, 5, 8]}, 15), ({"numbers": [10, -4]}, 6)),
+    ),
+    _task(
+        "find the minimum of a list of numbers",
+        (([3, 1, 2],), 1),
+        (([-5, 0],), -5),
+        given=(({"numbers": [8, 2, 5]}, 2), ({"numbers": [0, -3, 4]}, -3)),
+    ),
+    _task(
+        "compute the area of a circle from its radius",
+        ((1,), math.pi),
+        ((2,), 4 * math.pi),
+        ((0,), 0),
+        given=(({"radius": 3}, 9 * math.pi), ({"radius": 0.5}, 0.25 * math.pi)),
+    ),
+    _task(
+        "remove the spaces from a string",
+        (("a b c",), "abc"),
+        (("none",), "none"),
+        ((" x ",), "x"),
+        given=(({"text": "h e y"}, "hey"), ({"text": "no spaces"}, "nospaces")),
+    ),
+    _task(
+        "count how many times a character occurs in a text",
+        (("banana", "a"), 3),
+        (("kiwi", "z"), 0),
+        given=(({"text": "hello", "character": "l"}, 2), ({"text": "mississippi", "character": "s"}, 4)),
+    ),
+    _task(
+        "compute the absolute difference between two numbers",
+        ((3, 5), 2),
+        ((5, 3), 2),
+        ((-1, 1), 2),
+        given=(({"a": 10, "b": 4}, 6), ({"a": -2, "b": 5}, 7)),
+    ),
 )
 
 
@@ -208,11 +335,18 @@ class Run:
         )
 
 
-async def run(tasks: Sequence[Task], attempts: int, candidates: int | None = None, judge_votes: bool = False) -> Run:
+async def run(
+    tasks: Sequence[Task],
+    attempts: int,
+    candidates: int | None = None,
+    judge_votes: bool = False,
+    given: bool = False,
+) -> Run:
     """Every task through the pipeline on one model, then its reference cases.
 
     `candidates` None leaves the count to the pipeline's default for the embedded model; `judge_votes`
-    runs the code of every examples vote on the reference cases too.
+    runs the code of every examples vote on the reference cases too; `given` passes each task's user
+    examples to `create`, as a person would give them.
     """
     votes: list[dict[str, Any]] = []
     load_before = os.getloadavg()
@@ -234,7 +368,8 @@ async def run(tasks: Sequence[Task], attempts: int, candidates: int | None = Non
                 generator = Generator(catalog, sandbox, lambda: backend, attempts=attempts, candidates=candidates)
                 count, agreement = generator.sampling(backend)
                 began, asked = time.perf_counter(), backend.answers
-                outcome = await generator.create(task.words)
+                examples = [{"parameters": p, "result": r} for p, r in task.given] if given else []
+                outcome = await generator.create(task.words, examples=examples)
                 wall = time.perf_counter() - began
                 entry = catalog.get(outcome.published[0]) if outcome.published else None
                 wrong = []
@@ -345,7 +480,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--votes", action="store_true", help="also judge the code of every examples vote on the reference cases"
     )
+    parser.add_argument(
+        "--given",
+        action="store_true",
+        help="give each bench task two examples of a user's (apart from its reference cases) as create's examples",
+    )
     args = parser.parse_args(argv)
+    if args.given and args.dev:
+        print("bench.generate: --given has examples for the bench's tasks only, not --dev", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     tasks = DEV if args.dev else TASKS
     chosen = [t for t in tasks if not args.tasks or any(word in t.words for word in args.tasks)]
@@ -353,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench.generate: no bench task matches {args.tasks}", file=sys.stderr)
         return 2
     try:
-        done = anyio.run(run, chosen, args.attempts, args.candidates, args.votes)
+        done = anyio.run(run, chosen, args.attempts, args.candidates, args.votes, args.given)
     except ModelError as exc:
         print(f"bench.generate: {exc}", file=sys.stderr)
         return 1

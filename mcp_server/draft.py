@@ -227,10 +227,12 @@ def outvotes(
 ) -> bool:
     """Whether the examples a small model's code passes outweigh the `failed` ones it contradicts.
 
-    Those that vouch (see `vouches`; the user's examples, keyed as in `users`, always do) must tell right
-    code from wrong, be at least two, and be at least half as many as the failed ones that are not an
-    argument handed back.
+    Passed examples of the user's (keyed as in `users`) that tell right code from wrong settle it. Otherwise
+    those that vouch (see `vouches`; the user's always do) must tell right code from wrong, be at least two,
+    and be at least half as many as the failed ones that are not an argument handed back.
     """
+    if telling([e for e in passed if example_key(e) in users]):
+        return True  # the user's word settles it: the model's guesses the code contradicts are dropped
     vouching = [e for e in passed if example_key(e) in users or vouches(e)]
     against = [e for e in failed if not echoes(e)]
     return telling(vouching) and len(vouching) >= _PASSES and len(vouching) * _FAILS_PER_PASS >= len(against)
@@ -272,14 +274,41 @@ def read(answer: str, user_examples: Sequence[Mapping[str, Any]] = ()) -> Draft:
 
 
 def _assign(specs: Sequence[Mapping[str, Any]], examples: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-    """Each user example for the first function whose parameters schema its arguments fit (else the first)."""
+    """Each user example for the first function whose parameters its arguments fit by name, else for the first
+    they fit in the function's names (see `_fitted`), else for the first function as it is.
+
+    A user cannot know which names the model gives the parameters, so an example that fits by position is
+    written in the function's names.
+    """
     assigned: dict[str, list[Any]] = {}
     for example in examples:
         arguments = example.get("parameters", {})
-        fits = (s for s in specs if _valid(s.get("parameters"), arguments))
-        name = str(next(fits, specs[0]).get("name"))
-        assigned.setdefault(name, []).append({"prompt": "an example given with the task", **example})
+        named = next(((s, arguments) for s in specs if _valid(s.get("parameters"), arguments)), None)
+        fitted = named or next(((s, moved) for s in specs if (moved := _fitted(s, arguments)) is not None), None)
+        spec, placed = fitted or (specs[0], arguments)
+        entry = {"prompt": "an example given with the task", **example, "parameters": placed}
+        assigned.setdefault(str(spec.get("name")), []).append(entry)
     return assigned
+
+
+def _fitted(spec: Mapping[str, Any], arguments: Any) -> dict[str, Any] | None:
+    """A user's arguments in this function's parameter names, if they then fit: each argument the function
+    names goes by name, the others in order to the parameters not named."""
+    if not isinstance(arguments, Mapping):
+        return None
+    names = _parameter_names(spec)
+    unnamed = [name for name in names if name not in arguments]
+    strangers = [key for key in arguments if key not in names]
+    if len(strangers) > len(unnamed):
+        return None
+    renamed = dict(zip(strangers, unnamed, strict=False))
+    moved = {renamed.get(key, key): value for key, value in arguments.items()}
+    return moved if _valid(spec.get("parameters"), moved) else None
+
+
+def given_keys(specs: Sequence[Mapping[str, Any]], examples: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The keys (`example_key`) of the user's examples as a draft of these specs holds them."""
+    return {example_key(e) for placed in _assign(specs, examples).values() for e in placed} if specs else set()
 
 
 def _valid(schema: Any, arguments: Any) -> bool:

@@ -21,7 +21,7 @@ import anyio.to_thread
 
 from mcp_server.catalog import Catalog, CatalogChange
 from mcp_server.codecheck import implementation
-from mcp_server.draft import Draft, checkable, example_key, follow_up_examples, outvotes, write
+from mcp_server.draft import Draft, checkable, example_key, follow_up_examples, given_keys, outvotes, write
 from mcp_server.models import Generation, ModelBackend, ModelError
 from mcp_server.prompt import build_prompt, examples_prompt
 from mcp_server.publish import Publisher
@@ -371,6 +371,7 @@ class _Run:
                 break  # the candidates so far still count
             self._took(attempt, generation)
             drafts.append(draft)
+            self.user_checks |= given_keys(draft.specs, self.examples)  # as placed in this draft's names
         attempt.candidates = len(drafts)
         return drafts
 
@@ -619,12 +620,20 @@ def next_step(failure: Failure | None, backend: str) -> str | None:
     if failure is Failure.MODEL:
         return "run `funcsmith doctor` to see which model backend is available, and why"
     small = backend.startswith("llama-cpp") or re.search(r"gemma3:(270m|1b)", backend)
+    # Where the model's own examples were what failed, the user's are checks that settle it.
+    yours = f"{_YOUR_EXAMPLES}; or " if failure in (Failure.EXAMPLE, Failure.WEAK) else ""
     if small:
         return (
-            f"{backend} is a demo-size model; use a bigger model through Ollama: run `{BIGGER_MODEL}`, "
+            f"{backend} is a demo-size model; {yours}use a bigger model through Ollama: run `{BIGGER_MODEL}`, "
             "or describe the task in more detail (the inputs, and what it returns)"
         )
-    return "describe the task in more detail (the inputs, and what it returns), or try a bigger model"
+    return f"{yours}describe the task in more detail (the inputs, and what it returns), or try a bigger model"
+
+
+_YOUR_EXAMPLES = (
+    "give two or three examples of your own with the results you expect, checks its code must pass "
+    """(`examples` of create_function, or `--example '{"parameters": {...}, "result": ...}'` of funcsmith generate)"""
+)
 
 
 def user_examples_problems(examples: Any) -> list[str]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from bench.generate import DEV, TASKS, Case, Row, Task, _row, check, table
 from mcp_server.catalog import Catalog
-from mcp_server.generate import Attempt, Outcome
+from mcp_server.draft import telling
+from mcp_server.generate import Attempt, Outcome, user_examples_problems
 from mcp_server.sandbox import Sandbox
 from mcp_server.verify import Failure
 
@@ -18,6 +20,16 @@ pytestmark = pytest.mark.anyio
 def test_the_bench_holds_twenty_everyday_tasks_each_with_reference_cases() -> None:
     assert len(TASKS) >= 20 and len({t.words for t in TASKS}) == len(TASKS)
     assert all(len(t.cases) >= 2 for t in TASKS)
+
+
+def test_each_bench_task_has_two_user_examples_apart_from_its_reference_cases() -> None:
+    """What `--given` passes to `create`: examples that tell right code from wrong, never a reference case."""
+    for task in TASKS:
+        given = [{"parameters": p, "result": r} for p, r in task.given]
+        assert len(given) == 2 and telling(given) and user_examples_problems(given) == [], task.words
+        assert all(len(p) == len(task.cases[0].arguments) for p, _ in task.given), task.words
+        cases = {json.dumps(c.arguments) for c in task.cases}
+        assert not {json.dumps(list(p.values())) for p, _ in task.given} & cases, task.words
 
 
 def test_the_development_tasks_take_their_cases_from_their_references() -> None:

@@ -518,6 +518,81 @@ async def test_a_users_example_is_never_outvoted(folder: Path, sandbox: Sandbox)
     assert any("should return 49 but returned 50.0" in p for p in outcome.problems), outcome.problems
 
 
+async def test_a_users_examples_reach_a_function_that_names_its_parameters_otherwise(
+    folder: Path, sandbox: Sandbox
+) -> None:
+    """A user cannot know which names the model will give the parameters: their examples name `x`, the code
+    takes `n`. Matched by position they are checks the code must pass, written into the spec in its names."""
+    answers = [_double("n * 2", (2, 5))] * 3
+    given = [{"parameters": {"x": 3}, "result": 6}, {"parameters": {"x": 7}, "result": 14}]
+    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
+            "double a whole number", attempts=1, examples=given
+        )
+    assert outcome.published == ["double"], outcome.problems
+    examples = json.loads((folder / "double.json").read_text())["examples"]
+    assert [(e["parameters"], e["result"]) for e in examples] == [({"n": 3}, 6), ({"n": 7}, 14)]
+
+    wrong = [{"parameters": {"x": 3}, "result": 7}, {"parameters": {"x": 7}, "result": 14}]
+    again = folder.parent / "again"
+    again.mkdir()
+    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
+        outcome = await generator(again, sandbox, fake, tag="gemma3:1b").create(
+            "double a whole number", attempts=1, examples=wrong
+        )
+    assert not outcome.ok and any("double(n=3) should return 7 but returned 6" in p for p in outcome.problems)
+
+
+async def test_a_users_examples_match_parameters_by_name_first_and_the_rest_in_order(
+    folder: Path, sandbox: Sandbox
+) -> None:
+    """`text` is matched by name wherever it stands; `char`, which the code calls `character`, by what is left."""
+    answers = [_count_char(CHARACTER, "count_character", ({"text": "aa", "character": "a"}, 5))] * 3
+    given = [
+        {"parameters": {"char": "a", "text": "banana"}, "result": 3},
+        {"parameters": {"char": "n", "text": "banana"}, "result": 2},
+    ]
+    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
+            "count how many times a character occurs in a text", attempts=1, examples=given
+        )
+    assert outcome.published == ["count_character"], outcome.problems
+    examples = json.loads((folder / "count_character.json").read_text())["examples"]
+    assert [e["parameters"] for e in examples] == [
+        {"character": "a", "text": "banana"},
+        {"character": "n", "text": "banana"},
+    ]
+
+
+async def test_a_users_examples_outweigh_any_number_of_a_small_models_wrong_guesses(
+    folder: Path, sandbox: Sandbox
+) -> None:
+    """Three candidates agree on right code; their six predicted results are all wrong, more than twice the
+    user's two examples, which the code passes. The user's examples settle it: the model's guesses are dropped."""
+    answers = [_double("n * 2", (2, 5), (3, 7)), _double("n * 2", (4, 9), (5, 11)), _double("n * 2", (6, 13), (1, 3))]
+    given = [{"parameters": {"n": 10}, "result": 20}, {"parameters": {"n": 21}, "result": 42}]
+    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
+            "double a whole number", attempts=1, examples=given
+        )
+    assert outcome.published == ["double"], outcome.problems
+    examples = json.loads((folder / "double.json").read_text())["examples"]
+    assert [(e["parameters"], e["result"]) for e in examples] == [({"n": 10}, 20), ({"n": 21}, 42)]
+
+
+async def test_a_small_models_wrong_examples_point_the_user_to_examples_of_their_own(
+    folder: Path, sandbox: Sandbox
+) -> None:
+    """Where a small model's code agrees but its guessed results do not, the next step is the user's examples."""
+    answers = [_double("n * 2", (2, 5), (3, 7)), _double("n * 2", (4, 9), (5, 11)), _double("n * 2", (6, 13), (1, 3))]
+    with FakeOllama(answers=[*answers, answers[0]], models=["gemma3:1b"]) as fake:
+        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create("double a whole number", attempts=1)
+    assert not outcome.ok and outcome.failure is Failure.EXAMPLE, outcome.problems
+    step = outcome.next_step or ""
+    assert "examples of your own" in step and "--example" in step and "`examples`" in step, step
+    assert "ollama pull gemma3:4b" in step
+
+
 async def test_candidates_that_disagree_publish_nothing(folder: Path, sandbox: Sandbox) -> None:
     answers = ["reverse_words_joined", "reverse_words_reversed_words", "reverse_words_reversed_text"]
     with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
