@@ -677,7 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--example",
         action="append",
         metavar="JSON",
-        help="a call the function must get right, written into its spec (repeatable), e.g. "
+        help="a call the function must get right, written into its spec (repeatable; arguments whose names the "
+        "function does not use go to its other parameters in order), e.g. "
         '\'{"parameters": {"a": 2, "b": 3}, "result": 5}\' or \'{"parameters": {"a": -1}, "error": "NegativeError"}\'',
     )
     generate.set_defaults(run=cmd_generate)

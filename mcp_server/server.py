@@ -609,7 +609,8 @@ _CREATE_FUNCTION = types.Tool(
                 "type": "array",
                 "description": (
                     "Calls the function must get right, written into its spec: each has 'parameters' (the "
-                    "arguments) and either 'result' (the exact return value) or 'error' (the exception's name)."
+                    "arguments) and either 'result' (the exact return value) or 'error' (the exception's name). "
+                    "Arguments whose names the written function does not use go to its other parameters in order."
                 ),
                 "items": {
                     "type": "object",

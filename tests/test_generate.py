@@ -518,6 +518,18 @@ async def test_a_users_example_is_never_outvoted(folder: Path, sandbox: Sandbox)
     assert any("should return 49 but returned 50.0" in p for p in outcome.problems), outcome.problems
 
 
+async def _double_with(folder: Path, sandbox: Sandbox, answers: list[str], given: list[Any]) -> Outcome:
+    """ "double a whole number" by a small model replaying `answers`, with the user's examples `given`."""
+    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
+        return await generator(folder, sandbox, fake, tag="gemma3:1b").create(
+            "double a whole number", attempts=1, examples=given
+        )
+
+
+def _published_examples(spec: Path) -> list[tuple[dict[str, Any], Any]]:
+    return [(e["parameters"], e["result"]) for e in json.loads(spec.read_text())["examples"]]
+
+
 async def test_a_users_examples_reach_a_function_that_names_its_parameters_otherwise(
     folder: Path, sandbox: Sandbox
 ) -> None:
@@ -525,21 +537,14 @@ async def test_a_users_examples_reach_a_function_that_names_its_parameters_other
     takes `n`. Matched by position they are checks the code must pass, written into the spec in its names."""
     answers = [_double("n * 2", (2, 5))] * 3
     given = [{"parameters": {"x": 3}, "result": 6}, {"parameters": {"x": 7}, "result": 14}]
-    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
-        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
-            "double a whole number", attempts=1, examples=given
-        )
+    outcome = await _double_with(folder, sandbox, answers, given)
     assert outcome.published == ["double"], outcome.problems
-    examples = json.loads((folder / "double.json").read_text())["examples"]
-    assert [(e["parameters"], e["result"]) for e in examples] == [({"n": 3}, 6), ({"n": 7}, 14)]
+    assert _published_examples(folder / "double.json") == [({"n": 3}, 6), ({"n": 7}, 14)]
 
     wrong = [{"parameters": {"x": 3}, "result": 7}, {"parameters": {"x": 7}, "result": 14}]
     again = folder.parent / "again"
     again.mkdir()
-    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
-        outcome = await generator(again, sandbox, fake, tag="gemma3:1b").create(
-            "double a whole number", attempts=1, examples=wrong
-        )
+    outcome = await _double_with(again, sandbox, answers, wrong)
     assert not outcome.ok and any("double(n=3) should return 7 but returned 6" in p for p in outcome.problems)
 
 
@@ -557,36 +562,33 @@ async def test_a_users_examples_match_parameters_by_name_first_and_the_rest_in_o
             "count how many times a character occurs in a text", attempts=1, examples=given
         )
     assert outcome.published == ["count_character"], outcome.problems
-    examples = json.loads((folder / "count_character.json").read_text())["examples"]
-    assert [e["parameters"] for e in examples] == [
-        {"character": "a", "text": "banana"},
-        {"character": "n", "text": "banana"},
+    assert _published_examples(folder / "count_character.json") == [
+        ({"character": "a", "text": "banana"}, 3),
+        ({"character": "n", "text": "banana"}, 2),
     ]
+
+
+def _wrong_guesses() -> list[str]:
+    """Three candidates that agree on right code, and all six of their predicted results wrong."""
+    return [_double("n * 2", (2, 5), (3, 7)), _double("n * 2", (4, 9), (5, 11)), _double("n * 2", (6, 13), (1, 3))]
 
 
 async def test_a_users_examples_outweigh_any_number_of_a_small_models_wrong_guesses(
     folder: Path, sandbox: Sandbox
 ) -> None:
-    """Three candidates agree on right code; their six predicted results are all wrong, more than twice the
-    user's two examples, which the code passes. The user's examples settle it: the model's guesses are dropped."""
-    answers = [_double("n * 2", (2, 5), (3, 7)), _double("n * 2", (4, 9), (5, 11)), _double("n * 2", (6, 13), (1, 3))]
+    """The six wrong guesses are more than twice the user's two examples, which the code passes. The user's
+    examples settle it: the model's guesses are dropped."""
     given = [{"parameters": {"n": 10}, "result": 20}, {"parameters": {"n": 21}, "result": 42}]
-    with FakeOllama(answers=answers, models=["gemma3:1b"]) as fake:
-        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create(
-            "double a whole number", attempts=1, examples=given
-        )
+    outcome = await _double_with(folder, sandbox, _wrong_guesses(), given)
     assert outcome.published == ["double"], outcome.problems
-    examples = json.loads((folder / "double.json").read_text())["examples"]
-    assert [(e["parameters"], e["result"]) for e in examples] == [({"n": 10}, 20), ({"n": 21}, 42)]
+    assert _published_examples(folder / "double.json") == [({"n": 10}, 20), ({"n": 21}, 42)]
 
 
 async def test_a_small_models_wrong_examples_point_the_user_to_examples_of_their_own(
     folder: Path, sandbox: Sandbox
 ) -> None:
     """Where a small model's code agrees but its guessed results do not, the next step is the user's examples."""
-    answers = [_double("n * 2", (2, 5), (3, 7)), _double("n * 2", (4, 9), (5, 11)), _double("n * 2", (6, 13), (1, 3))]
-    with FakeOllama(answers=[*answers, answers[0]], models=["gemma3:1b"]) as fake:
-        outcome = await generator(folder, sandbox, fake, tag="gemma3:1b").create("double a whole number", attempts=1)
+    outcome = await _double_with(folder, sandbox, [*_wrong_guesses(), _wrong_guesses()[0]], [])
     assert not outcome.ok and outcome.failure is Failure.EXAMPLE, outcome.problems
     step = outcome.next_step or ""
     assert "examples of your own" in step and "--example" in step and "`examples`" in step, step
