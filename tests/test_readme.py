@@ -1,13 +1,17 @@
-"""The README's hand-written function is real: copied out of the README, it checks and answers as shown."""
+"""The README is real: its hand-written function, copied out of it, checks and answers as shown, and the
+examples its `funcsmith generate` commands give are examples the command takes."""
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+from mcp_server.cli import parse_example
+from mcp_server.generate import user_examples_problems
 from tests.mcp_helpers import ROOT
 
 SECTION = "## Writing a function by hand"
@@ -57,3 +61,22 @@ def test_the_readme_example_checks_and_answers_as_its_examples_say(tmp_path: Pat
     refused = funcsmith(folder, "call", spec["name"], json.dumps(expects_error["parameters"]))
     assert refused.returncode == 1
     assert expects_error["error"] in refused.stderr
+
+
+def readme_generate_commands() -> list[list[str]]:
+    """Every `funcsmith generate` command the README shows, split as a shell would split it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = "\n".join(re.findall(r"```sh\n(.*?)```", text, flags=re.S)).replace("\\\n", " ")
+    lines = re.findall(r"^\S*funcsmith generate .*$", blocks, flags=re.M)  # in shell blocks, a command a line
+    inline = re.findall(r"`(funcsmith generate [^`]*)`", text)  # in the text, a command a code span
+    return [shlex.split(command, comments=True) for command in [*lines, *inline] if "--example" in command]
+
+
+def test_the_readme_examples_of_generate_are_examples_the_command_takes() -> None:
+    commands = readme_generate_commands()
+    assert len(commands) >= 2  # the quick start's and the troubleshooting item's
+    for words in commands:
+        given = [words[i + 1] for i, word in enumerate(words) if word == "--example"]
+        examples = [parse_example(text) for text in given]
+        assert len(examples) >= 2 and len({json.dumps(e["result"]) for e in examples}) >= 2, words
+        assert user_examples_problems(examples) == [], words
