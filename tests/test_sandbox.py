@@ -7,6 +7,7 @@ import signal
 import socket
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -19,7 +20,8 @@ import pytest
 
 from mcp_server.sandbox import CallResult, Limits, Sandbox, SandboxGrant, isolation_report
 from mcp_server.sandbox._calluser import CALL_GID, CALL_UID
-from mcp_server.sandbox._worker import peek
+from mcp_server.sandbox._code import LARGEST, load, marshalled
+from mcp_server.sandbox._worker import peek, read_output
 
 pytestmark = pytest.mark.anyio
 
@@ -260,6 +262,74 @@ async def test_a_calls_temp_folder_belongs_to_the_user_it_runs_as_alone(sandbox:
 async def test_output_is_captured_apart_from_the_result(sandbox: Sandbox) -> None:
     result = await run(sandbox, "chatty")
     assert (result.ok, result.value, result.stdout, result.stderr) == (True, 1, "to stdout\n", "to stderr\n")
+
+
+def test_reading_a_calls_output_takes_no_more_memory_than_it_holds() -> None:
+    """A call's stdout and stderr are read back whole, up to the cap, without a buffer of the cap's size each."""
+    fd = os.memfd_create("output")
+    try:
+        os.write(fd, b"to stdout\n")
+        tracemalloc.start()
+        try:
+            assert read_output(fd, (1 << 20) + 1) == b"to stdout\n"
+            assert read_output(fd, 3) == b"to "
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 64 << 10
+        os.ftruncate(fd, 0)
+        assert read_output(fd, 1 << 20) == b""
+    finally:
+        os.close(fd)
+    assert read_output(fd, 10) == b""  # a stream the function closed: nothing
+
+
+AS_WRITTEN = {
+    "annotated": (  # as a call's module always was: with postponed annotations (PEP 563)
+        "def annotated(a: int = 1, b: 'list[str]' = ()) -> Later:\n    return dict(annotated.__annotations__)\n",
+        {"a": "int", "b": "'list[str]'", "return": "Later"},
+    ),
+    "large": ("".join(f"X{n} = {n}\n" for n in range(8000)) + "def large():\n    return X7999\n", 7999),
+}
+
+
+def test_the_server_compiles_each_module_once_and_only_what_it_should() -> None:
+    """The server sends each module's code compiled once, under its own file name; a module that does not
+    compile, or is too large to compile on the server's loop, goes as source (its call process compiles it)."""
+    code = marshalled("def f():\n    return 1\n", "f.py")
+    assert code and marshalled("def f():\n    return 1\n", "f.py") is code
+    assert load("", "", code).co_filename == "f.py"
+    assert marshalled("def f():\n    return 1\n", "g.py") != code
+    assert marshalled("def broken(:\n", "broken.py") == b""
+    assert len(AS_WRITTEN["large"][0]) > LARGEST and marshalled(AS_WRITTEN["large"][0], "large.py") == b""
+
+
+@pytest.mark.parametrize("name", sorted(AS_WRITTEN))
+@pytest.mark.parametrize("pooled", [True, False])
+async def test_a_module_runs_as_its_source_says(sandbox: Sandbox, tmp_path: Path, name: str, pooled: bool) -> None:
+    """Small or large (past what the server compiles for the call), pooled or cold, a module runs as compiled
+    from its own source."""
+    grant = None if pooled else SandboxGrant(read_paths=(str(tmp_path),))
+    source, value = AS_WRITTEN[name]
+    result = await sandbox.call(
+        module=name, source=source, filename=f"{name}.py", function=name, arguments={}, grant=grant
+    )
+    assert (result.ok, result.value) == (True, value), result
+
+
+@pytest.mark.parametrize("pooled", [True, False])
+async def test_a_module_that_does_not_compile_names_its_error_and_line(
+    sandbox: Sandbox, tmp_path: Path, pooled: bool
+) -> None:
+    grant = None if pooled else SandboxGrant(read_paths=(str(tmp_path),))
+    source = "def fine():\n    return 1\n\ndef broken(:\n    pass\n"
+    result = await sandbox.call(
+        module="broken", source=source, filename="broken.py", function="fine", arguments={}, grant=grant
+    )
+    assert (result.ok, result.sandbox_error, result.error_type) == (False, False, "SyntaxError"), result
+    assert result.error_message.startswith("importing module 'broken' failed: SyntaxError: ")
+    assert "(broken.py, line 4)" in result.error_message
+    await assert_still_serving(sandbox)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ The public surface: `Sandbox` runs calls, each within `Limits` widened by a pers
 answers with a `CallResult`; `isolation_report()` is what `funcsmith doctor` shows (a list of layers);
 `temp_prefix()` names a temp folder after its maker, so that a zygote removes it once the maker is dead. The
 rest is private, one module per process or layer: `_runner` (the server side), `_zygote` and `_watched`
-(the zygote), `_worker` (a call process), `_wire` (every message between them).
+(the zygote), `_worker` (a call process), `_wire` (every message between them), `_code` (a module's
+code, compiled once by the server).
 """
 
 from mcp_server.sandbox._cleanup import temp_prefix

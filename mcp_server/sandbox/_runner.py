@@ -39,7 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from mcp_server.sandbox import _calluser, _wire
+from mcp_server.sandbox import _calluser, _code, _wire
 from mcp_server.sandbox._cleanup import temp_prefix
 from mcp_server.sandbox._model import ENVIRONMENT, CallResult, Limits, SandboxGrant
 from mcp_server.sandbox._outcome import from_reply, sandbox_failure, timeout
@@ -326,6 +326,7 @@ class Sandbox:
         request = Request(
             module=module,
             source=source,
+            code=_code.marshalled(source, filename),
             filename=filename,
             function=function,
             arguments=dict(arguments),

@@ -243,6 +243,7 @@ class Request:
     data: DataRoom
     tmp_dir: str = ""  # the zygote's choice, filled in before the call process sees the request
     landlock_abi: int = 0
+    code: bytes = b""  # the module as the server compiled it, marshalled (see _code.py); b"": compile `source`
 
 
 @dataclass(frozen=True, slots=True)
