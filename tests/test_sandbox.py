@@ -301,6 +301,8 @@ def test_the_server_compiles_each_module_once_and_only_what_it_should() -> None:
     assert load("", "", code).co_filename == "f.py"
     assert marshalled("def f():\n    return 1\n", "g.py") != code
     assert marshalled("def broken(:\n", "broken.py") == b""
+    assert marshalled("x = 1\0\n", "null.py") == b""
+    assert marshalled("x = " + "(" * 300 + ")" * 300 + "\n", "deep.py") == b""
     assert len(AS_WRITTEN["large"][0]) > LARGEST and marshalled(AS_WRITTEN["large"][0], "large.py") == b""
 
 

@@ -21,14 +21,14 @@ _FLAGS = __future__.annotations.compiler_flag
 LARGEST = 64 << 10  # characters of source the server compiles; a larger module is compiled in its call process
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=128)  # at most about 25 MB of sources and code, most often far less
 def marshalled(source: str, filename: str) -> bytes:
     """The marshalled code of a module (b"" when the call process is to compile it)."""
     if len(source) > LARGEST:
         return b""
     try:
         return marshal.dumps(_compile(source, filename))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):  # the call process compiles it and says why
+    except Exception:  # a syntax error, a null byte, too deep: the call process compiles it and says what is wrong
         return b""
 
 
