@@ -1,9 +1,9 @@
 """A function's module as code: compiled once by the server, loaded by each call process.
 
 A call process has just been forked and its caches are cold: compiling even a three-line module there
-took 60 to 80 µs of its path after the request, against 13 µs in the warm server. So the server compiles
+took 72 to 90 µs of its path after the request, against 13 µs in the warm server. So the server compiles
 each source once (it compiles every catalogued module to check it anyway) and sends the marshalled code
-with the request, which the call process loads in a few µs. A source that does not compile, or is too
+with the request, which the call process loads in about 22 µs. A source that does not compile, or is too
 large to compile on the server's event loop, goes as it is: the call process compiles it, and reports
 what is wrong with it as before.
 
