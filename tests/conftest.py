@@ -1,6 +1,7 @@
 """Shared test setup: async tests run on anyio's asyncio backend, like the server."""
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -17,6 +18,11 @@ _EXIT_WAIT_S = 30.0  # how long processes still ending when the last test is don
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_BEFORE] = Traces.take()
+    # A suite started in the background (`cmd &`, nohup) inherits SIGINT ignored, and so would every server it
+    # starts, which the Ctrl-C tests then wait on forever. Python's own foreground default puts it back: the
+    # children, like a terminal's foreground job, start with SIGINT at its default.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
