@@ -310,6 +310,19 @@ def test_serve_at_a_terminal_says_how_to_connect_and_stops_on_ctrl_c(catalog: Pa
     assert "Traceback" not in shown, shown
 
 
+def test_the_ctrl_c_test_holds_in_a_suite_started_in_the_background(tmp_path: Path) -> None:
+    """A suite started with `cmd &` or nohup inherits SIGINT ignored; its Ctrl-C test still sees Ctrl-C stop serve
+    (before conftest restored the default, the server ignored it and the test waited out its 60 s)."""
+    run = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "os.execv(sys.executable, [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', "
+        f"'--basetemp={tmp_path / 'inner'}', '-k', 'stops_on_ctrl_c', 'tests/test_cli.py'])"
+    )
+    inner = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert inner.returncode == 0, inner.stdout[-3000:]
+    assert "1 passed" in inner.stdout, inner.stdout[-3000:]
+
+
 # Runs `funcsmith serve ...` as `python -m mcp_server.cli` would, saying "loading" first. A Ctrl-C that lands
 # before funcsmith's module runs (in these lines, or runpy's) is no test of funcsmith: it exits 130 quietly
 # too; one that escapes from funcsmith's own code (a frame under mcp_server/) says "escaped".
