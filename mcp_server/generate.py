@@ -21,7 +21,7 @@ import anyio.to_thread
 
 from mcp_server.catalog import Catalog, CatalogChange
 from mcp_server.codecheck import implementation
-from mcp_server.draft import Draft, checkable, example_key, follow_up_examples, given_keys, outvotes, write
+from mcp_server.draft import Draft, checkable, example_key, follow_up_examples, given_keys, outvotes, same_value, write
 from mcp_server.models import Generation, ModelBackend, ModelError
 from mcp_server.prompt import build_prompt, examples_prompt
 from mcp_server.publish import Publisher
@@ -30,6 +30,7 @@ from mcp_server.taskwords import ANY, named_inputs
 from mcp_server.tools import Runner
 from mcp_server.verify import (
     GENERATED_INPUTS,
+    Answer,
     Checker,
     ExampleFailure,
     Failure,
@@ -42,6 +43,8 @@ from mcp_server.verify import (
 logger = logging.getLogger(__name__)
 
 STAGES = ("generating", "checking", "verifying", "publishing")
+SHOWN_ANSWERS = 3  # of a published function's answers on inputs its examples do not hold
+_SHOWN_LENGTH = 80
 CUT_REPAIR = "the model did not see the whole prompt, so the next attempt leaves out the previous answer"
 BIGGER_MODEL = "ollama pull gemma3:4b` and then `--model ollama:gemma3:4b"
 
@@ -113,6 +116,7 @@ class Outcome:
     existing: list[str] = field(default_factory=list)
     related: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     failure: Failure | None = None
@@ -154,6 +158,9 @@ class Outcome:
                     "inputs were checked"
                 )
             text += f"; the previous version of {self.replaced} is kept in its history" if self.replaced else ""
+            if self.answers:
+                shown = "; ".join(str(a) for a in self.answers)
+                text += f"\nanswers on inputs the examples do not hold, for you to look over: {shown}"
             return text + notes
         why = f": {self.failure}" if self.failure else ""
         lines = [f"no function published after {len(self.attempts)} attempt(s){why}. Problems of the last attempt:"]
@@ -172,6 +179,7 @@ class Outcome:
             "existing": self.existing,
             "related": self.related,
             "warnings": self.warnings,
+            "answers": [str(a) for a in self.answers],
             "attempts": len(self.attempts),
             "candidates": sum(a.candidates for a in self.attempts),
             "problems": self.problems,
@@ -411,6 +419,7 @@ class _Run:
             publication.replaced,
         )
         outcome.unverified = chosen.draft.without_examples()
+        outcome.answers = shown_answers(chosen.verdict.answers, chosen.draft)
 
     async def _complete(self, attempt: Attempt, chosen: _Checked) -> _Checked | None:
         """One candidate that passed every check: complete its examples if it has none (or, for a small
@@ -604,6 +613,29 @@ class _Run:
 
 def _failed(verdict: Verdict, function: str, index: int) -> bool:
     return any(f.function == function and f.index == index for f in verdict.example_failures)
+
+
+def shown_answers(answers: Sequence[Answer], draft: Draft) -> list[Answer]:
+    """A few answers of the published code on inputs its examples do not hold, shortest first and
+    different results first: checks can pass wrong code (a small model's examples are weak), and a
+    person sees at a glance that `is_prime(number=9) -> true` is wrong."""
+    held = {
+        (s.get("name"), example_key({"parameters": e.get("parameters")}))
+        for s in draft.specs
+        for e in checkable(s.get("examples"))
+    }
+    fresh: dict[str, Answer] = {}
+    for answer in answers:
+        text = str(answer)
+        if len(text) <= _SHOWN_LENGTH and (answer.function, example_key({"parameters": answer.arguments})) not in held:
+            fresh.setdefault(text, answer)
+    ranked = sorted(fresh.values(), key=lambda a: len(str(a)))
+    chosen: list[Answer] = []
+    for answer in ranked:  # one of each result first, then the shortest of the rest
+        if len(chosen) < SHOWN_ANSWERS and all(not same_value(a.value, answer.value) for a in chosen):
+            chosen.append(answer)
+    chosen += [a for a in ranked if a not in chosen][: SHOWN_ANSWERS - len(chosen)]
+    return sorted(chosen, key=ranked.index)
 
 
 def _counts(attempt: Attempt, verdict: Verdict) -> None:

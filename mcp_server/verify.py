@@ -99,6 +99,18 @@ class ExampleFailure:
     outcome: Outcome
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a function returned for one input it ran on, for a person to look over."""
+
+    function: str
+    arguments: Mapping[str, Any]
+    value: Any
+
+    def __str__(self) -> str:
+        return f"{_call(self.function, self.arguments)} -> {json.dumps(self.value, ensure_ascii=False)}"
+
+
 @dataclass(slots=True)
 class Verdict:
     """The checks' findings for one draft."""
@@ -116,6 +128,7 @@ class Verdict:
     # Per function, the parameters an empty text or list of which is all that made it raise: the function
     # may take non-empty values only (see `Draft.non_empty`).
     empty: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    answers: tuple[Answer, ...] = ()  # every call of the batch that returned, in order
 
     @property
     def ok(self) -> bool:
@@ -233,6 +246,9 @@ class Checker:
             verdict.fail(Failure.CODE, [outcomes])
             return
         verdict.generated = len(generated)
+        verdict.answers = tuple(
+            Answer(name, args, o.value) for (name, args), o in zip(calls, outcomes, strict=True) if o.ok
+        )
         verdict.inputs = json.dumps(shared) if shared else json.dumps(own, sort_keys=True)
         compared = outcomes[len(own) :] if shared else outcomes[len(examples) :]
         verdict.behaviour = tuple(o.key() for o in compared)

@@ -17,12 +17,12 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from mcp_server.catalog import Catalog
-from mcp_server.draft import outvotes, read, same_value, telling
-from mcp_server.generate import Generator, Outcome, Progress
+from mcp_server.draft import Draft, outvotes, read, same_value, telling
+from mcp_server.generate import Generator, Outcome, Progress, shown_answers
 from mcp_server.models import OllamaBackend
 from mcp_server.sandbox import Sandbox
 from mcp_server.tools import argument_problems
-from mcp_server.verify import Failure, everyday, generate_inputs
+from mcp_server.verify import Answer, Failure, everyday, generate_inputs
 from tests.fake_ollama import FakeOllama, recording
 from tests.mcp_helpers import handshake_client, stdio_params, texts
 
@@ -65,6 +65,35 @@ async def test_clean_answer_with_two_functions_sharing_code(folder: Path, sandbo
     fresh = Catalog(folder)
     fresh.load()
     assert sorted(fresh.published) == outcome.published and fresh.ok
+
+
+async def test_a_published_function_shows_its_answers_on_inputs_its_examples_do_not_hold(
+    folder: Path, sandbox: Sandbox
+) -> None:
+    with FakeOllama(answers=["clean_two_functions"]) as fake:
+        outcome = await generator(folder, sandbox, fake).create("convert temperatures between C and F")
+    assert outcome.ok, outcome.problems
+    specs = {s["name"]: s for s in json.loads((folder / "celsius_to_fahrenheit.json").read_text())}
+    formulas = {  # as the recorded code computes them, rounded to 2 decimals
+        "celsius_to_fahrenheit": lambda c: round(c * 9 / 5 + 32, 2),
+        "fahrenheit_to_celsius": lambda f: round((f - 32) * 5 / 9, 2),
+    }
+    assert 1 <= len(outcome.answers) <= 3
+    for answer in outcome.answers:
+        (argument,) = answer.arguments.values()
+        assert answer.value == pytest.approx(formulas[answer.function](argument))
+        assert dict(answer.arguments) not in [e["parameters"] for e in specs[answer.function]["examples"]]
+        assert str(answer) in outcome.summary() and str(answer) in outcome.as_json()["answers"]
+    assert len({json.dumps(a.value) for a in outcome.answers}) == len(outcome.answers)  # different results first
+
+
+def test_the_answers_shown_are_short_new_and_of_different_results_first() -> None:
+    calls = [({"number": n}, n in (3, 9)) for n in (4, 0, 1, 9, 3, 12345678901234567890)]
+    answers = [Answer("is_prime", arguments, value) for arguments, value in calls]
+    examples = [{"parameters": {"number": 4}, "result": False}, {"parameters": {"number": 3}, "result": True}]
+    draft = Draft("", "", ({"name": "is_prime", "examples": examples},), (), ())
+    shown = [str(a) for a in shown_answers([*answers, Answer("is_prime", {"number": "x" * 80}, False)], draft)]
+    assert shown == ["is_prime(number=9) -> true", "is_prime(number=0) -> false", "is_prime(number=1) -> false"]
 
 
 async def test_messy_answer_is_repaired(folder: Path, sandbox: Sandbox) -> None:
@@ -167,6 +196,8 @@ async def test_create_function_over_mcp_reports_progress(folder: Path, tmp_path:
             assert not result.is_error, texts(result)
             assert result.structured_content["published"] == ["reverse_string"]
             assert result.structured_content["attempts"] == 2
+            shown = result.structured_content["answers"]
+            assert shown and all(a.startswith("reverse_string(text=") and a in texts(result) for a in shown)
             tools = [t.name for t in (await client.list_tools()).tools]
             assert "reverse_string" in tools
             answer = await client.call_tool("reverse_string", {"text": "abc"})
@@ -222,6 +253,7 @@ def test_generate_command_shows_progress_and_publishes(folder: Path, tmp_path: P
         done = generate_command(folder, tmp_path / "data", fake, "reverse a string")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("published reverse_string (module reverse_string) after 2 attempt(s)")
+    assert "for you to look over: reverse_string(text=" in done.stdout  # answers a person can check by eye
     assert "attempt 2/3" in done.stderr and "attempts" in done.stderr  # the progress bar
     assert "examples 2/2" in done.stderr
     assert files(folder) == ["reverse_string.json", "reverse_string.py"]
