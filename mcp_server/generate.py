@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 STAGES = ("generating", "checking", "verifying", "publishing")
 SHOWN_ANSWERS = 3  # of a published function's answers on inputs its examples do not hold
-_SHOWN_LENGTH = 80
+_SHOWN_LENGTH = 120
 CUT_REPAIR = "the model did not see the whole prompt, so the next attempt leaves out the previous answer"
 BIGGER_MODEL = "ollama pull gemma3:4b` and then `--model ollama:gemma3:4b"
 
@@ -160,7 +160,7 @@ class Outcome:
             text += f"; the previous version of {self.replaced} is kept in its history" if self.replaced else ""
             if self.answers:
                 shown = "; ".join(str(a) for a in self.answers)
-                text += f"\nanswers on inputs the examples do not hold, for you to look over: {shown}"
+                text += f"\nanswers of the new code on inputs that are not among its examples, to look over: {shown}"
             return text + notes
         why = f": {self.failure}" if self.failure else ""
         lines = [f"no function published after {len(self.attempts)} attempt(s){why}. Problems of the last attempt:"]
@@ -616,9 +616,10 @@ def _failed(verdict: Verdict, function: str, index: int) -> bool:
 
 
 def shown_answers(answers: Sequence[Answer], draft: Draft) -> list[Answer]:
-    """A few answers of the published code on inputs its examples do not hold, shortest first and
-    different results first: checks can pass wrong code (a small model's examples are weak), and a
-    person sees at a glance that `is_prime(number=9) -> true` is wrong."""
+    """A few answers of the published code on inputs its examples do not hold: checks can pass wrong
+    code (a small model's examples are weak), and a person sees at a glance that
+    `is_prime(number=9) -> true` is wrong. Shortest first; one of each function first, then one of
+    each result, then the rest."""
     held = {
         (s.get("name"), example_key({"parameters": e.get("parameters")}))
         for s in draft.specs
@@ -631,10 +632,15 @@ def shown_answers(answers: Sequence[Answer], draft: Draft) -> list[Answer]:
             fresh.setdefault(text, answer)
     ranked = sorted(fresh.values(), key=lambda a: len(str(a)))
     chosen: list[Answer] = []
-    for answer in ranked:  # one of each result first, then the shortest of the rest
-        if len(chosen) < SHOWN_ANSWERS and all(not same_value(a.value, answer.value) for a in chosen):
-            chosen.append(answer)
-    chosen += [a for a in ranked if a not in chosen][: SHOWN_ANSWERS - len(chosen)]
+    news: tuple[Callable[[Answer], bool], ...] = (
+        lambda answer: all(a.function != answer.function for a in chosen),
+        lambda answer: all(not same_value(a.value, answer.value) for a in chosen),
+        lambda answer: True,
+    )
+    for new in news:
+        for answer in ranked:
+            if len(chosen) < SHOWN_ANSWERS and answer not in chosen and new(answer):
+                chosen.append(answer)
     return sorted(chosen, key=ranked.index)
 
 

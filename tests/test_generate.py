@@ -87,13 +87,16 @@ async def test_a_published_function_shows_its_answers_on_inputs_its_examples_do_
     assert len({json.dumps(a.value) for a in outcome.answers}) == len(outcome.answers)  # different results first
 
 
-def test_the_answers_shown_are_short_new_and_of_different_results_first() -> None:
+def test_the_answers_shown_are_short_new_and_of_each_function_and_result_first() -> None:
     calls = [({"number": n}, n in (3, 9)) for n in (4, 0, 1, 9, 3, 12345678901234567890)]
     answers = [Answer("is_prime", arguments, value) for arguments, value in calls]
     examples = [{"parameters": {"number": 4}, "result": False}, {"parameters": {"number": 3}, "result": True}]
     draft = Draft("", "", ({"name": "is_prime", "examples": examples},), (), ())
-    shown = [str(a) for a in shown_answers([*answers, Answer("is_prime", {"number": "x" * 80}, False)], draft)]
+    shown = [str(a) for a in shown_answers([*answers, Answer("is_prime", {"number": "x" * 120}, False)], draft)]
     assert shown == ["is_prime(number=9) -> true", "is_prime(number=0) -> false", "is_prime(number=1) -> false"]
+    other = Answer("is_even", {"number": 1000}, True)  # each function is shown before any second result
+    shown = [str(a) for a in shown_answers([*answers, other], draft)]
+    assert shown == ["is_prime(number=9) -> true", "is_prime(number=0) -> false", "is_even(number=1000) -> true"]
 
 
 async def test_messy_answer_is_repaired(folder: Path, sandbox: Sandbox) -> None:
@@ -253,7 +256,7 @@ def test_generate_command_shows_progress_and_publishes(folder: Path, tmp_path: P
         done = generate_command(folder, tmp_path / "data", fake, "reverse a string")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("published reverse_string (module reverse_string) after 2 attempt(s)")
-    assert "for you to look over: reverse_string(text=" in done.stdout  # answers a person can check by eye
+    assert "to look over: reverse_string(text=" in done.stdout  # answers a person can check by eye
     assert "attempt 2/3" in done.stderr and "attempts" in done.stderr  # the progress bar
     assert "examples 2/2" in done.stderr
     assert files(folder) == ["reverse_string.json", "reverse_string.py"]
