@@ -630,18 +630,18 @@ def shown_answers(answers: Sequence[Answer], draft: Draft) -> list[Answer]:
         text = str(answer)
         if len(text) <= _SHOWN_LENGTH and (answer.function, example_key({"parameters": answer.arguments})) not in held:
             fresh.setdefault(text, answer)
-    ranked = sorted(fresh.values(), key=lambda a: len(str(a)))
+    ranked = [fresh[text] for text in sorted(fresh, key=len)]
     chosen: list[Answer] = []
     news: tuple[Callable[[Answer], bool], ...] = (
         lambda answer: all(a.function != answer.function for a in chosen),
         lambda answer: all(not same_value(a.value, answer.value) for a in chosen),
         lambda answer: True,
     )
-    for new in news:
+    for new in news:  # each check sees the answers chosen so far, this pass's too
         for answer in ranked:
             if len(chosen) < SHOWN_ANSWERS and answer not in chosen and new(answer):
                 chosen.append(answer)
-    return sorted(chosen, key=ranked.index)
+    return [a for a in ranked if a in chosen]
 
 
 def _counts(attempt: Attempt, verdict: Verdict) -> None:
